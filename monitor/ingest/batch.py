@@ -1,0 +1,100 @@
+"""Validate and store one batch of rows (the unit shared by every source)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from monitor.config import ModelConfig
+from monitor.ingest.validate import validate_batch
+from monitor.ingest.writer import add_ingested_at, insert_rows, write_quarantine
+from monitor.store import Store
+
+log = logging.getLogger("driftwatch.ingest")
+
+KINDS = ("predictions", "outcomes")
+
+
+@dataclass
+class IngestCounts:
+    """What happened to the rows of one or more batches."""
+
+    rows: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    files: int = 0
+    skipped_files: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, other: IngestCounts) -> IngestCounts:
+        self.rows += other.rows
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.files += other.files
+        self.skipped_files += other.skipped_files
+        self.warnings.extend(w for w in other.warnings if w not in self.warnings)
+        return self
+
+    def summary(self) -> str:
+        text = (
+            f"{self.rows:,} rows: {self.stored:,} stored, {self.duplicates:,} already stored, "
+            f"{self.quarantined:,} quarantined"
+        )
+        if self.files or self.skipped_files:
+            text += f" ({self.files} file(s) read, {self.skipped_files} unchanged file(s) skipped)"
+        return text
+
+
+def store_batch(
+    conn: Connection,
+    store: Store,
+    model: ModelConfig,
+    kind: str,
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    now: datetime,
+    row_offset: int = 0,
+) -> IngestCounts:
+    """Validate ``frame`` and write it within ``conn``'s transaction (the caller commits)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    validated = validate_batch(frame, model, kind, now=now)
+    table = store.events(model.name) if kind == "predictions" else store.outcomes(model.name)
+    naive_now = now.replace(tzinfo=None)
+    stored = 0
+    if not validated.frame.empty:
+        stored = insert_rows(conn, table, add_ingested_at(validated.frame, naive_now))
+    quarantined = write_quarantine(
+        conn,
+        validated.rejected,
+        model=model.name,
+        kind=kind,
+        source=source,
+        row_offset=row_offset,
+        now=naive_now,
+    )
+    valid = len(validated.frame)
+    return IngestCounts(
+        rows=len(frame),
+        stored=stored,
+        duplicates=validated.duplicates + (valid - stored),
+        quarantined=quarantined,
+        warnings=[f"{source}: {w}" for w in validated.warnings],
+    )
+
+
+def ingest_frame(
+    store: Store, model: ModelConfig, kind: str, frame: pd.DataFrame, *, source: str, now: datetime
+) -> IngestCounts:
+    """Store one in-memory batch in its own transaction (the Python API's path)."""
+    with store.engine.begin() as conn:
+        counts = store_batch(conn, store, model, kind, frame, source=source, now=now)
+    log.info('Ingested %s for model "%s" from %s: %s', kind, model.name, source, counts.summary())
+    return counts
