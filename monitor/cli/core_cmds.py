@@ -1,0 +1,178 @@
+"""``driftwatch init | validate | ingest``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from monitor.config import Config, ModelConfig, load_config
+from monitor.ingest import IngestCounts, expand, ingest_paths, ingest_sql_source
+from monitor.ingest.sql_source import SourceConfigError, source_name
+from monitor.store import Store, open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "init", help="write a starter config.toml", description="Write a commented starter config."
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("validate", help="check config.toml without running anything")
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser(
+        "ingest",
+        help="ingest files or the configured sources once",
+        description=(
+            "Ingest the given files (CSV, Parquet, JSON Lines) or, without files, "
+            "every configured source once. "
+            "Bad rows are quarantined with their reason; files already ingested are skipped."
+        ),
+    )
+    p.add_argument("files", nargs="*", help="files or globs to ingest (default: the configured sources)")
+    p.add_argument("--model", help="model to ingest for (required with files when several are configured)")
+    p.add_argument(
+        "--kind", choices=["predictions", "outcomes"], default="predictions", help="what the files hold"
+    )
+    p.add_argument("--format", choices=["auto", "csv", "parquet", "jsonl"], default="auto")
+    p.add_argument("--chunk-rows", type=int, default=100_000, help="rows read and written per chunk")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(handler=cmd_ingest)
+
+    register_quarantine(sub)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.config)
+    if target.exists() and not args.force:
+        print(f"{target} exists; use --force to overwrite", file=sys.stderr)
+        return 2
+    template = resources.files("monitor").joinpath("templates/config.toml").read_text(encoding="utf-8")
+    target.write_text(template, encoding="utf-8")
+    print(f"wrote {target}; edit the [[models]] section, then run: driftwatch validate")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    names = ", ".join(m.name for m in config.models) or "no models"
+    print(f"{args.config}: OK ({len(config.models)} model(s): {names})")
+    return 0
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    if quiet:
+        return None
+
+    def report(path: str, rows: int) -> None:
+        print(f"  {Path(path).name}: {rows:,} rows", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _models(config: Config, name: str | None) -> list[ModelConfig]:
+    return [config.model(name)] if name else list(config.models)
+
+
+def ingest_sources(store: Store, model: ModelConfig, *, now: datetime, progress=None) -> IngestCounts:  # type: ignore[no-untyped-def]
+    """Ingest every configured source of ``model`` once; one bad source does not stop the rest."""
+    total = IngestCounts()
+    for index, source in enumerate(model.sources):
+        if source.type == "files":
+            assert source.path is not None
+            total.add(
+                ingest_paths(
+                    store,
+                    model,
+                    source.kind,
+                    expand(source.path),
+                    now=now,
+                    fmt=source.format,
+                    progress=progress,
+                )
+            )
+        else:
+            try:
+                total.add(ingest_sql_source(store, model, source, source_name(source, index), now=now))
+            except SourceConfigError as exc:
+                total.warnings.append(f"source {source_name(source, index)!r}: {exc}")
+    return total
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.files and not args.model and len(config.models) != 1:
+        print("error: --model is required with files when several models are configured", file=sys.stderr)
+        return 2
+    store = open_store(config)
+    now = datetime.now(UTC)
+    progress = _progress(args.quiet or not sys.stderr.isatty())
+    try:
+        if args.files:
+            model = config.model(args.model) if args.model else config.models[0]
+            paths = [p for pattern in args.files for p in (expand(pattern) or [pattern])]
+            missing = [p for p in paths if not Path(p).is_file()]
+            if missing:
+                print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+                return 2
+            results = {
+                model.name: ingest_paths(
+                    store,
+                    model,
+                    args.kind,
+                    paths,
+                    now=now,
+                    fmt=args.format,
+                    chunk_rows=args.chunk_rows,
+                    progress=progress,
+                )
+            }
+        else:
+            results = {
+                m.name: ingest_sources(store, m, now=now, progress=progress)
+                for m in _models(config, args.model)
+            }
+    finally:
+        store.dispose()
+    for name, counts in results.items():
+        print(f"{name}: {counts.summary()}")
+        for warning in counts.warnings:
+            print(f"  warning: {warning}", file=sys.stderr)
+        if counts.quarantined:
+            print(f"  quarantined rows and their reasons: driftwatch quarantine --model {name}")
+    return 0
+
+
+def register_quarantine(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("quarantine", help="list quarantined rows and their reasons")
+    p.add_argument("--model", help="only this model")
+    p.add_argument("--limit", type=int, default=20, help="most recent N rows (default 20)")
+    p.set_defaults(handler=cmd_quarantine)
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from monitor.store.schema import quarantine
+
+    config = load_config(args.config)
+    store = open_store(config)
+    try:
+        where = (
+            quarantine.c.model == config.model(args.model).name if args.model else quarantine.c.id.isnot(None)
+        )
+        with store.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(quarantine).where(where)).scalar_one()
+            rows = conn.execute(
+                select(quarantine).where(where).order_by(quarantine.c.id.desc()).limit(args.limit)
+            ).fetchall()
+    finally:
+        store.dispose()
+    print(f"{total:,} quarantined row(s); most recent {len(rows)}:")
+    for row in rows:
+        print(f"  [{row.model}/{row.kind}] {row.source} {row.location}: {row.reason}")
+    return 0

@@ -1,0 +1,105 @@
+"""Read time windows of a model's events as columns (predictions joined with outcomes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from sqlalchemy import and_, func, or_, select
+
+from monitor.config import ModelConfig
+from monitor.store.engine import Store
+from monitor.store.schema import feature_column, quarantine, score_columns
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """The store's representation of a moment: naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """Row counts of one window, computed in SQL."""
+
+    predictions: int
+    labelled: int
+    quarantined: int
+
+    @property
+    def coverage(self) -> float:
+        return self.labelled / self.predictions if self.predictions else 0.0
+
+
+def read_window(
+    store: Store, model: ModelConfig, start: datetime, end: datetime, *, labels: bool = True
+) -> pd.DataFrame:
+    """Events with ``start <= ts < end``; features under their configured names.
+
+    With ``labels`` the frame also has ``label`` and ``label_ts`` (NaN/NaT where no outcome
+    has arrived yet).
+    """
+    events = store.events(model.name)
+    outcomes = store.outcomes(model.name)
+    cols = [
+        events.c.event_id,
+        events.c.ts,
+        events.c.model_version,
+        events.c.prediction,
+        *[events.c[c] for c in score_columns(model)],
+        events.c.latency_ms,
+        events.c.error,
+        *[events.c[feature_column(f)].label(f) for f in model.feature_columns],
+    ]
+    window = and_(events.c.ts >= naive_utc(start), events.c.ts < naive_utc(end))
+    if labels:
+        cols += [outcomes.c.label, outcomes.c.ts.label("label_ts")]
+        query = select(*cols).select_from(
+            events.outerjoin(outcomes, events.c.event_id == outcomes.c.event_id)
+        )
+    else:
+        query = select(*cols)
+    with store.engine.connect() as conn:
+        frame = pd.read_sql(query.where(window).order_by(events.c.ts, events.c.event_id), conn)
+    for col in ("ts", "label_ts"):
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+    for col in model.features.numeric:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+def window_counts(store: Store, model: ModelConfig, start: datetime, end: datetime) -> WindowCounts:
+    """Predictions, labelled predictions and quarantined rows of a window, counted in SQL."""
+    events = store.events(model.name)
+    outcomes = store.outcomes(model.name)
+    lo, hi = naive_utc(start), naive_utc(end)
+    in_window = and_(events.c.ts >= lo, events.c.ts < hi)
+    q_window = and_(
+        quarantine.c.model == model.name,
+        or_(
+            and_(quarantine.c.event_ts >= lo, quarantine.c.event_ts < hi),
+            and_(
+                quarantine.c.event_ts.is_(None),
+                quarantine.c.quarantined_at >= lo,
+                quarantine.c.quarantined_at < hi,
+            ),
+        ),
+    )
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(events).where(in_window)).scalar_one()
+        labelled = conn.execute(
+            select(func.count())
+            .select_from(events.join(outcomes, events.c.event_id == outcomes.c.event_id))
+            .where(in_window)
+        ).scalar_one()
+        quarantined = conn.execute(select(func.count()).select_from(quarantine).where(q_window)).scalar_one()
+    return WindowCounts(predictions=int(total), labelled=int(labelled), quarantined=int(quarantined))
+
+
+def event_time_range(store: Store, model: ModelConfig) -> tuple[datetime | None, datetime | None]:
+    """The first and last event timestamps stored for ``model`` (aware UTC), or ``None``."""
+    events = store.events(model.name)
+    with store.engine.connect() as conn:
+        row = conn.execute(select(func.min(events.c.ts), func.max(events.c.ts))).one()
+    return tuple(None if v is None else pd.Timestamp(v).tz_localize("UTC").to_pydatetime() for v in row)  # type: ignore[return-value]

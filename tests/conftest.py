@@ -1,0 +1,114 @@
+"""Shared fixtures: a store on SQLite and on PostgreSQL, configs, an injected clock.
+
+PostgreSQL: each test run creates its own database on 127.0.0.1:5432 (dropped at the end)
+and each test gets a fresh schema in it, so tests never see each other's tables. Override
+the server with ``DRIFTWATCH_TEST_PG`` (a URL to an administrative database).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from monitor.config import Config, parse_config
+from monitor.store import Store, open_store
+
+PG_ADMIN_URL = os.environ.get("DRIFTWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class Clock:
+    """An injected clock: tests move time forward instead of sleeping."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        self.now += delta or timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of its own for this test run; its SQLAlchemy URL."""
+    name = f"dw_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = make_url(PG_ADMIN_URL)
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {admin.host}:{admin.port} ({exc}); start it (see .ci/run)"
+        )
+    yield admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """A fresh schema in the run's database, selected through ``search_path``."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(make_url(pg_database).set(drivername="postgresql").render_as_string(False)) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{pg_database}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """Every store test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'driftwatch.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def model_dict(**overrides: Any) -> dict[str, Any]:
+    """A small binary model config as a dict (tests tweak it)."""
+    model: dict[str, Any] = {
+        "name": "fraud",
+        "task": "binary",
+        "features": {"numeric": ["amount", "age"], "categorical": ["country"]},
+        "segments": ["country"],
+        "window": "1d",
+        "schedule": "5 0 * * *",
+    }
+    model.update(overrides)
+    return model
+
+
+def make_config(url: str, tmp_path, models: list[dict[str, Any]] | None = None, **sections: Any) -> Config:  # type: ignore[no-untyped-def]
+    data: dict[str, Any] = {
+        "store": {"url": "sqlite:///unused.db"},
+        "reports": {"dir": str(tmp_path / "reports")},
+        "models": models if models is not None else [model_dict()],
+        **sections,
+    }
+    config = parse_config(data, "test-config.toml")
+    return config.model_copy(update={"store": config.store.model_copy(update={"url": url})})
+
+
+@pytest.fixture
+def config(store_url: str, tmp_path) -> Config:  # type: ignore[no-untyped-def]
+    return make_config(store_url, tmp_path)
+
+
+@pytest.fixture
+def store(config: Config) -> Iterator[Store]:
+    opened = open_store(config)
+    yield opened
+    opened.dispose()
