@@ -12,6 +12,8 @@ of them for one model and one window. Reports, alerts, Prometheus metrics and th
 'feature:amount'
 >>> CheckResult.skipped("performance", "label coverage 12% < 50%").status
 'skipped'
+>>> CheckResult.from_dict(r.to_dict()) == r
+True
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _num(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing a check found about one subject.
@@ -106,6 +112,20 @@ class Finding:
     severity: Severity = "alert"
     message: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        return cls(
+            subject=data["subject"],
+            method=data["method"],
+            statistic=_num(data.get("statistic")),
+            threshold=_num(data.get("threshold")),
+            p_value=data.get("p_value"),
+            effect_size=data.get("effect_size"),
+            severity=data.get("severity", "alert"),
+            message=data.get("message", ""),
+            evidence=data.get("evidence") or {},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -144,6 +164,17 @@ class CheckResult:
         """A result for a check that could not run, with the reason why."""
         return cls(check=check, status="skipped", reason=reason, metrics=metrics)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            check=data["check"],
+            status=data["status"],
+            metrics=data.get("metrics") or {},
+            findings=tuple(Finding.from_dict(f) for f in data.get("findings", ())),
+            reason=data.get("reason"),
+            details=data.get("details") or {},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "check": self.check,
@@ -170,6 +201,15 @@ class Recommendation:
     reasons: tuple[str, ...]
     evidence: Mapping[str, Any] = field(default_factory=dict)
     artifact: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recommendation:
+        return cls(
+            action=data["action"],
+            reasons=tuple(data.get("reasons", ())),
+            evidence=data.get("evidence") or {},
+            artifact=data.get("artifact"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -203,6 +243,21 @@ class ModelRun:
     def check(self, name: str) -> CheckResult | None:
         """The result of the check called ``name``, if it ran."""
         return next((c for c in self.checks if c.check == name), None)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelRun:
+        """Rebuild a run from :meth:`to_dict` output (e.g. as stored in the runs table)."""
+        return cls(
+            model=data["model"],
+            window_start=datetime.fromisoformat(data["window"]["start"]),
+            window_end=datetime.fromisoformat(data["window"]["end"]),
+            reference=data.get("reference") or {},
+            checks=tuple(CheckResult.from_dict(c) for c in data.get("checks", ())),
+            recommendations=tuple(Recommendation.from_dict(r) for r in data.get("recommendations", ())),
+            run_id=data.get("run_id"),
+            model_version=data.get("model_version"),
+            report_url=data.get("report_url"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(

@@ -225,7 +225,8 @@ class PerformanceConfig(_Strict):
 class CalibrationConfig(_Strict):
     enabled: bool = True
     n_bins: int = Field(default=10, ge=2, le=100)
-    ece_threshold: float = Field(default=0.05, gt=0, lt=1)
+    ece_threshold: float = Field(default=0.1, gt=0, lt=1)
+    min_delta: float = Field(default=0.02, ge=0, lt=1)
 
 
 class SegmentsConfig(_Strict):

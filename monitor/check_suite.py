@@ -1,0 +1,254 @@
+"""Run every configured check of one model on one window (config in, results out).
+
+This is the only place that maps ``config.toml`` settings to the keyword options of the
+pure functions in ``checks/``. Label-based checks run only on mature windows (label
+coverage and count above the configured minimums); otherwise they are ``skipped`` with the
+reason, and binary models get an *estimated* performance from their scores instead.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from checks.calibration import calibration_check
+from checks.drift import dataset_drift
+from checks.estimation import estimate_performance
+from checks.labels import label_coverage
+from checks.latency import latency_check
+from checks.performance import performance
+from checks.quality import data_quality
+from checks.recalibration import RecalibrationProposal, propose_recalibration
+from checks.result import CheckResult
+from checks.segments import segment_check
+from checks.threshold import threshold_check
+from monitor.config import ModelConfig
+
+LABEL_CHECKS = ("performance", "calibration", "segments", "threshold")
+
+
+@dataclass
+class SuiteOutcome:
+    """Check results plus what the runner must persist beside them."""
+
+    checks: list[CheckResult]
+    label_coverage: float
+    labels_mature: bool
+    recalibration: RecalibrationProposal | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def window_seed(model: str, window_end: datetime) -> int:
+    """A seed fixed per (model, window): re-running a window gives the same intervals."""
+    return (zlib.crc32(model.encode()) ^ int(window_end.timestamp())) % (2**31 - 1)
+
+
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["label"].notna()] if "label" in frame.columns else frame.iloc[0:0]
+
+
+def _y(frame: pd.DataFrame, model: ModelConfig, column: str) -> np.ndarray:
+    values = frame[column]
+    return values.astype(str).to_numpy() if model.task == "multiclass" else values.astype(float).to_numpy()
+
+
+def _scores(frame: pd.DataFrame, model: ModelConfig) -> np.ndarray | None:
+    if not model.score_column:
+        return None
+    if model.task == "multiclass":
+        cols = [f"p_{i}" for i in range(len(model.classes or []))]
+        return frame[cols].to_numpy(dtype=float) if all(c in frame for c in cols) else None
+    return frame["score"].to_numpy(dtype=float)
+
+
+def _drift(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame) -> CheckResult:
+    cfg = model.drift
+    methods = {c: col.method for c, col in cfg.columns.items() if col.method}
+    thresholds = {c: col.threshold for c, col in cfg.columns.items() if col.threshold is not None}
+    if cfg.method:
+        methods = {c: methods.get(c, cfg.method) for c in model.feature_columns}
+    if cfg.threshold is not None:
+        thresholds = {c: thresholds.get(c, cfg.threshold) for c in model.feature_columns}
+    has_labels = "label" in cur.columns and cur["label"].notna().any() and ref["label"].notna().any()
+    prediction = "score" if model.task == "binary" and "score" in cur.columns else "prediction"
+    if model.task == "multiclass":
+        prediction = "prediction"
+    return dataset_drift(
+        ref,
+        cur,
+        numeric=list(model.features.numeric),
+        categorical=list(model.features.categorical),
+        prediction=prediction,
+        label="label" if has_labels else None,
+        methods=methods or None,
+        thresholds=thresholds or None,
+        importance=model.importance or None,
+        drift_share=cfg.drift_share,
+        fdr=cfg.fdr,
+    )
+
+
+def _quality(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, quarantined: int) -> CheckResult:
+    cfg = model.quality
+    return data_quality(
+        ref,
+        cur,
+        numeric=list(model.features.numeric),
+        categorical=list(model.features.categorical),
+        quarantined=quarantined,
+        n_ingested=len(cur) + quarantined,
+        min_missing_increase=cfg.min_missing_increase,
+        new_category_share_threshold=cfg.new_category_share,
+        out_of_range_share_threshold=cfg.out_of_range_share,
+        max_quarantine_share=cfg.max_quarantine_share,
+    )
+
+
+def _latency(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, window_seconds: float) -> CheckResult:
+    cfg = model.latency
+    cur_lat = cur["latency_ms"].dropna().to_numpy(dtype=float)
+    if not model.latency_column or len(cur_lat) == 0:
+        return CheckResult.skipped("latency", "no latency logged in this window")
+    errors = cur["error"].dropna().astype(bool).to_numpy() if cur["error"].notna().any() else None
+    ref_errors = ref["error"].dropna().astype(bool).to_numpy() if ref["error"].notna().any() else None
+    return latency_check(
+        ref["latency_ms"].dropna().to_numpy(dtype=float),
+        cur_lat,
+        current_errors=errors,
+        reference_errors=ref_errors,
+        window_seconds=window_seconds,
+        slo_p50_ms=cfg.slo_p50_ms,
+        slo_p95_ms=cfg.slo_p95_ms,
+        slo_p99_ms=cfg.slo_p99_ms,
+        max_error_rate=cfg.max_error_rate,
+        min_relative_increase=cfg.min_relative_increase,
+    )
+
+
+def _label_checks(
+    model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, seed: int
+) -> tuple[list[CheckResult], RecalibrationProposal | None]:
+    out: list[CheckResult] = []
+    proposal = None
+    y, y_ref = _y(cur, model, "label"), _y(ref, model, "label")
+    pred, pred_ref = _y(cur, model, "prediction"), _y(ref, model, "prediction")
+    score, score_ref = _scores(cur, model), _scores(ref, model)
+    has_ref = len(ref) > 0
+    if model.performance.enabled:
+        out.append(
+            performance(
+                y,
+                pred,
+                score,
+                task=model.task,
+                reference=(y_ref, pred_ref, score_ref) if has_ref else None,
+                threshold=model.threshold,
+                classes=model.classes,
+                n_resamples=model.performance.n_resamples,
+                seed=seed,
+                min_delta=model.performance.min_delta or None,
+            )
+        )
+    binary = model.task == "binary" and score is not None
+    if model.calibration.enabled and binary:
+        result = calibration_check(
+            y,
+            score,
+            reference=(y_ref, score_ref) if has_ref else None,
+            n_bins=model.calibration.n_bins,
+            ece_threshold=model.calibration.ece_threshold,
+            min_delta=model.calibration.min_delta,
+            seed=seed,
+        )
+        if result.status == "alert":
+            proposal = propose_recalibration(y, score, cur["ts"].to_numpy(), n_bins=model.calibration.n_bins)
+        out.append(result)
+    if model.segments_check.enabled and model.segments:
+        cfg = model.segments_check
+        out.append(
+            segment_check(
+                cur,
+                ref if has_ref else None,
+                segments=list(model.segments),
+                y_true="label",
+                y_pred="prediction",
+                y_score="score" if binary else None,
+                task=model.task,
+                threshold=model.threshold,
+                numeric_bins=cfg.numeric_bins,
+                top_k=cfg.top_k,
+                min_support=cfg.min_support,
+                fdr=cfg.fdr,
+                seed=seed,
+            )
+        )
+    if model.threshold_check.enabled and binary:
+        cfg_t = model.threshold_check
+        out.append(
+            threshold_check(
+                y,
+                score,
+                current_threshold=model.threshold,
+                objective=cfg_t.objective,
+                fp_cost=cfg_t.fp_cost,
+                fn_cost=cfg_t.fn_cost,
+                target=cfg_t.target,
+                min_gain=cfg_t.min_gain,
+                seed=seed,
+            )
+        )
+    return out, proposal
+
+
+def run_suite(
+    model: ModelConfig,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    quarantined: int,
+    window_seconds: float,
+    seed: int,
+) -> SuiteOutcome:
+    """All checks of ``model`` on ``current`` against ``reference``."""
+    checks: list[CheckResult] = []
+    if current.empty:
+        reason = "no predictions in this window"
+        checks = [CheckResult.skipped(name, reason) for name in ("drift", "data_quality", "latency")]
+        return SuiteOutcome(checks=checks, label_coverage=0.0, labels_mature=False)
+    if reference.empty:
+        checks.append(CheckResult.skipped("drift", "the reference has no rows"))
+    elif model.drift.enabled:
+        checks.append(_drift(model, reference, current))
+    if model.quality.enabled and not reference.empty:
+        checks.append(_quality(model, reference, current, quarantined))
+    if model.latency.enabled:
+        checks.append(_latency(model, reference, current, window_seconds))
+
+    labelled = _labelled(current)
+    coverage = label_coverage(
+        len(current), len(labelled), min_coverage=model.labels.min_coverage, min_count=model.labels.min_count
+    )
+    proposal = None
+    if coverage.mature:
+        label_results, proposal = _label_checks(model, _labelled(reference), labelled, seed)
+        checks.extend(label_results)
+    else:
+        for name in LABEL_CHECKS:
+            checks.append(CheckResult.skipped(name, coverage.reason or "labels not mature"))
+        if model.task == "binary" and "score" in current.columns:
+            checks.append(
+                estimate_performance(
+                    current["score"].to_numpy(dtype=float), threshold=model.threshold, seed=seed
+                )
+            )
+    return SuiteOutcome(
+        checks=checks,
+        label_coverage=coverage.metrics.get("label_coverage") or 0.0,
+        labels_mature=coverage.mature,
+        recalibration=proposal,
+    )

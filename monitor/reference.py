@@ -1,0 +1,83 @@
+"""The reference a window is compared with: a fixed period, a trailing window, or a file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from monitor.config import ModelConfig
+from monitor.ingest.files import file_format, read_chunks
+from monitor.ingest.validate import validate_batch
+from monitor.store import Store
+from monitor.store.schema import feature_column, score_columns
+from monitor.store.windows import read_window
+from monitor.windows import window_start
+
+
+class ReferenceError(ValueError):
+    """The reference cannot be built (missing file, no rows)."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    frame: pd.DataFrame
+    description: dict[str, Any]
+
+
+_FILE_CACHE: dict[tuple[str, int], pd.DataFrame] = {}
+
+
+def _read_reference_file(path: Path, model: ModelConfig, now: datetime) -> pd.DataFrame:
+    try:
+        key = (str(path), os.stat(path).st_mtime_ns)
+    except FileNotFoundError:
+        raise ReferenceError(
+            f"reference file {path} does not exist (models.{model.name}.reference.file)"
+        ) from None
+    if key in _FILE_CACHE:
+        return _FILE_CACHE[key]
+    raw = pd.concat(list(read_chunks(str(path), file_format(str(path)), model, 200_000)), ignore_index=True)
+    validated = validate_batch(raw, model, "predictions", now=now).frame
+    frame = validated.rename(columns={feature_column(c): c for c in model.feature_columns})
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    if model.label_column in raw.columns:
+        labels = validate_batch(raw, model, "outcomes", now=now).frame[["event_id", "label"]]
+        frame = frame.merge(labels, on="event_id", how="left")
+    else:
+        frame["label"] = pd.NA
+    keep = ["event_id", "ts", "prediction", *score_columns(model), "latency_ms", "error", "label"]
+    frame = frame[[c for c in keep if c in frame.columns] + model.feature_columns]
+    _FILE_CACHE.clear()
+    _FILE_CACHE[key] = frame
+    return frame
+
+
+def load_reference(
+    store: Store, model: ModelConfig, current_start: datetime, *, now: datetime, timezone: str = "UTC"
+) -> Reference:
+    """The reference rows for the window that starts at ``current_start``."""
+    ref = model.reference
+    if ref.kind == "file":
+        assert ref.file is not None
+        frame = _read_reference_file(ref.file, model, now)
+        description: dict[str, Any] = {"kind": "file", "file": ref.file.name}
+    else:
+        if ref.kind == "trailing":
+            assert ref.trailing is not None
+            start, end = window_start(current_start, ref.trailing, timezone), current_start
+        else:
+            assert ref.start is not None and ref.end is not None
+            start, end = _aware(ref.start), _aware(ref.end)
+        frame = read_window(store, model, start, end)
+        description = {"kind": ref.kind, "start": start.isoformat(), "end": end.isoformat()}
+    description["rows"] = len(frame)
+    return Reference(frame=frame, description=description)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,289 @@
+"""Check one model over one window, end to end: claim, read, check, decide, report, record, alert.
+
+The run's findings, its result and its alert notifications are written in one transaction
+(so an alert is never lost nor queued for a run that did not commit); the HTML report is
+written just before it, so the link in the alert always points at an existing file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from checks.result import ModelRun, Recommendation
+from monitor.alerting import record_run_alerts
+from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_seed
+from monitor.config import Config, ModelConfig
+from monitor.policy import recommend
+from monitor.reference import load_reference
+from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
+from monitor.store import Store
+from monitor.store.runs import (
+    RunClaim,
+    checked_window_ends,
+    claim_reevaluation,
+    claim_window,
+    fail_run,
+    finish_run,
+    load_runs,
+    run_id_for_window,
+    runs_awaiting_labels,
+)
+from monitor.store.windows import event_time_range, read_window, window_counts
+from monitor.windows import latest_window_end, window_ends, window_start
+
+log = logging.getLogger("driftwatch.runner")
+
+#: A re-evaluation after late labels needs at least this much more coverage (or maturity).
+MIN_COVERAGE_GAIN = 0.05
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Runner:
+    """Runs the checks of configured models against the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.owner = owner or default_owner()
+
+    @property
+    def tz(self) -> str:
+        return self.config.daemon.timezone
+
+    # -- which windows --------------------------------------------------------------------
+
+    def due_windows(self, model: ModelConfig, now: datetime | None = None) -> list[datetime]:
+        """Ends of complete windows not checked yet, oldest first, at most ``max_catchup_windows``."""
+        now = now or self.clock()
+        bound = self.config.daemon.max_catchup_windows
+        first, _ = event_time_range(self.store, model)
+        if first is None or bound == 0:
+            return []
+        earliest = max(first, now - model.window * (bound + 1))
+        ends = [e for e in window_ends(earliest, now, model.window, self.tz) if e > first]
+        done = checked_window_ends(self.store.engine, model.name, earliest)
+        return [e for e in ends if e not in done][-bound:]
+
+    def windows_with_new_labels(self, model: ModelConfig, now: datetime | None = None) -> list[int]:
+        """Finished runs to re-evaluate because labels arrived (or their wait is over)."""
+        now = now or self.clock()
+        out = []
+        for run_id, end, coverage in runs_awaiting_labels(self.store.engine, model.name):
+            final = now >= end + model.labels.max_delay
+            start = window_start(end, model.window, self.tz)
+            counts = window_counts(self.store, model, start, end)
+            grown = counts.coverage - (coverage or 0.0) >= MIN_COVERAGE_GAIN
+            newly_mature = (coverage or 0.0) < model.labels.min_coverage <= counts.coverage
+            if final or grown or newly_mature:
+                out.append(run_id)
+        return out
+
+    # -- one window -----------------------------------------------------------------------
+
+    def check_window(self, model: ModelConfig, end: datetime, *, force: bool = False) -> ModelRun | None:
+        """Check the window of ``model`` ending at ``end``; ``None`` if another process has it."""
+        now = self.clock()
+        start = window_start(end, model.window, self.tz)
+        claim = claim_window(self.store.engine, model.name, start, end, owner=self.owner, now=now)
+        if claim is None and force:
+            claim = self._claim_existing(model, end, now)
+        if claim is None:
+            return None
+        return self._execute(model, claim)
+
+    def reevaluate(self, model: ModelConfig, run_id: int) -> ModelRun | None:
+        """Check a finished window again because late labels arrived."""
+        claim = claim_reevaluation(self.store.engine, run_id, owner=self.owner, now=self.clock())
+        return self._execute(model, claim) if claim else None
+
+    def _claim_existing(self, model: ModelConfig, end: datetime, now: datetime) -> RunClaim | None:
+        run_id = run_id_for_window(self.store.engine, model.name, end)
+        return claim_reevaluation(self.store.engine, run_id, owner=self.owner, now=now) if run_id else None
+
+    def _execute(self, model: ModelConfig, claim: RunClaim) -> ModelRun | None:
+        log.info(
+            'Checking model "%s" window %s..%s (run %d)',
+            model.name,
+            claim.window_start,
+            claim.window_end,
+            claim.run_id,
+        )
+        try:
+            return self._check(model, claim)
+        except Exception as exc:
+            log.exception(
+                'Check of model "%s" window ending %s failed (run %d)',
+                model.name,
+                claim.window_end,
+                claim.run_id,
+            )
+            fail_run(self.store.engine, claim, f"{type(exc).__name__}: {exc}", now=self.clock())
+            raise
+
+    def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
+        now = self.clock()
+        reference = load_reference(self.store, model, claim.window_start, now=now, timezone=self.tz)
+        current = read_window(self.store, model, claim.window_start, claim.window_end)
+        counts = window_counts(self.store, model, claim.window_start, claim.window_end)
+        outcome = run_suite(
+            model,
+            reference.frame,
+            current,
+            quarantined=counts.quarantined,
+            window_seconds=(claim.window_end - claim.window_start).total_seconds(),
+            seed=window_seed(model.name, claim.window_end),
+        )
+        versions = current["model_version"].dropna().unique().tolist() if "model_version" in current else []
+        run = ModelRun(
+            model=model.name,
+            window_start=claim.window_start,
+            window_end=claim.window_end,
+            reference=reference.description,
+            checks=tuple(outcome.checks),
+            run_id=claim.run_id,
+            model_version=", ".join(sorted(map(str, versions))) or None,
+        )
+        recommendations = self._with_artifacts(model, run, recommend(outcome.checks), outcome)
+        relpath = report_relpath(run)
+        run = ModelRun(
+            **{**run.__dict__, "recommendations": recommendations, "report_url": self._url(relpath)}
+        )
+        report_path = self._write_report(model, run)
+        labels_final = now >= claim.window_end + model.labels.max_delay
+        with self.store.engine.begin() as conn:
+            finish_run(
+                conn,
+                claim,
+                run,
+                label_coverage=outcome.label_coverage,
+                labels_final=labels_final,
+                report_path=str(report_path),
+                now=now,
+            )
+            alert_run = _label_part(run) if claim.reevaluation else run
+            queued = record_run_alerts(conn, alert_run, self.config.alerts, now=now)
+        log.info(
+            'Model "%s" window ending %s: %s, %d recommendation(s), %d notification(s) queued (run %d)',
+            model.name,
+            claim.window_end,
+            run.status,
+            len(run.recommendations),
+            queued,
+            claim.run_id,
+        )
+        return run
+
+    # -- artifacts and reports --------------------------------------------------------------
+
+    def _artifact_dir(self, model: ModelConfig) -> Path:
+        path = Path(self.config.reports.dir) / model.name / "artifacts"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _with_artifacts(
+        self, model: ModelConfig, run: ModelRun, recs: tuple[Recommendation, ...], outcome: SuiteOutcome
+    ) -> tuple[Recommendation, ...]:
+        stamp = run.window_end.strftime("%Y%m%dT%H%M%SZ")
+        out = []
+        for rec in recs:
+            artifact = None
+            if (
+                rec.action == "recalibrate"
+                and outcome.recalibration is not None
+                and outcome.recalibration.improved
+            ):
+                payload = dict(outcome.recalibration.artifact)
+                payload["model"] = model.name
+                payload["fitted_on_window"] = {
+                    "start": run.window_start.isoformat(),
+                    "end": run.window_end.isoformat(),
+                }
+                artifact = self._artifact_dir(model) / f"recalibrator-{stamp}.json"
+                artifact.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
+            elif rec.action == "retune_threshold":
+                threshold = run.check("threshold")
+                if threshold is not None and threshold.details:
+                    payload = {
+                        "format": "driftwatch.threshold",
+                        "version": 1,
+                        "model": model.name,
+                        "current": threshold.details.get("current"),
+                        "proposed": threshold.details.get("proposed"),
+                        "objective": threshold.details.get("objective"),
+                        "gain": threshold.details.get("gain"),
+                        "gain_ci": threshold.details.get("gain_ci"),
+                        "window": {"start": run.window_start.isoformat(), "end": run.window_end.isoformat()},
+                    }
+                    artifact = self._artifact_dir(model) / f"threshold-{stamp}.json"
+                    artifact.write_text(
+                        json.dumps(payload, indent=2, sort_keys=True, default=str), encoding="utf-8"
+                    )
+            rel = str(artifact.relative_to(self.config.reports.dir)) if artifact else None
+            out.append(Recommendation(rec.action, rec.reasons, rec.evidence, rel) if rel else rec)
+        return tuple(out)
+
+    def _url(self, relpath: str) -> str:
+        return f"{self.config.reports.base_url.rstrip('/')}/{relpath}"
+
+    def _write_report(self, model: ModelConfig, run: ModelRun) -> Path:
+        reports_dir = Path(self.config.reports.dir)
+        history = [
+            r for r in load_runs(self.store.engine, model.name, limit=30) if r.window_end < run.window_end
+        ]
+        path = write_run_report(run, reports_dir, history=history)
+        self.refresh_index(extra=run)
+        return path
+
+    def refresh_index(self, extra: ModelRun | None = None) -> Path:
+        """Rewrite the index and per-model pages from the stored runs."""
+        reports_dir = Path(self.config.reports.dir)
+        runs_by_model = {}
+        for model in self.config.models:
+            runs = load_runs(self.store.engine, model.name, limit=60)
+            if extra is not None and extra.model == model.name:
+                runs = [r for r in runs if r.window_end != extra.window_end] + [extra]
+                runs.sort(key=lambda r: r.window_end)
+            runs_by_model[model.name] = runs
+            write_model_page(reports_dir, model.name, runs)
+        return write_index(reports_dir, runs_by_model)
+
+    # -- a cycle ----------------------------------------------------------------------------
+
+    def cycle(self, model: ModelConfig) -> list[ModelRun]:
+        """Catch up every missed window (oldest first), then re-evaluate windows with new labels."""
+        done: list[ModelRun] = []
+        for end in self.due_windows(model):
+            run = self.check_window(model, end)
+            if run is not None:
+                done.append(run)
+        for run_id in self.windows_with_new_labels(model):
+            run = self.reevaluate(model, run_id)
+            if run is not None:
+                done.append(run)
+        return done
+
+    def latest_end(self, model: ModelConfig, at: datetime | None = None) -> datetime:
+        return latest_window_end(at or self.clock(), model.window, self.tz)
+
+
+def _label_part(run: ModelRun) -> ModelRun:
+    """The part of a re-evaluated run that late labels can change (label-based checks)."""
+    keep = tuple(c for c in run.checks if c.check in LABEL_CHECKS)
+    return ModelRun(**{**run.__dict__, "checks": keep})

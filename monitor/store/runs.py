@@ -1,0 +1,219 @@
+"""Runs and findings: which (model, window) was checked, by whom, with what result.
+
+``(model, window_end)`` is unique, so a window is checked exactly once however many
+daemons share the store: a daemon *claims* a window by inserting its row (or by an
+atomic conditional update when re-evaluating it after late labels, or when taking over a
+run whose owner died: a ``running`` row older than the lease).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from checks.result import ModelRun
+from monitor.store.schema import findings, runs
+from monitor.store.windows import naive_utc
+
+
+@dataclass(frozen=True)
+class RunClaim:
+    """A window this process now owns and must finish or fail."""
+
+    run_id: int
+    model: str
+    window_start: datetime
+    window_end: datetime
+    attempt: int
+    reevaluation: bool
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def claim_window(
+    engine: Engine,
+    model: str,
+    start: datetime,
+    end: datetime,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta = timedelta(minutes=30),
+) -> RunClaim | None:
+    """Claim a window never checked, failed before, or abandoned; ``None`` when someone else has it."""
+    values = {
+        "model": model,
+        "window_start": naive_utc(start),
+        "window_end": naive_utc(end),
+        "status": "skipped",
+        "state": "running",
+        "owner": owner,
+        "attempts": 1,
+        "labels_final": False,
+        "started_at": naive_utc(now),
+    }
+    try:
+        with engine.begin() as conn:
+            run_id = conn.execute(insert(runs).values(**values).returning(runs.c.id)).scalar_one()
+        return RunClaim(run_id, model, start, end, 1, False)
+    except IntegrityError:
+        pass
+    stale = naive_utc(now - lease)
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(runs.c.id, runs.c.attempts).where(
+                runs.c.model == model, runs.c.window_end == naive_utc(end)
+            )
+        ).first()
+        if row is None:
+            return None
+        taken = conn.execute(
+            update(runs)
+            .where(
+                runs.c.id == row.id,
+                or_(runs.c.state == "failed", and_(runs.c.state == "running", runs.c.started_at < stale)),
+            )
+            .values(state="running", owner=owner, started_at=naive_utc(now), attempts=runs.c.attempts + 1)
+        ).rowcount
+    return RunClaim(row.id, model, start, end, row.attempts + 1, False) if taken else None
+
+
+def claim_reevaluation(engine: Engine, run_id: int, *, owner: str, now: datetime) -> RunClaim | None:
+    """Claim a finished window again (late labels arrived); ``None`` if another process has it."""
+    with engine.begin() as conn:
+        taken = conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.state == "done")
+            .values(state="running", owner=owner, started_at=naive_utc(now), attempts=runs.c.attempts + 1)
+        ).rowcount
+        if not taken:
+            return None
+        row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
+    return RunClaim(row.id, row.model, _aware(row.window_start), _aware(row.window_end), row.attempts, True)
+
+
+def finish_run(
+    conn: Connection,
+    claim: RunClaim,
+    run: ModelRun,
+    *,
+    label_coverage: float | None,
+    labels_final: bool,
+    report_path: str | None,
+    now: datetime,
+) -> None:
+    """Record a run's result and findings (replacing those of an earlier evaluation)."""
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == claim.run_id)
+        .values(
+            status=run.status,
+            state="done",
+            result=run.to_dict(),
+            label_coverage=label_coverage,
+            labels_final=labels_final,
+            report_path=report_path,
+            error=None,
+            finished_at=naive_utc(now),
+        )
+    )
+    conn.execute(delete(findings).where(findings.c.run_id == claim.run_id))
+    rows: list[dict[str, Any]] = [
+        {
+            "run_id": claim.run_id,
+            "model": run.model,
+            "check_name": check.check,
+            "subject": f.subject[:512],
+            "method": f.method[:64],
+            "statistic": _finite(f.statistic),
+            "p_value": _finite(f.p_value),
+            "threshold": _finite(f.threshold),
+            "effect_size": _finite(f.effect_size),
+            "severity": f.severity,
+            "message": f.message,
+        }
+        for check in run.checks
+        for f in check.findings
+    ]
+    if rows:
+        conn.execute(insert(findings), rows)
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def fail_run(engine: Engine, claim: RunClaim, error: str, *, now: datetime) -> None:
+    """Mark a claimed run failed (a later cycle retries it); a re-evaluation goes back to done."""
+    state = "done" if claim.reevaluation else "failed"
+    with engine.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == claim.run_id)
+            .values(state=state, error=error[:2000], finished_at=naive_utc(now))
+        )
+
+
+def last_window_end(engine: Engine, model: str) -> datetime | None:
+    """End of the newest window recorded for ``model`` (any state)."""
+    with engine.connect() as conn:
+        value = conn.execute(select(func.max(runs.c.window_end)).where(runs.c.model == model)).scalar()
+    return None if value is None else _aware(value)
+
+
+def checked_window_ends(engine: Engine, model: str, after: datetime) -> set[datetime]:
+    """Window ends after ``after`` that are done or being checked (not failed)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs.c.window_end).where(
+                runs.c.model == model, runs.c.window_end > naive_utc(after), runs.c.state != "failed"
+            )
+        ).scalars()
+        return {_aware(v) for v in rows}
+
+
+def runs_awaiting_labels(engine: Engine, model: str) -> list[tuple[int, datetime, float | None]]:
+    """Finished runs whose labels are not final: ``(run_id, window_end, coverage)``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs.c.id, runs.c.window_end, runs.c.label_coverage)
+            .where(runs.c.model == model, runs.c.state == "done", runs.c.labels_final.is_(False))
+            .order_by(runs.c.window_end)
+        ).all()
+    return [(r.id, _aware(r.window_end), r.label_coverage) for r in rows]
+
+
+def load_runs(
+    engine: Engine, model: str, *, limit: int = 30, before: datetime | None = None
+) -> list[ModelRun]:
+    """The most recent finished runs of ``model`` (oldest first), rebuilt from their JSON."""
+    query = select(runs.c.id, runs.c.result, runs.c.report_path).where(
+        runs.c.model == model, runs.c.state == "done", runs.c.result.isnot(None)
+    )
+    if before is not None:
+        query = query.where(runs.c.window_end <= naive_utc(before))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(runs.c.window_end.desc()).limit(limit)).all()
+    out = []
+    for row in reversed(rows):
+        data = dict(row.result)
+        data["run_id"] = row.id
+        out.append(ModelRun.from_dict(data))
+    return out
+
+
+def run_id_for_window(engine: Engine, model: str, end: datetime) -> int | None:
+    """The run recorded for the window of ``model`` ending at ``end``, if any."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(runs.c.id).where(runs.c.model == model, runs.c.window_end == naive_utc(end))
+        ).scalar()

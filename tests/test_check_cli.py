@@ -1,0 +1,148 @@
+"""`driftwatch check --json` end to end on a stored model with delayed outcomes (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.ingest import ingest_frame
+from monitor.store import open_store
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def traffic(day: int, n: int, *, seed: int, shift: float = 0.0, distort: bool = False) -> pd.DataFrame:
+    """One day of a binary model's traffic: labels drawn from the model's own (calibrated) scores."""
+    rng = np.random.default_rng(seed)
+    amount = rng.lognormal(3.0, 0.5, n) * (1 + shift)
+    age = rng.integers(18, 80, n).astype(float)
+    country = rng.choice(["US", "DE", "FR", "BR"], n, p=[0.4, 0.3, 0.2, 0.1])
+    logit = -2.0 + 0.04 * (amount - 20) + 0.02 * (age - 45) + np.where(country == "BR", 0.8, 0.0)
+    p = 1 / (1 + np.exp(-logit))
+    label = rng.random(n) < p
+    score = 1 / (1 + np.exp(-(2.5 * logit + 1.5))) if distort else p
+    ts = [START + timedelta(days=day, seconds=int(s)) for s in np.sort(rng.integers(0, 86400, n))]
+    return pd.DataFrame(
+        {
+            "id": [f"d{day}-{i}" for i in range(n)],
+            "timestamp": ts,
+            "prediction": (score >= 0.5).astype(int),
+            "score": score,
+            "latency_ms": rng.gamma(2.0, 10.0, n),
+            "amount": amount,
+            "age": age,
+            "country": country,
+            "label": label.astype(int),
+        }
+    )
+
+
+def write_config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[store]
+url = "{url}"
+[reports]
+dir = "{tmp_path / "reports"}"
+[[models]]
+name = "fraud"
+task = "binary"
+segments = ["country"]
+window = "1d"
+[models.features]
+numeric = ["amount", "age"]
+categorical = ["country"]
+[models.reference]
+start = 2026-10-01T00:00:00Z
+end = 2026-10-08T00:00:00Z
+[models.labels]
+min_count = 200
+[models.performance]
+n_resamples = 200
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def stored_model(store_url, tmp_path):  # type: ignore[no-untyped-def]
+    path = write_config(tmp_path, store_url)
+    config = load_config(path)
+    store = open_store(config)
+    model = config.models[0]
+    now = START + timedelta(days=30)
+    for day in range(8):
+        frame = traffic(day, 1500, seed=day)
+        ingest_frame(store, model, "predictions", frame, source="test", now=now)
+        ingest_frame(store, model, "outcomes", frame[["id", "timestamp", "label"]], source="test", now=now)
+    drifted = traffic(8, 3000, seed=99, shift=0.6, distort=True)
+    ingest_frame(store, model, "predictions", drifted, source="test", now=now)
+    ingest_frame(store, model, "outcomes", drifted[["id", "timestamp", "label"]], source="test", now=now)
+    store.dispose()
+    return path
+
+
+def test_check_json_document(stored_model, capsys):
+    code = main(["--config", str(stored_model), "check", "--json", "--at", "2026-10-10T00:05:00Z"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["schema_version"] == 1 and doc["errors"] == []
+    (run,) = doc["models"]
+    assert run["model"] == "fraud"
+    assert run["window"] == {"start": "2026-10-09T00:00:00+00:00", "end": "2026-10-10T00:00:00+00:00"}
+    checks = {c["check"]: c for c in run["checks"]}
+    assert set(checks) >= {
+        "drift",
+        "data_quality",
+        "latency",
+        "performance",
+        "calibration",
+        "segments",
+        "threshold",
+    }
+    for check in checks.values():
+        assert check["status"] in {"ok", "warn", "alert", "skipped"}
+        for finding in check["findings"]:
+            assert {
+                "subject",
+                "method",
+                "statistic",
+                "p_value",
+                "threshold",
+                "effect_size",
+                "severity",
+            } <= set(finding)
+    drift_subjects = {f["subject"] for f in checks["drift"]["findings"]}
+    assert "feature:amount" in drift_subjects
+    assert checks["calibration"]["status"] == "alert"
+    actions = {r["action"] for r in run["recommendations"]}
+    assert actions, "a drifted, miscalibrated window must get a recommendation"
+    assert Path(run["report_url"].split("/", 3)[-1]).name.endswith(".html")
+    # the same window again updates the run, it does not duplicate it
+    assert main(["--config", str(stored_model), "check", "--json", "--at", "2026-10-10T00:05:00Z"]) == 0
+    again = json.loads(capsys.readouterr().out)["models"][0]
+    assert again["run_id"] == run["run_id"]
+
+
+def test_check_without_labels_skips_with_reason_and_estimates(stored_model, tmp_path, capsys):
+    config = load_config(stored_model)
+    store = open_store(config)
+    fresh = traffic(9, 2000, seed=5)
+    ingest_frame(store, config.models[0], "predictions", fresh, source="test", now=START + timedelta(days=30))
+    store.dispose()
+    assert main(["--config", str(stored_model), "check", "--json", "--at", "2026-10-11T00:00:00Z"]) == 0
+    run = json.loads(capsys.readouterr().out)["models"][0]
+    checks = {c["check"]: c for c in run["checks"]}
+    assert checks["performance"]["status"] == "skipped"
+    assert "label coverage" in checks["performance"]["reason"]
+    assert checks["estimated_performance"]["status"] in {"ok", "warn", "alert"}
