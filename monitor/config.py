@@ -14,15 +14,13 @@ import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,24 +28,11 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 
 from alerts.config import AlertsConfig
-from monitor.durations import format_duration, parse_duration
+from alerts.durations import PositiveDuration as Duration
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 #: Column names from config are quoted by SQLAlchemy; this only rejects the unprintable.
 COLUMN_PATTERN = re.compile(r"^[^\x00-\x1f\x7f\"`]{1,60}$")
-
-
-def _to_duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    return parse_duration(value)
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_to_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
 
 
 class ConfigError(ValueError):

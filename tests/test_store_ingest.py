@@ -199,3 +199,14 @@ def test_newer_store_is_refused_and_new_feature_column_is_added(config, tmp_path
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(f_income) FROM dw_events_fraud")).scalar_one() == 10
         assert conn.execute(select(func.count()).select_from(quarantine)).scalar_one() == 0
+
+
+def test_python_api_logs_predictions_and_late_outcomes(config):
+    from monitor.api import Driftwatch
+
+    with Driftwatch(config, clock=lambda: NOW) as dw:
+        assert dw.log_predictions("fraud", events(20)).stored == 20
+        labels = pd.DataFrame({"id": ["e1", "e2"], "timestamp": [NOW, NOW], "label": [1, 0]})
+        assert dw.log_outcomes("fraud", labels).stored == 2
+        window = read_window(dw.store, config.models[0], datetime(2026, 10, 1, tzinfo=UTC), NOW)
+    assert window["label"].notna().sum() == 2

@@ -13,7 +13,7 @@ import argparse
 import getpass
 from datetime import UTC, datetime
 
-from alerts._durations import parse_duration
+from alerts.durations import parse_duration
 from alerts.delivery import build_receiver
 from alerts.notification import AlertView, Notification
 from alerts.slack import SlackSender

@@ -1,0 +1,93 @@
+"""What a receiver reports after one delivery attempt, and how receivers are built from config.
+
+Outcomes: ``delivered``; ``retry`` (transient: rate limit, server error, timeout, network; the
+dispatcher backs off, honouring ``retry_after``); ``broken`` (the receiver cannot work as
+configured: bad credentials, unknown channel, missing environment variable; the receiver is
+marked unhealthy and not retried until its configuration changes or an operator asks);
+``rejected`` (this message was refused, e.g. invalid blocks; the receiver stays healthy).
+``detail`` never holds a secret: receivers scrub their token or URL out of every error text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from alerts.config import AlertsConfig, ConsoleReceiver, SlackReceiver, WebhookReceiver
+from alerts.notification import Notification
+
+Outcome = Literal["delivered", "retry", "broken", "rejected"]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    outcome: Outcome
+    detail: str = ""
+    retry_after: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome == "delivered"
+
+
+class Receiver(Protocol):
+    name: str
+
+    def deliver(self, notification: Notification) -> DeliveryResult: ...
+
+    def identity(self) -> str:
+        """A hash of the receiver's settings and secret: a change re-enables a broken receiver."""
+        ...
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret value replaced by ``[redacted]``.
+
+    >>> scrub("POST https://hooks.example/T0/XYZ failed", ["https://hooks.example/T0/XYZ"])
+    'POST [redacted] failed'
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def identity_hash(settings: Mapping[str, object], secret: str | None) -> str:
+    """A short hash of a receiver's settings and secret (the secret cannot be recovered from it)."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(b"\0" + (secret or "").encode())
+    return digest.hexdigest()[:16]
+
+
+def build_receiver(
+    config: AlertsConfig,
+    name: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> Receiver:
+    """The receiver called ``name``; secrets come from ``environ`` (default: ``os.environ``).
+
+    :raises KeyError: no receiver called ``name`` is configured.
+    """
+    from alerts.console import ConsoleSender
+    from alerts.slack import SlackSender
+    from alerts.webhook import WebhookSender
+
+    env = os.environ if environ is None else environ
+    spec = config.receiver(name)
+    if isinstance(spec, ConsoleReceiver):
+        return ConsoleSender(spec)
+    if isinstance(spec, SlackReceiver):
+        return SlackSender(
+            spec, env, max_retry_wait=config.delivery.max_retry_wait.total_seconds(), sleep=sleep
+        )
+    if isinstance(spec, WebhookReceiver):
+        return WebhookSender(spec, env, clock=clock)
+    raise TypeError(f"unsupported receiver type {type(spec).__name__}")

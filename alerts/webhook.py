@@ -1,0 +1,116 @@
+"""The generic webhook receiver: a signed JSON POST (stdlib HTTP client, no dependency).
+
+The body is :func:`alerts.render.webhook_body`. Headers: ``X-Driftwatch-Timestamp`` (Unix
+seconds) and ``X-Driftwatch-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + body>``
+keyed with the secret from the environment variable named by ``secret_env``. A consumer
+recomputes the HMAC and rejects a timestamp older than a few minutes (replay); see
+:func:`verify_signature`.
+
+>>> body = b'{"ok": true}'
+>>> sig = sign(b"s3cret", 1700000000, body)
+>>> verify_signature(b"s3cret", "1700000000", body, sig, now=1700000060)
+True
+>>> verify_signature(b"s3cret", "1700000000", body, sig, now=1700009999)
+False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from alerts.config import WebhookReceiver
+from alerts.delivery import DeliveryResult, identity_hash, scrub
+from alerts.notification import Notification
+from alerts.render import webhook_body
+
+log = logging.getLogger("driftwatch.alerts.webhook")
+
+SIGNATURE_HEADER = "X-Driftwatch-Signature"
+TIMESTAMP_HEADER = "X-Driftwatch-Timestamp"
+BROKEN_STATUSES = frozenset({401, 403, 404, 410})
+RETRY_STATUSES = frozenset({408, 425, 429})
+TIMEOUT_DETAIL = "timed out (the receiver may have it; the retry can duplicate it)"
+
+
+def sign(secret: bytes, timestamp: int, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``b"<timestamp>." + body``."""
+    mac = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: bytes, timestamp: str, body: bytes, signature: str, *, now: float, tolerance: float = 300
+) -> bool:
+    """Check a request's signature and that its timestamp is within ``tolerance`` seconds of ``now``."""
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    return abs(now - ts) <= tolerance and hmac.compare_digest(sign(secret, ts, body), signature)
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    value = (headers or {}).get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        spec: WebhookReceiver,
+        environ: Mapping[str, str],
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.name = spec.name
+        self._spec = spec
+        self._url = environ.get(spec.url_env) or None
+        self._secret = environ.get(spec.secret_env) or None
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def identity(self) -> str:
+        return identity_hash(self._spec.model_dump(mode="json"), f"{self._url}\0{self._secret}")
+
+    def deliver(self, notification: Notification) -> DeliveryResult:
+        for env, value in ((self._spec.url_env, self._url), (self._spec.secret_env, self._secret)):
+            if not value:
+                return DeliveryResult("broken", f"environment variable {env} is not set")
+        assert self._url is not None and self._secret is not None
+        body = json.dumps(webhook_body(notification), separators=(",", ":")).encode()
+        timestamp = int(self._clock().timestamp())
+        request = urllib.request.Request(
+            self._url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "driftwatch-alerts",
+                TIMESTAMP_HEADER: str(timestamp),
+                SIGNATURE_HEADER: sign(self._secret.encode(), timestamp, body),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._spec.timeout.total_seconds()) as response:
+                response.read()
+            return DeliveryResult("delivered")
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            detail = f"HTTP {status}"
+            if status in RETRY_STATUSES or status >= 500:
+                return DeliveryResult("retry", detail, _retry_after(exc.headers))
+            return DeliveryResult("broken" if status in BROKEN_STATUSES else "rejected", detail)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+                return DeliveryResult("retry", TIMEOUT_DETAIL)
+            return DeliveryResult("retry", scrub(f"connection failed: {reason}", [self._url, self._secret]))

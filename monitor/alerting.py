@@ -1,0 +1,470 @@
+"""From a stored run to alert state and outbox rows, and from the outbox to receivers.
+
+Recording. :func:`record_run_alerts` runs inside the runner's transaction, the one that stores
+the run's findings: it advances each alert's lifecycle (:mod:`alerts.lifecycle`), applies
+silences, routes and groups the alerts, asks :func:`alerts.notify.notify_reason` whether each
+(group, receiver) needs a message, and writes one outbox row per message plus the notification
+log entry. Findings, alert state and outbox commit together or not at all.
+
+Delivery. :class:`Dispatcher` claims due outbox rows with a lease (``claimed_by``,
+``claimed_until``; on PostgreSQL the claim's sub-select uses ``FOR UPDATE SKIP LOCKED``, on
+SQLite the single writer lock serialises claims), merges the rows of one (group, receiver) into
+one message, delivers it, and then marks the rows delivered. A failed attempt stores its backoff
+(``attempts``, ``next_attempt_at`` with exponential backoff and jitter, at least the receiver's
+Retry-After, ``last_error``) on the rows.
+
+Guarantees. A crash or restart never loses an alert: rows stay pending until a receiver
+acknowledged them, and an expired lease hands them to the next dispatcher. A duplicate message
+is possible in exactly two windows: the process dies (or its lease runs out) after the receiver
+acknowledged a message and before the rows are marked delivered; or the receiver times out after
+having accepted it (a timeout is retried, because losing an alert is worse than repeating one).
+
+Broken receivers. A permanent error (bad token, unknown channel, missing environment variable,
+HTTP 401/403/404/410 from a webhook) marks the receiver unhealthy in ``dw_alert_receivers`` and
+fails the rows of that attempt; the receiver's other rows stay pending and are not attempted.
+Everything is retried once the receiver's settings or secret change (a new identity hash,
+checked on every dispatch) or after :meth:`Dispatcher.retry_failed` (``driftwatch alerts
+retry``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, or_, select, update
+
+from alerts.alert import Alert, alerts_from_run, evaluated_checks
+from alerts.config import AlertsConfig
+from alerts.delivery import DeliveryResult, Receiver, build_receiver
+from alerts.lifecycle import AlertState, expire, observe
+from alerts.notification import AlertView, Notification, RunInfo, merge
+from alerts.notify import FiringMark, notify_reason
+from alerts.routing import Route, group_key, routes_for
+from alerts.silences import silenced_by
+from checks.result import ModelRun
+from monitor.store.alerts import (
+    alert_outbox,
+    alert_states,
+    list_silences,
+    load_log_entry,
+    notification_log,
+    receiver_health,
+    save_state,
+    state_from_row,
+)
+
+log = logging.getLogger("driftwatch.alerts")
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _view(state: AlertState) -> AlertView:
+    return AlertView(
+        fingerprint=state.fingerprint,
+        labels=dict(state.labels),
+        severity=state.severity,
+        status=state.status,
+        starts_at=state.starts_at.isoformat(),
+        ends_at=_iso(state.ends_at),
+        annotations=dict(state.annotations),
+    )
+
+
+@dataclass
+class _Group:
+    route: Route
+    receiver: str
+    key: str
+    firing: dict[str, AlertState]
+    resolved: dict[str, AlertState]
+    silenced: int = 0
+
+
+def _advance_states(
+    conn: Connection, run: ModelRun, config: AlertsConfig, now: datetime
+) -> tuple[dict[str, AlertState], set[str]]:
+    """Apply the run to every alert of its model; returns the new states and the just-resolved."""
+    rows = conn.execute(select(alert_states).where(alert_states.c.model == run.model)).all()
+    before = {row.fingerprint: state_from_row(row) for row in rows}
+    seen: dict[str, Alert] = {a.fingerprint: a for a in alerts_from_run(run)}
+    ran = evaluated_checks(run)
+    window_end = _naive(run.window_end)
+    windows = config.resolve_after_windows
+    after: dict[str, AlertState] = {}
+    just_resolved: set[str] = set()
+    for fp in before.keys() | seen.keys():
+        state, alert = before.get(fp), seen.get(fp)
+        if state is not None and alert is None and state.labels["check"] not in ran:
+            new, what = expire(state, now=now, resolve_timeout=config.resolve_timeout)
+        else:
+            new, what = observe(state, alert, window_end=window_end, now=now, resolve_after_windows=windows)
+        if new is None:
+            continue
+        if what in {"resolved", "timed_out"}:
+            just_resolved.add(fp)
+        if what != "unchanged" or fp in seen:
+            log.debug('Alert "%s" %s (%s)', fp, what, dict(new.labels))
+        after[fp] = new
+    active_silences = list_silences(conn, now=now)
+    for fp, state in after.items():
+        silence = silenced_by(active_silences, {**state.labels, "severity": state.severity}, now=now)
+        after[fp] = replace(state, silenced_by=silence.id if silence else None)
+        if after[fp] != before.get(fp):
+            save_state(conn, after[fp], exists=fp in before, run_id=run.run_id, now=now)
+    return after, just_resolved
+
+
+def _groups(states: Mapping[str, AlertState], just_resolved: set[str], config: AlertsConfig) -> list[_Group]:
+    groups: dict[tuple[str, str], _Group] = {}
+    for fp, state in states.items():
+        if not state.firing and fp not in just_resolved:
+            continue
+        labels = {**state.labels, "severity": state.severity}
+        for route in routes_for(config.route, labels):
+            key = group_key(route, labels)
+            for receiver in route.receivers:
+                group = groups.setdefault((receiver, key), _Group(route, receiver, key, {}, {}))
+                if state.silenced_by is not None:
+                    group.silenced += int(state.firing)
+                elif state.firing:
+                    group.firing[fp] = state
+                else:
+                    group.resolved[fp] = state
+    return list(groups.values())
+
+
+def record_run_alerts(conn: Connection, run: ModelRun, config: AlertsConfig, *, now: datetime) -> int:
+    """Update alert state for ``run`` and queue its notifications, inside the caller's transaction.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        An open connection inside the transaction that stores the run's findings.
+    run : checks.result.ModelRun
+        The run (``run_id``, ``report_url`` set when known).
+    config : alerts.config.AlertsConfig
+    now : datetime
+        The clock (aware or naive UTC).
+
+    Returns
+    -------
+    int
+        Number of notifications queued in the outbox.
+    """
+    now = _naive(now)
+    states, just_resolved = _advance_states(conn, run, config, now)
+    info = RunInfo(
+        run_id=run.run_id,
+        window_start=_iso(_naive(run.window_start)),
+        window_end=_iso(_naive(run.window_end)),
+        model_version=run.model_version,
+        report_url=run.report_url,
+    )
+    recommendations = tuple(r.to_dict() for r in run.recommendations)
+    queued = 0
+    for group in _groups(states, just_resolved, config):
+        receiver = config.receiver(group.receiver)
+        send_resolved = (
+            group.route.send_resolved if receiver.send_resolved is None else receiver.send_resolved
+        )
+        firing = {fp: FiringMark(s.severity, s.starts_at) for fp, s in group.firing.items()}
+        last = load_log_entry(conn, group.receiver, group.key)
+        decision = notify_reason(
+            last,
+            firing,
+            frozenset(group.resolved),
+            send_resolved=send_resolved,
+            repeat_interval=group.route.repeat_interval,
+            now=now,
+        )
+        log.debug('Group "%s" to "%s": %s', group.key, group.receiver, decision.reason)
+        if not decision.send:
+            continue
+        if last is None:
+            due = now + group.route.group_wait
+        elif decision.reason == "repeat_due":
+            due = now
+        else:
+            due = max(now, last.sent_at + group.route.group_interval)
+        resolved = group.resolved.values() if send_resolved else ()
+        alerts = tuple(_view(s) for s in [*group.firing.values(), *resolved])
+        notification = Notification(
+            group.key,
+            group.receiver,
+            run.model,
+            decision.reason,
+            alerts,
+            info,
+            recommendations,
+            group.silenced,
+        )
+        row_id = conn.execute(
+            alert_outbox.insert().values(
+                created_at=now,
+                model=run.model,
+                run_id=run.run_id,
+                group_key=group.key,
+                receiver=group.receiver,
+                reason=decision.reason,
+                payload=notification.to_payload(),
+                status="pending",
+                attempts=0,
+                next_attempt_at=due,
+            )
+        ).inserted_primary_key[0]
+        marks = {fp: [m.severity, m.since.isoformat()] for fp, m in firing.items()}
+        entry = {"firing": marks, "sent_at": due, "last_outbox_id": row_id}
+        where = and_(notification_log.c.receiver == group.receiver, notification_log.c.group_key == group.key)
+        if last is None:
+            conn.execute(
+                notification_log.insert().values(receiver=group.receiver, group_key=group.key, **entry)
+            )
+        else:
+            conn.execute(update(notification_log).where(where).values(**entry))
+        queued += 1
+    return queued
+
+
+@dataclass
+class DispatchStats:
+    """What one :meth:`Dispatcher.dispatch_once` did (``rows`` count outbox rows)."""
+
+    claimed: int = 0
+    messages: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    """Delivers pending outbox rows; safe to run in several processes on one database.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    config : alerts.config.AlertsConfig
+    clock : callable returning datetime, default ``datetime.now(UTC)``
+    owner : str, default ``"<hostname>-<pid>"``
+        Written to ``claimed_by``; a fresh suffix per claim keeps claims apart.
+    environ : mapping, default ``os.environ``
+        Where receivers read their secrets.
+    sleep : callable, default ``time.sleep``
+        In-process waits of the Slack retry handlers.
+    rng : random.Random, default a fresh one
+        Jitter of the persisted backoff.
+    receivers : mapping of str to Receiver, optional
+        Receivers to use instead of those built from ``config``.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: AlertsConfig,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        owner: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+        receivers: Mapping[str, Receiver] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self.owner = owner or default_owner()
+        self._rng = rng or random.Random()
+        self.receivers: dict[str, Receiver] = dict(receivers or {})
+        for spec in config.receivers:
+            if spec.name not in self.receivers:
+                self.receivers[spec.name] = build_receiver(
+                    config, spec.name, environ=environ, clock=clock, sleep=sleep
+                )
+
+    def _now(self) -> datetime:
+        return _naive(self.clock())
+
+    def receiver_health(self) -> dict[str, bool | str]:
+        """``True`` per healthy configured receiver, else its last permanent error."""
+        with self.engine.connect() as conn:
+            rows = {r.name: r for r in conn.execute(select(receiver_health))}
+        out: dict[str, bool | str] = {}
+        for name, receiver in self.receivers.items():
+            row = rows.get(name)
+            healthy = row is None or row.healthy or row.identity != receiver.identity()
+            out[name] = True if healthy else (row.last_error or "unhealthy")
+        return out
+
+    def retry_failed(self, receiver: str | None = None) -> int:
+        """Operator command: mark receivers healthy again and re-queue their failed rows."""
+        now = self._now()
+        with self.engine.begin() as conn:
+            health = update(receiver_health).values(healthy=True, last_error=None, updated_at=now)
+            rows = update(alert_outbox).where(alert_outbox.c.status == "failed")
+            if receiver is not None:
+                health = health.where(receiver_health.c.name == receiver)
+                rows = rows.where(alert_outbox.c.receiver == receiver)
+            conn.execute(health)
+            count = conn.execute(rows.values(status="pending", attempts=0, next_attempt_at=now)).rowcount
+        log.info("Re-queued %d failed alert notification(s)", count)
+        return count
+
+    def _revive_changed_receivers(self, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            for row in conn.execute(
+                select(receiver_health).where(receiver_health.c.healthy.is_(False))
+            ).all():
+                receiver = self.receivers.get(row.name)
+                if receiver is None or receiver.identity() == row.identity:
+                    continue
+                log.info('Alert receiver "%s" changed since it failed; retrying its notifications', row.name)
+                conn.execute(
+                    update(receiver_health)
+                    .where(receiver_health.c.name == row.name)
+                    .values(healthy=True, last_error=None, identity=receiver.identity(), updated_at=now)
+                )
+                conn.execute(
+                    update(alert_outbox)
+                    .where(alert_outbox.c.receiver == row.name, alert_outbox.c.status == "failed")
+                    .where(alert_outbox.c.last_outcome == "broken")
+                    .values(status="pending", attempts=0, next_attempt_at=now)
+                )
+
+    def _usable_receivers(self) -> list[str]:
+        return [name for name, ok in self.receiver_health().items() if ok is True]
+
+    def _claim(self, now: datetime) -> list[Any]:
+        token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
+        usable = self._usable_receivers()
+        if not usable:
+            return []
+        free = or_(alert_outbox.c.claimed_until.is_(None), alert_outbox.c.claimed_until < now)
+        due = and_(
+            alert_outbox.c.status == "pending",
+            alert_outbox.c.next_attempt_at <= now,
+            alert_outbox.c.receiver.in_(usable),
+            free,
+        )
+        candidates = (
+            select(alert_outbox.c.id)
+            .where(due)
+            .order_by(alert_outbox.c.id)
+            .limit(self.config.delivery.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        until = now + self.config.delivery.lease
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alert_outbox)
+                .where(alert_outbox.c.id.in_(candidates), due)
+                .values(claimed_by=token, claimed_until=until)
+            )
+            return conn.execute(
+                select(alert_outbox).where(alert_outbox.c.claimed_by == token).order_by(alert_outbox.c.id)
+            ).all()
+
+    def dispatch_once(self) -> DispatchStats:
+        """Deliver every due pending row once (merged per group and receiver)."""
+        now = self._now()
+        stats = DispatchStats()
+        self._revive_changed_receivers(now)
+        rows = self._claim(now)
+        stats.claimed = len(rows)
+        by_group: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            by_group[(row.receiver, row.group_key)].append(row)
+        for (name, key), group_rows in by_group.items():
+            notification = merge(Notification.from_payload(r.payload) for r in group_rows)
+            try:
+                result = self.receivers[name].deliver(notification)
+            except Exception as exc:  # a receiver bug must not stop the other groups; the rows back off
+                log.exception('Alert receiver "%s" raised while delivering group "%s"', name, key)
+                result = DeliveryResult("retry", f"unexpected {type(exc).__name__} in receiver")
+            stats.messages += 1
+            self._settle(name, key, group_rows, result, stats)
+        return stats
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        delivery = self.config.delivery
+        base = min(delivery.max_backoff, delivery.initial_backoff * 2 ** max(0, attempts - 1))
+        jittered = base * (0.5 + 0.5 * self._rng.random())
+        return max(jittered, timedelta(seconds=retry_after or 0))
+
+    def _settle(
+        self, name: str, key: str, rows: list[Any], result: DeliveryResult, stats: DispatchStats
+    ) -> None:
+        now = self._now()
+        ids = [r.id for r in rows]
+        attempts = max(r.attempts for r in rows) + 1
+        mine = and_(alert_outbox.c.id.in_(ids), alert_outbox.c.claimed_by == rows[0].claimed_by)
+        values: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "last_outcome": result.outcome}
+        with self.engine.begin() as conn:
+            if result.delivered:
+                values.update(status="delivered", delivered_at=now, delivered_with=ids[-1], attempts=attempts)
+                values["last_error"] = None
+                stats.delivered += conn.execute(update(alert_outbox).where(mine).values(**values)).rowcount
+                conn.execute(
+                    update(notification_log)
+                    .where(notification_log.c.receiver == name, notification_log.c.group_key == key)
+                    .values(delivered_at=now)
+                )
+                self._set_health(conn, name, None, now)
+                log.info('Delivered alert group "%s" to "%s" (%d notification(s))', key, name, len(ids))
+                return
+            values.update(attempts=attempts, last_error=result.detail)
+            if result.outcome == "retry":
+                delay = self._backoff(attempts, result.retry_after)
+                values["next_attempt_at"] = now + delay
+                stats.retried += conn.execute(update(alert_outbox).where(mine).values(**values)).rowcount
+                log.warning(
+                    'Alert group "%s" to "%s" failed (attempt %d: %s); retrying in %.0fs',
+                    key,
+                    name,
+                    attempts,
+                    result.detail,
+                    delay.total_seconds(),
+                )
+                return
+            values["status"] = "failed"
+            stats.failed += conn.execute(update(alert_outbox).where(mine).values(**values)).rowcount
+            if result.outcome == "broken":
+                self._set_health(conn, name, result.detail, now)
+                log.error(
+                    'Alert receiver "%s" is unusable: %s. Its notifications wait until its configuration '
+                    "or secret changes, or `driftwatch alerts retry --receiver %s`",
+                    name,
+                    result.detail,
+                    name,
+                )
+            else:
+                log.error('Alert receiver "%s" rejected group "%s": %s', name, key, result.detail)
+
+    def _set_health(self, conn: Connection, name: str, error: str | None, now: datetime) -> None:
+        values = {"healthy": error is None, "last_error": error, "identity": self.receivers[name].identity()}
+        done = conn.execute(
+            update(receiver_health).where(receiver_health.c.name == name).values(updated_at=now, **values)
+        )
+        if done.rowcount == 0:
+            conn.execute(receiver_health.insert().values(name=name, updated_at=now, **values))
