@@ -40,11 +40,16 @@ class Driftwatch:
 
     def log_predictions(self, model: str, frame: pd.DataFrame, *, source: str = "python-api") -> IngestCounts:
         """Store prediction events (idempotent by id); bad rows are quarantined with reasons."""
-        return ingest_frame(self.store, self.config.model(model), "predictions", frame, source=source, now=self.clock())
+        return self._log(model, "predictions", frame, source)
 
     def log_outcomes(self, model: str, frame: pd.DataFrame, *, source: str = "python-api") -> IngestCounts:
         """Store outcomes (labels), joined to their predictions by id whenever those arrive."""
-        return ingest_frame(self.store, self.config.model(model), "outcomes", frame, source=source, now=self.clock())
+        return self._log(model, "outcomes", frame, source)
+
+    def _log(self, model: str, kind: str, frame: pd.DataFrame, source: str) -> IngestCounts:
+        return ingest_frame(
+            self.store, self.config.model(model), kind, frame, source=source, now=self.clock()
+        )
 
     def close(self) -> None:
         if self._store is not None:

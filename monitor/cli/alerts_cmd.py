@@ -13,8 +13,8 @@ import argparse
 import getpass
 from datetime import UTC, datetime
 
-from alerts.durations import parse_duration
 from alerts.delivery import build_receiver
+from alerts.durations import parse_duration
 from alerts.notification import AlertView, Notification
 from alerts.slack import SlackSender
 from monitor.alerting import Dispatcher
