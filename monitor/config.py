@@ -113,6 +113,9 @@ class DaemonConfig(_Strict):
 class FeaturesConfig(_Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
+    categories: dict[str, list[str]] = Field(
+        default_factory=dict, description="Known values per categorical column (for unknown_category)."
+    )
 
     @field_validator("numeric", "categorical")
     @classmethod
@@ -372,6 +375,13 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 problems.append(
                     (f"{where}.segments[{j}]", f"unknown column {seg!r} (declare it under features)")
                 )
+        for col in model.features.categories:
+            if col not in model.features.categorical:
+                problems.append((f"{where}.features.categories.{col}", f"{col!r} is not a categorical feature"))
+        if model.unknown_category == "quarantine" and not model.features.categories:
+            problems.append(
+                (f"{where}.unknown_category", "'quarantine' needs the known values in features.categories")
+            )
         for col in model.drift.columns:
             if col not in declared:
                 problems.append((f"{where}.drift.columns.{col}", f"unknown column {col!r}"))

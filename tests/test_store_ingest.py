@@ -210,3 +210,25 @@ def test_python_api_logs_predictions_and_late_outcomes(config):
         assert dw.log_outcomes("fraud", labels).stored == 2
         window = read_window(dw.store, config.models[0], datetime(2026, 10, 1, tzinfo=UTC), NOW)
     assert window["label"].notna().sum() == 2
+
+
+def test_unknown_category_policy_quarantines(store_url, tmp_path):
+    config = make_config(
+        store_url,
+        tmp_path,
+        [
+            model_dict(
+                unknown_category="quarantine",
+                features={
+                    "numeric": ["amount", "age"],
+                    "categorical": ["country"],
+                    "categories": {"country": ["US", "DE"]},
+                },
+            )
+        ],
+    )
+    store = open_store(config)
+    counts = ingest_frame(store, config.models[0], "predictions", events(30), source="api", now=NOW)
+    store.dispose()
+    assert counts.quarantined == (events(30)["country"] == "FR").sum()
+    assert counts.stored + counts.quarantined == 30

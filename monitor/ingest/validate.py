@@ -195,7 +195,7 @@ def validate_batch(
     *,
     now: datetime,
     future_tolerance: timedelta = timedelta(minutes=5),
-    categories: dict[str, set[str]] | None = None,
+    categories: dict[str, list[str]] | None = None,
 ) -> Validated:
     """Validate ``frame`` as prediction events (``kind="predictions"``) or outcomes.
 
@@ -206,6 +206,7 @@ def validate_batch(
     reasons = _Reasons(n)
     warnings: list[str] = []
     out: dict[str, Any] = {}
+    categories = model.features.categories if categories is None else categories
     frame = frame.reset_index(drop=True)
 
     if kind == "predictions":
