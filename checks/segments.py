@@ -1,0 +1,430 @@
+"""Segments whose error is significantly worse than the reference or than the rest of the window.
+
+For each configured segment column the current window is split into segments:
+
+- numeric columns with more than ``numeric_bins`` distinct values are cut at the reference
+  window's quantiles (the current window's when there is no reference), with open outer
+  bins so that values outside the reference range still land in a segment;
+- other columns keep their ``top_k`` most frequent values (in the current window) and pool
+  the rest into ``"__other__"``; missing values form ``"__missing__"``.
+
+Per segment the check reports the metric (``"error_rate"``: share of rows where the
+prediction differs from the label; ``"mae"``: mean absolute error), its support and a
+confidence interval (Wilson score for error rates, percentile bootstrap for MAE). Each
+segment with at least ``min_support`` rows is tested one-sided for being WORSE than
+
+- the same segment in the reference window (when it has ``min_support`` rows there), and
+- the rest of the current window (when the rest has ``min_support`` rows),
+
+by a pooled two-proportion z-test (error rate) or Welch's t-test on absolute errors (MAE).
+All tests of all columns form one family, adjusted by Benjamini-Hochberg at level ``fdr``.
+A segment is flagged when one of its comparisons is significant after adjustment AND the
+metric exceeds that comparison's value by at least ``min_delta`` (materiality).
+
+References
+----------
+.. [1] Benjamini, Y., Hochberg, Y. (1995). Controlling the false discovery rate: a practical
+   and powerful approach to multiple testing. JRSS B, 57(1), 289-300.
+.. [2] Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
+   inference. JASA, 22(158), 209-212.
+.. [3] Welch, B. L. (1947). The generalization of "Student's" problem when several different
+   population variances are involved. Biometrika, 34(1-2), 28-35.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from checks._params import InvalidParameter, check_interval, check_one_of
+from checks.bootstrap import bootstrap_ci
+from checks.result import CheckResult, Finding
+
+OTHER = "__other__"
+MISSING = "__missing__"
+TASKS = ("binary", "multiclass", "regression")
+METRIC_FOR_TASK = {"binary": "error_rate", "multiclass": "error_rate", "regression": "mae"}
+DEFAULT_MIN_DELTA_ERROR_RATE = 0.02
+DEFAULT_MIN_DELTA_MAE_FRACTION = 0.1
+
+
+def wilson_interval(k: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``k / n``.
+
+    >>> [round(v, 4) for v in wilson_interval(5, 50)]
+    [0.0435, 0.2136]
+    """
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    centre = (k + z * z / 2) / (n + z * z)
+    half = z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
+    low = 0.0 if k == 0 else max(0.0, float(centre - half))
+    return low, 1.0 if k == n else min(1.0, float(centre + half))
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def form_segments(
+    values: pd.Series, basis: pd.Series, *, numeric_bins: int = 4, top_k: int = 20
+) -> dict[str, Any]:
+    """How a column is split: reference-quantile bins (numeric) or the top-k values (other).
+
+    Numeric columns with more than ``numeric_bins`` distinct values in ``basis`` (the
+    reference column) are cut at its quantiles; other columns keep the ``top_k`` most
+    frequent values of ``values`` (the current column) and pool the rest.
+
+    >>> form_segments(pd.Series([1.0, 5.0, 9.0]), pd.Series(range(11)), numeric_bins=2)["edges"]
+    [5.0]
+    >>> form_segments(pd.Series(list("aabbbc")), pd.Series([], dtype=str), top_k=2)["kept"]
+    ['b', 'a']
+    """
+    numeric = all(
+        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) for s in (values, basis)
+    )
+    if numeric and basis.nunique() > numeric_bins:
+        quantiles = basis.dropna().quantile(np.linspace(0, 1, numeric_bins + 1)).to_numpy()
+        inner = np.unique(quantiles[1:-1])
+        names = [f"<= {_fmt(inner[0])}"]
+        names += [f"({_fmt(a)}, {_fmt(b)}]" for a, b in itertools.pairwise(inner)]
+        names.append(f"> {_fmt(inner[-1])}")
+        return {"kind": "numeric", "edges": inner.tolist(), "labels": names}
+    counts = _as_text(values).value_counts()
+    ranked = sorted((v for v in counts.index if v != MISSING), key=lambda v: (-counts[v], v))
+    return {"kind": "categorical", "kept": ranked[:top_k]}
+
+
+def apply_segments(values: pd.Series, how: dict[str, Any]) -> pd.Series:
+    """The segment label (str) of every value, per :func:`form_segments`.
+
+    >>> how = form_segments(pd.Series([1.0, 5.0, 9.0]), pd.Series(range(11)), numeric_bins=2)
+    >>> apply_segments(pd.Series([1.0, 5.0, 9.0, None]), how).tolist()
+    ['<= 5', '<= 5', '> 5', '__missing__']
+    """
+    if how["kind"] == "numeric":
+        codes = np.searchsorted(np.asarray(how["edges"]), values.to_numpy(dtype=np.float64), side="left")
+        codes = np.minimum(codes, len(how["labels"]) - 1)
+        labels = pd.Series(np.asarray(how["labels"], dtype=object)[codes], index=values.index)
+        return labels.where(values.notna(), MISSING)
+    as_text = _as_text(values)
+    return as_text.where(as_text.isin([*how["kept"], MISSING]), OTHER)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    return values.astype(str).where(values.notna(), MISSING)
+
+
+def _losses(
+    frame: pd.DataFrame, y_true: str, prediction: str, metric: str, score: bool, cut: float
+) -> pd.Series:
+    truth, pred = frame[y_true], frame[prediction]
+    if score:
+        pred = (pred >= cut).astype(truth.dtype)
+    if metric == "error_rate":
+        return (pred != truth).astype(np.float64)
+    return (pred.astype(np.float64) - truth.astype(np.float64)).abs()
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Sufficient statistics of a group's per-row losses: count, sum and sum of squares."""
+
+    n: int
+    total: float
+    squares: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(max(0.0, (self.squares - self.total**2 / self.n) / (self.n - 1)))
+
+
+def _sums(codes: np.ndarray, x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    keep = codes >= 0
+    codes, x = codes[keep], x[keep]
+    return (
+        np.bincount(codes, minlength=size),
+        np.bincount(codes, weights=x, minlength=size),
+        np.bincount(codes, weights=x * x, minlength=size),
+    )
+
+
+def _one_sided_p(metric: str, seg: _Group, other: _Group) -> float:
+    """P-value of H1: the segment's mean loss is greater than the other group's."""
+    if metric == "error_rate":
+        pooled = (seg.total + other.total) / (seg.n + other.n)
+        se = math.sqrt(pooled * (1 - pooled) * (1 / seg.n + 1 / other.n))
+        if se == 0:
+            return 1.0
+        return float(stats.norm.sf((seg.mean - other.mean) / se))
+    result = stats.ttest_ind_from_stats(
+        seg.mean, seg.std, seg.n, other.mean, other.std, other.n, equal_var=False, alternative="greater"
+    )
+    return 1.0 if math.isnan(result.pvalue) else float(result.pvalue)
+
+
+def segment_check(
+    frame: pd.DataFrame,
+    reference_frame: pd.DataFrame | None = None,
+    *,
+    segments: list[str],
+    y_true: str,
+    y_pred: str | None = None,
+    y_score: str | None = None,
+    task: str = "binary",
+    metric: str | None = None,
+    threshold: float = 0.5,
+    numeric_bins: int = 4,
+    top_k: int = 20,
+    min_support: int = 50,
+    fdr: float = 0.05,
+    min_delta: float | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = 500,
+    seed: int = 0,
+) -> CheckResult:
+    """Find segments whose error is significantly and materially worse (see the module docstring).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The current window: segment columns, the label column and the prediction column.
+    reference_frame : DataFrame or None, default=None
+        The reference window with the same columns; without it segments are compared with the
+        rest of the current window only, and numeric bins use the current window's quantiles.
+    segments : list of str
+        Segment columns.
+    y_true : str
+        Label column; rows without a label are ignored.
+    y_pred : str, optional
+        Prediction column (class label, or value for regression).
+    y_score : str, optional
+        Score column of a binary model, used when ``y_pred`` is not given: the prediction is
+        ``score >= threshold``.
+    task : {"binary", "multiclass", "regression"}, default="binary"
+    metric : {"error_rate", "mae"}, optional
+        Default ``"error_rate"`` for classification, ``"mae"`` for regression.
+    threshold : float, default=0.5
+    numeric_bins : int, default=4
+    top_k : int, default=20
+    min_support : int, default=50
+        Fewer rows than this (in the segment, its reference or the rest) leaves it untested.
+    fdr : float, default=0.05
+        Benjamini-Hochberg false discovery rate over every test of the call.
+    min_delta : float, optional
+        Smallest material increase of the metric over the comparison value; default 0.02
+        for error rates, and 10% of the window's MAE (the reference's when given) for MAE.
+    confidence : float, default=0.95
+        Level of the per-segment intervals.
+    n_resamples : int, default=500
+        Bootstrap resamples of the MAE intervals.
+    seed : int, default=0
+
+    Returns
+    -------
+    CheckResult
+        ``check="segments"``; ``alert`` with one finding per flagged segment (subject
+        ``"segment:<column>=<value>"``). ``details["segments"]`` lists every segment, worst
+        first; ``details["binning"]`` says how each column was split.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"country": rng.choice(["DE", "FR", "IT"], 3000), "y": rng.integers(0, 2, 3000)})
+    >>> df["pred"] = np.where((df.country == "IT") & (rng.uniform(size=3000) < 0.3), 1 - df.y, df.y)
+    >>> result = segment_check(df, segments=["country"], y_true="y", y_pred="pred")
+    >>> [f.subject for f in result.findings]
+    ['segment:country=IT']
+    """
+    func = "segment_check"
+    check_one_of("task", task, TASKS, func)
+    metric = metric or METRIC_FOR_TASK[task]
+    check_one_of("metric", metric, {METRIC_FOR_TASK[task]}, func)
+    check_interval("numeric_bins", numeric_bins, func, low=2)
+    check_interval("top_k", top_k, func, low=1)
+    check_interval("min_support", min_support, func, low=2)
+    check_interval("fdr", fdr, func, low=0.0, high=1.0, closed="neither")
+    check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
+    if min_delta is not None:
+        check_interval("min_delta", min_delta, func, low=0.0)
+    prediction = y_pred if y_pred is not None else y_score
+    if prediction is None:
+        raise InvalidParameter(f"{func} needs 'y_pred' or (binary) 'y_score'")
+    if y_pred is None and task != "binary":
+        raise InvalidParameter(f"'y_score' of {func} stands in for 'y_pred' only for task 'binary'")
+    needed = [*segments, y_true, prediction]
+    for name, df in (("frame", frame), ("reference_frame", reference_frame)):
+        absent = [c for c in needed if df is not None and c not in df.columns]
+        if absent:
+            raise InvalidParameter(f"{name!r} of {func} lacks columns {absent}")
+
+    def labelled(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        df = df[df[y_true].notna() & df[prediction].notna()]
+        return df, _losses(df, y_true, prediction, metric, y_pred is None, threshold)
+
+    cur, loss = labelled(frame)
+    if cur.empty:
+        return CheckResult.skipped("segments", "no labelled rows in the current window", n=0)
+    ref, ref_loss = labelled(reference_frame) if reference_frame is not None else (None, None)
+    if ref is not None and ref.empty:
+        ref, ref_loss = None, None
+    if min_delta is None:
+        basis = loss if ref_loss is None else ref_loss
+        min_delta = (
+            DEFAULT_MIN_DELTA_ERROR_RATE
+            if metric == "error_rate"
+            else DEFAULT_MIN_DELTA_MAE_FRACTION * float(basis.mean())
+        )
+
+    x = loss.to_numpy(dtype=np.float64)
+    ref_x = None if ref_loss is None else ref_loss.to_numpy(dtype=np.float64)
+    rows: list[dict[str, Any]] = []
+    tests: list[tuple[int, str, float]] = []  # (row index, comparison, raw p)
+    binning: dict[str, Any] = {}
+    for column in segments:
+        basis = ref[column] if ref is not None else cur[column]
+        how = binning[column] = form_segments(cur[column], basis, numeric_bins=numeric_bins, top_k=top_k)
+        codes, values = pd.factorize(apply_segments(cur[column], how), sort=True)
+        n_k, s1, s2 = _sums(codes, x, len(values))
+        ref_n = ref_s1 = ref_s2 = None
+        if ref is not None:
+            ref_codes = pd.Index(values).get_indexer(apply_segments(ref[column], how))
+            ref_n, ref_s1, ref_s2 = _sums(ref_codes, ref_x, len(values))
+        for j, value in enumerate(values):
+            seg = _Group(int(n_k[j]), float(s1[j]), float(s2[j]))
+            rest = _Group(len(x) - seg.n, float(x.sum()) - seg.total, float((x * x).sum()) - seg.squares)
+            row = _segment_row(
+                column, str(value), x[codes == j], metric, confidence, n_resamples, seed, len(x)
+            )
+            row["rest_value"] = rest.mean if rest.n else None
+            row["rest_support"] = rest.n
+            ref_seg = None if ref_n is None else _Group(int(ref_n[j]), float(ref_s1[j]), float(ref_s2[j]))
+            row["reference_value"] = ref_seg.mean if ref_seg is not None and ref_seg.n else None
+            row["reference_support"] = ref_seg.n if ref_seg is not None else 0
+            i = len(rows)
+            rows.append(row)
+            if seg.n < min_support:
+                continue
+            if ref_seg is not None and ref_seg.n >= min_support:
+                tests.append((i, "reference", _one_sided_p(metric, seg, ref_seg)))
+            if rest.n >= min_support:
+                tests.append((i, "rest", _one_sided_p(metric, seg, rest)))
+
+    adjusted = stats.false_discovery_control([p for _, _, p in tests], method="bh") if tests else []
+    for (i, comparison, p), q in zip(tests, adjusted, strict=True):
+        row = rows[i]
+        delta = row["value_metric"] - row[f"{comparison}_value"]
+        row["p_value"] = p if row["p_value"] is None else min(row["p_value"], p)
+        row["p_adjusted"] = float(q) if row["p_adjusted"] is None else min(row["p_adjusted"], float(q))
+        if q <= fdr and delta >= min_delta and delta > 0:
+            row["flagged"] = True
+            row["flagged_against"].append(comparison)
+            if row["_best"] is None or q < row["_best"][1]:
+                row["_best"] = (comparison, float(q), delta)
+
+    rows.sort(key=_severity_key)
+    findings = tuple(_finding(r, metric, min_delta, fdr) for r in rows if r["flagged"])
+    for r in rows:
+        del r["_best"]
+    metrics = {
+        "n": len(cur),
+        "metric": metric,
+        "overall": float(loss.mean()),
+        "reference_overall": None if ref_loss is None else float(ref_loss.mean()),
+        "n_segments": len(rows),
+        "n_tests": len(tests),
+        "n_flagged": len(findings),
+        "min_delta": float(min_delta),
+    }
+    return CheckResult(
+        check="segments",
+        status="alert" if findings else "ok",
+        metrics=metrics,
+        findings=findings,
+        details={"segments": rows, "binning": binning, "fdr": fdr, "min_support": min_support},
+    )
+
+
+def _segment_row(
+    column: str,
+    value: str,
+    x: np.ndarray,
+    metric: str,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    n: int,
+) -> dict[str, Any]:
+    if metric == "error_rate":
+        low, high = wilson_interval(float(x.sum()), x.size, confidence=confidence)
+    elif x.size > 1:
+        low, high = bootstrap_ci(
+            lambda counts, v: counts @ v / v.size, x, n_resamples=n_resamples, confidence=confidence,
+            seed=seed, weighted=True,
+        )  # fmt: skip
+    else:
+        low = high = float(x[0])
+    return {
+        "column": column,
+        "value": value,
+        "support": int(x.size),
+        "share": x.size / n,
+        "metric": metric,
+        "value_metric": float(x.mean()),
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "p_value": None,
+        "p_adjusted": None,
+        "flagged": False,
+        "flagged_against": [],
+        "_best": None,
+    }
+
+
+def _severity_key(row: dict[str, Any]) -> tuple[bool, float, int]:
+    """Flagged first, then by the largest excess over the reference or the rest, then support."""
+    excess = [row["value_metric"] - row[k] for k in ("reference_value", "rest_value") if row[k] is not None]
+    return (not row["flagged"], -max(excess, default=-math.inf), -row["support"])
+
+
+def _finding(row: dict[str, Any], metric: str, min_delta: float, fdr: float) -> Finding:
+    comparison, q, delta = row["_best"]
+    against = row[f"{comparison}_value"]
+    where = "the reference" if comparison == "reference" else "the rest of the window"
+    return Finding(
+        subject=f"segment:{row['column']}={row['value']}",
+        method=metric,
+        statistic=row["value_metric"],
+        threshold=against + min_delta,
+        p_value=q,
+        effect_size=delta,
+        severity="alert",
+        message=(
+            f"{metric} of {row['column']}={row['value']} is {row['value_metric']:.4g} "
+            f"vs {against:.4g} in {where} (n={row['support']}, BH-adjusted p={q:.2g})"
+        ),
+        evidence={
+            "comparison": comparison,
+            "comparison_value": against,
+            "flagged_against": list(row["flagged_against"]),
+            "ratio": row["value_metric"] / against if against > 0 else None,
+            "support": row["support"],
+            "share": row["share"],
+            "ci_low": row["ci_low"],
+            "ci_high": row["ci_high"],
+            "reference_value": row["reference_value"],
+            "rest_value": row["rest_value"],
+            "p_raw": row["p_value"],
+            "fdr": fdr,
+            "min_delta": min_delta,
+        },
+    )

@@ -1,0 +1,275 @@
+"""Is the configured decision threshold of a binary classifier still the right one?
+
+A row is predicted positive when ``score >= threshold`` (the convention of
+:func:`sklearn.metrics.precision_recall_curve`). Objectives, each evaluated from the confusion
+counts at a threshold:
+
+- ``"f1"``: maximise F1;
+- ``"cost"``: minimise the expected cost per row ``(fp_cost * FP + fn_cost * FN) / n``;
+- ``"precision_at"``: maximise recall subject to precision >= ``target``;
+- ``"recall_at"``: maximise precision subject to recall >= ``target``.
+
+A threshold that violates the constraint of the last two scores 0 (the worst value), so a
+configured threshold that no longer meets its contract shows a gain as soon as some
+threshold meets it. Candidate thresholds are the observed scores.
+
+Selection bias. The best threshold on a window looks better on that window than it will be
+on the next one. The gain is therefore estimated out of bag: each bootstrap resample picks
+its own best threshold on the rows it drew, and the gain of that choice over the configured
+threshold is measured on the rows it did not draw (about 37% of them). This bootstraps the
+whole selection procedure, so the reported ``gain`` (mean out-of-bag gain) and its percentile
+interval already pay for the optimism of choosing on the data; evaluating on about a third
+of the rows also makes the interval somewhat conservative. The in-sample gain is reported as
+``apparent_gain`` for reference only.
+
+References
+----------
+.. [1] Efron, B., Tibshirani, R. (1997). Improvements on cross-validation: the .632+
+   bootstrap method. Journal of the American Statistical Association, 92(438), 548-560.
+.. [2] Lipton, Z. C., Elkan, C., Naryanaswamy, B. (2014). Optimal thresholding of classifiers
+   to maximize F1 measure. ECML PKDD.
+.. [3] Elkan, C. (2001). The foundations of cost-sensitive learning. IJCAI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
+from checks.result import CheckResult, Finding
+
+OBJECTIVES = ("f1", "cost", "precision_at", "recall_at")
+MAX_CURVE_POINTS = 200
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective over confusion counts; ``score`` is higher-is-better, ``value`` is as reported."""
+
+    name: str
+    fp_cost: float = 1.0
+    fn_cost: float = 1.0
+    target: float | None = None
+
+    def score(self, tp: np.ndarray, fp: np.ndarray, positives: int, n: int) -> np.ndarray:
+        tp, fp = np.asarray(tp, float), np.asarray(fp, float)
+        predicted = tp + fp
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = np.where(predicted > 0, tp / predicted, 1.0)
+            recall = tp / positives if positives else np.zeros_like(tp)
+        if self.name == "f1":
+            denominator = predicted + positives
+            return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+        if self.name == "cost":
+            return -(self.fp_cost * fp + self.fn_cost * (positives - tp)) / n
+        if self.name == "precision_at":
+            return np.where(precision >= self.target, recall, 0.0)
+        return np.where(recall >= self.target, precision, 0.0)
+
+    def value(self, score: np.ndarray | float) -> np.ndarray | float:
+        """The objective in its own units (cost per row is positive)."""
+        return -score if self.name == "cost" else score
+
+
+def confusion_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct scores (descending) as thresholds, with true and false positives at each.
+
+    >>> t, tp, fp = confusion_curve(np.array([0, 1, 1, 0]), np.array([0.1, 0.4, 0.35, 0.8]))
+    >>> t.tolist(), tp.tolist(), fp.tolist()
+    ([0.8, 0.4, 0.35, 0.1], [0, 1, 2, 2], [1, 1, 1, 2])
+    """
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s_sorted)), s.size - 1]
+    tp = np.cumsum(y_sorted)[last].astype(np.int64)
+    return s_sorted[last], tp, (last + 1) - tp
+
+
+def _counts_at(y: np.ndarray, s: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True and false positives at arbitrary thresholds (``score >= t``)."""
+    pos, neg = np.sort(s[y == 1]), np.sort(s[y == 0])
+    tp = pos.size - np.searchsorted(pos, thresholds, side="left")
+    fp = neg.size - np.searchsorted(neg, thresholds, side="left")
+    return tp, fp
+
+
+def best_threshold(y: np.ndarray, s: np.ndarray, objective: Objective) -> tuple[float, float]:
+    """The observed score that maximises ``objective.score`` (highest such score on ties), and that score."""
+    thresholds, tp, fp = confusion_curve(y, s)
+    scores = objective.score(tp, fp, int(y.sum()), y.size)
+    i = int(np.argmax(scores))
+    return float(thresholds[i]), float(scores[i])
+
+
+def _oob_gains(
+    y: np.ndarray, s: np.ndarray, current: float, objective: Objective, n_resamples: int, seed: int
+) -> np.ndarray:
+    """Out-of-bag gain of "choose the best threshold on a resample" over ``current``."""
+    rng = np.random.default_rng(seed)
+    n = y.size
+    gains = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        out = np.ones(n, dtype=bool)
+        out[idx] = False
+        y_out, s_out = y[out], s[out]
+        positives = int(y_out.sum())
+        if positives == 0 or positives == y_out.size or y[idx].sum() in (0, n):
+            continue
+        chosen, _ = best_threshold(y[idx], s[idx], objective)
+        tp, fp = _counts_at(y_out, s_out, np.array([chosen, current]))
+        scores = objective.score(tp, fp, positives, y_out.size)
+        gains.append(scores[0] - scores[1])
+    return np.asarray(gains)
+
+
+def threshold_check(
+    y_true: Any,
+    y_score: Any,
+    *,
+    current_threshold: float,
+    objective: str = "f1",
+    fp_cost: float = 1.0,
+    fn_cost: float = 1.0,
+    target: float | None = None,
+    n_resamples: int = 500,
+    alpha: float = 0.05,
+    min_gain: float = 0.01,
+    min_samples: int = 200,
+    seed: int = 0,
+) -> CheckResult:
+    """Compare the configured threshold with the one that best meets the objective now.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Outcomes of a mature window, 0 or 1.
+    y_score : array-like of shape (n_samples,)
+        The model's scores.
+    current_threshold : float
+        The configured threshold (positive when ``score >= current_threshold``).
+    objective : {"f1", "cost", "precision_at", "recall_at"}, default="f1"
+    fp_cost, fn_cost : float, default=1.0
+        Costs of a false positive and a false negative (``"cost"`` only).
+    target : float or None, default=None
+        Minimum precision (``"precision_at"``) or recall (``"recall_at"``), in (0, 1].
+    n_resamples : int, default=500
+        Bootstrap resamples of the selection procedure (see the module docstring).
+    alpha : float, default=0.05
+        The gain interval is the two-sided ``1 - alpha`` percentile interval.
+    min_gain : float, default=0.01
+        Smallest gain worth a change, in the objective's units (F1 points, cost per row,
+        recall or precision).
+    min_samples : int, default=200
+    seed : int, default=0
+
+    Returns
+    -------
+    CheckResult
+        ``check="threshold"``; status ``warn`` with one finding (subject ``"threshold"``,
+        method the objective, statistic the proposed threshold, threshold the current one)
+        when the interval of the gain is above zero and the gain is at least ``min_gain``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 3000)
+    >>> s = 1 / (1 + np.exp(-(2 * y - 1 + rng.normal(size=3000))))
+    >>> threshold_check(y, s, current_threshold=0.9, n_resamples=100).status
+    'warn'
+    """
+    func = "threshold_check"
+    check_one_of("objective", objective, OBJECTIVES, func)
+    y = as_float_array(y_true, "y_true", func)
+    s = as_float_array(y_score, "y_score", func)
+    if y.shape != s.shape:
+        raise InvalidParameter(f"'y_true' and 'y_score' of {func} differ in length: {y.size} != {s.size}")
+    if not np.all((y == 0) | (y == 1)):
+        raise InvalidParameter(f"'y_true' of {func} must hold only 0 and 1")
+    check_interval("fp_cost", fp_cost, func, low=0.0)
+    check_interval("fn_cost", fn_cost, func, low=0.0)
+    if objective in ("precision_at", "recall_at"):
+        if target is None:
+            raise InvalidParameter(f"'target' of {func} is required for objective {objective!r}")
+        check_interval("target", target, func, low=0.0, high=1.0, closed="right")
+    check_interval("n_resamples", n_resamples, func, low=10)
+    check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
+    check_interval("min_gain", min_gain, func, low=0.0)
+    check_interval("min_samples", min_samples, func, low=2)
+    positives = int(y.sum())
+    if y.size < min_samples or positives in (0, y.size):
+        reason = (
+            f"{y.size} labelled rows with {positives} positives (need {min_samples} rows and both classes)"
+        )
+        return CheckResult.skipped("threshold", reason, n=y.size)
+
+    obj = Objective(objective, fp_cost, fn_cost, target)
+    thresholds, tp, fp = confusion_curve(y, s)
+    scores = obj.score(tp, fp, positives, y.size)
+    best = int(np.argmax(scores))
+    proposed = float(thresholds[best])
+    tp_cur, fp_cur = _counts_at(y, s, np.array([current_threshold]))
+    current_score = float(obj.score(tp_cur, fp_cur, positives, y.size)[0])
+    gains = _oob_gains(y, s, current_threshold, obj, n_resamples, seed)
+    if gains.size < n_resamples // 2:
+        reason = f"too few positives ({positives}) for out-of-bag resamples to hold both classes"
+        return CheckResult.skipped("threshold", reason, n=y.size)
+    gain = float(gains.mean())
+    ci_low, ci_high = (float(v) for v in np.quantile(gains, [alpha / 2, 1 - alpha / 2]))
+    p_value = float((1 + np.sum(gains <= 0)) / (gains.size + 1))
+    shown = np.unique(np.linspace(0, thresholds.size - 1, min(MAX_CURVE_POINTS, thresholds.size)).round())
+    shown = shown.astype(np.int64)
+    metrics = {
+        "n": int(y.size),
+        "base_rate": positives / y.size,
+        "current_threshold": float(current_threshold),
+        "proposed_threshold": proposed,
+        "objective_current": float(obj.value(current_score)),
+        "objective_proposed": float(obj.value(scores[best])),
+        "apparent_gain": float(scores[best] - current_score),
+        "gain": gain,
+        "gain_ci_low": ci_low,
+        "gain_ci_high": ci_high,
+        "n_resamples_used": int(gains.size),
+    }
+    details = {
+        "curve": {"thresholds": thresholds[shown].tolist(), "objective": obj.value(scores[shown]).tolist()},
+        "current": float(current_threshold),
+        "proposed": proposed,
+        "gain": gain,
+        "gain_ci": [ci_low, ci_high],
+        "objective": objective,
+    }
+    if not (ci_low > 0 and gain >= min_gain):
+        return CheckResult(check="threshold", status="ok", metrics=metrics, details=details)
+    finding = Finding(
+        subject="threshold",
+        method=objective,
+        statistic=proposed,
+        threshold=float(current_threshold),
+        p_value=p_value,
+        effect_size=gain,
+        severity="warn",
+        message=(
+            f"threshold {proposed:.4g} instead of {current_threshold:.4g} improves {objective} by "
+            f"{gain:.4f} ({100 * (1 - alpha):g}% CI [{ci_low:.4f}, {ci_high:.4f}], out of bag)"
+        ),
+        evidence={
+            "gain": gain,
+            "gain_ci": [ci_low, ci_high],
+            "apparent_gain": metrics["apparent_gain"],
+            "objective_current": metrics["objective_current"],
+            "objective_proposed": metrics["objective_proposed"],
+            "base_rate": metrics["base_rate"],
+            "n": int(y.size),
+            "target": target,
+            "fp_cost": fp_cost,
+            "fn_cost": fn_cost,
+        },
+    )
+    return CheckResult(
+        check="threshold", status="warn", metrics=metrics, findings=(finding,), details=details
+    )

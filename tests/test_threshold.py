@@ -1,0 +1,135 @@
+"""The threshold check against scikit-learn's precision/recall computations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve
+
+from checks._params import InvalidParameter
+from checks.threshold import threshold_check
+
+
+def scored(n: int, base_rate: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed model: class-conditional normal logits, so only the class balance varies."""
+    rng = np.random.default_rng(seed)
+    y = (rng.uniform(size=n) < base_rate).astype(int)
+    z = np.where(y == 1, 1.0, -1.0) + rng.normal(scale=1.2, size=n)
+    return y, 1 / (1 + np.exp(-z))
+
+
+def sklearn_f1_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    precision, recall, thresholds = precision_recall_curve(y, s)
+    with np.errstate(invalid="ignore"):
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+    return thresholds, f1[:-1]
+
+
+def test_f1_optimum_agrees_with_precision_recall_curve() -> None:
+    y, s = scored(3000, 0.3, seed=1)
+    result = threshold_check(y, s, current_threshold=0.5, n_resamples=50)
+    thresholds, f1 = sklearn_f1_curve(y, s)
+    assert result.metrics["objective_proposed"] == pytest.approx(f1.max(), rel=1e-12)
+    assert result.metrics["proposed_threshold"] == pytest.approx(thresholds[np.argmax(f1)])
+    assert result.metrics["objective_current"] == pytest.approx(f1_score(y, s >= 0.5), rel=1e-12)
+    curve = result.details["curve"]
+    assert 2 <= len(curve["thresholds"]) <= 200
+    lookup = dict(zip(thresholds.tolist(), f1.tolist(), strict=True))
+    np.testing.assert_allclose(curve["objective"], [lookup[t] for t in curve["thresholds"]], rtol=1e-12)
+
+
+def test_cost_optimum_is_the_brute_force_minimum() -> None:
+    y, s = scored(500, 0.2, seed=2)
+    result = threshold_check(
+        y, s, current_threshold=0.5, objective="cost", fp_cost=1, fn_cost=5, n_resamples=50
+    )
+
+    def cost(t: float) -> float:
+        _tn, fp, fn, _tp = confusion_matrix(y, s >= t, labels=[0, 1]).ravel()
+        return (1 * fp + 5 * fn) / y.size
+
+    costs = {
+        t: ((s >= t) & (y == 0)).sum() / y.size + 5 * ((s < t) & (y == 1)).sum() / y.size
+        for t in np.unique(s)
+    }
+    assert result.metrics["objective_proposed"] == pytest.approx(min(costs.values()), rel=1e-12)
+    assert cost(result.metrics["proposed_threshold"]) == pytest.approx(min(costs.values()), rel=1e-12)
+    assert result.metrics["objective_current"] == pytest.approx(cost(0.5), rel=1e-12)
+    assert result.metrics["apparent_gain"] == pytest.approx(cost(0.5) - min(costs.values()), rel=1e-12)
+
+
+@pytest.mark.parametrize(("objective", "target"), [("precision_at", 0.7), ("recall_at", 0.8)])
+def test_constrained_objectives_agree_with_precision_recall_curve(objective: str, target: float) -> None:
+    y, s = scored(3000, 0.3, seed=3)
+    result = threshold_check(y, s, current_threshold=0.5, objective=objective, target=target, n_resamples=50)
+    precision, recall, thresholds = precision_recall_curve(y, s)
+    precision, recall = precision[:-1], recall[:-1]
+    if objective == "precision_at":
+        feasible = precision >= target
+        best = recall[feasible].max()
+    else:
+        feasible = recall >= target
+        best = precision[feasible].max()
+    assert result.metrics["objective_proposed"] == pytest.approx(best, rel=1e-12)
+    i = int(np.flatnonzero(thresholds == result.metrics["proposed_threshold"])[0])
+    assert feasible[i]
+
+
+def test_gain_interval_is_the_out_of_bag_bootstrap_of_the_selection() -> None:
+    y, s = scored(800, 0.3, seed=4)
+    current, n_resamples, seed = 0.7, 60, 5
+    result = threshold_check(y, s, current_threshold=current, n_resamples=n_resamples, seed=seed)
+    rng = np.random.default_rng(seed)
+    gains = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, y.size, y.size)
+        out = np.setdiff1d(np.arange(y.size), idx)
+        thresholds, f1 = sklearn_f1_curve(y[idx], s[idx])
+        chosen = thresholds[len(f1) - 1 - np.argmax(f1[::-1])]  # highest threshold among ties
+        gains.append(f1_score(y[out], s[out] >= chosen) - f1_score(y[out], s[out] >= current))
+    assert result.metrics["gain"] == pytest.approx(np.mean(gains), rel=1e-9)
+    low, high = np.quantile(gains, [0.025, 0.975])
+    assert result.details["gain_ci"] == pytest.approx([low, high], rel=1e-9)
+
+
+def test_class_balance_shift_moves_the_best_threshold_and_is_recommended() -> None:
+    y_ref, s_ref = scored(20000, 0.1, seed=6)
+    configured = threshold_check(y_ref, s_ref, current_threshold=0.5, n_resamples=20).metrics[
+        "proposed_threshold"
+    ]
+    y, s = scored(4000, 0.5, seed=7)
+    result = threshold_check(y, s, current_threshold=configured, n_resamples=300)
+    assert result.metrics["proposed_threshold"] < configured - 0.1
+    assert result.status == "warn"
+    (finding,) = result.findings
+    assert finding.subject == "threshold" and finding.method == "f1"
+    assert finding.statistic == result.metrics["proposed_threshold"] and finding.threshold == configured
+    assert finding.evidence["gain_ci"][0] > 0 and finding.effect_size >= 0.01
+    assert set(result.details) == {"curve", "current", "proposed", "gain", "gain_ci", "objective"}
+    json.dumps(result.to_dict())
+
+
+def test_no_recommendation_on_stationary_data() -> None:
+    y_ref, s_ref = scored(20000, 0.3, seed=8)
+    configured = threshold_check(y_ref, s_ref, current_threshold=0.5, n_resamples=20).metrics[
+        "proposed_threshold"
+    ]
+    flagged = 0
+    for seed in range(20):
+        y, s = scored(2000, 0.3, seed=100 + seed)
+        flagged += (
+            threshold_check(y, s, current_threshold=configured, n_resamples=100, seed=seed).status != "ok"
+        )
+    assert flagged <= 1
+
+
+def test_parameters_and_small_windows() -> None:
+    y, s = scored(1000, 0.3, seed=9)
+    with pytest.raises(InvalidParameter, match="'target' of threshold_check is required"):
+        threshold_check(y, s, current_threshold=0.5, objective="precision_at")
+    with pytest.raises(InvalidParameter, match="'objective' of threshold_check must be one of"):
+        threshold_check(y, s, current_threshold=0.5, objective="youden")
+    skipped = threshold_check(y[:100], s[:100], current_threshold=0.5)
+    assert skipped.status == "skipped" and "need 200 rows" in skipped.reason
