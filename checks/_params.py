@@ -3,7 +3,7 @@
 >>> check_one_of("strategy", "equal", {"uniform", "quantile"}, "reliability_curve")
 Traceback (most recent call last):
 ...
-checks._params.InvalidParameter: 'strategy' of reliability_curve must be one of ['quantile', 'uniform']; got 'equal'
+checks._params.InvalidParameter: 'strategy' of reliability_curve must be one of ['quantile', ...]; got 'equal'
 """
 
 from __future__ import annotations

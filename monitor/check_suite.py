@@ -9,14 +9,14 @@ reason, and binary models get an *estimated* performance from their scores inste
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from checks.calibration import calibration_check
+from checks.calibration import calibration_check, reliability_curve
 from checks.drift import dataset_drift
 from checks.estimation import estimate_performance
 from checks.labels import label_coverage
@@ -64,6 +64,32 @@ def _scores(frame: pd.DataFrame, model: ModelConfig) -> np.ndarray | None:
         cols = [f"p_{i}" for i in range(len(model.classes or []))]
         return frame[cols].to_numpy(dtype=float) if all(c in frame for c in cols) else None
     return frame["score"].to_numpy(dtype=float)
+
+
+def _with_recalibration(
+    result: CheckResult,
+    proposal: RecalibrationProposal,
+    y: np.ndarray,
+    score: np.ndarray,
+    order: np.ndarray,
+    n_bins: int,
+) -> CheckResult:
+    """Add the proposal and the reliability curve after it (on the held-out newest slice)."""
+    summary: dict[str, Any] = {
+        "improved": proposal.improved,
+        "reason": proposal.reason,
+        "method": proposal.method,
+        "before": dict(proposal.before),
+        "after": dict(proposal.after) if proposal.after else None,
+        "n_fit": proposal.n_fit,
+        "n_holdout": proposal.n_holdout,
+    }
+    details = {**result.details, "recalibration": summary}
+    if proposal.recalibrator is not None and proposal.n_holdout:
+        newest = np.argsort(order, kind="stable")[-proposal.n_holdout :]
+        curve = reliability_curve(y[newest], proposal.recalibrator.apply(score[newest]), n_bins=n_bins)
+        details["recalibrated_reliability"] = curve.to_dict()
+    return replace(result, details=details)
 
 
 def _drift(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame) -> CheckResult:
@@ -167,6 +193,9 @@ def _label_checks(
         )
         if result.status == "alert":
             proposal = propose_recalibration(y, score, cur["ts"].to_numpy(), n_bins=model.calibration.n_bins)
+            result = _with_recalibration(
+                result, proposal, y, score, cur["ts"].to_numpy(), model.calibration.n_bins
+            )
         out.append(result)
     if model.segments_check.enabled and model.segments:
         cfg = model.segments_check

@@ -78,7 +78,7 @@ class Runner:
             return []
         earliest = max(first, now - model.window * (bound + 1))
         ends = [e for e in window_ends(earliest, now, model.window, self.tz) if e > first]
-        done = checked_window_ends(self.store.engine, model.name, earliest)
+        done = checked_window_ends(self.store.engine, model.name, earliest, now=now)
         return [e for e in ends if e not in done][-bound:]
 
     def windows_with_new_labels(self, model: ModelConfig, now: datetime | None = None) -> list[int]:
@@ -204,17 +204,15 @@ class Runner:
         out = []
         for rec in recs:
             artifact = None
-            if (
-                rec.action == "recalibrate"
-                and outcome.recalibration is not None
-                and outcome.recalibration.improved
-            ):
-                payload = dict(outcome.recalibration.artifact)
-                payload["model"] = model.name
-                payload["fitted_on_window"] = {
-                    "start": run.window_start.isoformat(),
-                    "end": run.window_end.isoformat(),
-                }
+            proposal = outcome.recalibration
+            if rec.action == "recalibrate" and proposal is not None and proposal.recalibrator is not None:
+                recalibrator = proposal.recalibrator.with_provenance(
+                    model=model.name,
+                    model_version=run.model_version,
+                    window_start=run.window_start.isoformat(),
+                    window_end=run.window_end.isoformat(),
+                )
+                payload = recalibrator.to_json()
                 artifact = self._artifact_dir(model) / f"recalibrator-{stamp}.json"
                 artifact.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
             elif rec.action == "retune_threshold":

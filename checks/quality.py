@@ -1,0 +1,317 @@
+"""Data quality of the current window versus the reference, and the ingestion quarantine.
+
+Per declared feature:
+
+* **missing values** (``alert``): the current missing share rose by at least
+  ``min_missing_increase`` (material) *and* a one-sided Fisher exact test of "the current
+  missing share is larger" rejects at ``missing_alpha`` (significant). Each column is tested
+  at ``missing_alpha``; the materiality bar is what keeps many columns from raising chance
+  alarms.
+* **new categories** (categorical): non-missing current values never seen in the reference;
+  their share of the non-missing current values above ``new_category_share_threshold``.
+* **out of range** (numeric): non-missing current values outside the reference ``[min, max]``;
+  their share above ``out_of_range_share_threshold``. For a continuous feature from an
+  unchanged distribution a new value exceeds the reference maximum with probability
+  ``1 / (n_reference + 1)`` (and likewise the minimum), so the default 1% threshold is quiet
+  for references of a few hundred rows or more.
+* **constant** (``warn``): a single distinct non-missing value in the current window (at
+  least two rows) where the reference had several — a stuck upstream source.
+
+New categories and out-of-range values are ``warn`` up to ``alert_share`` and ``alert`` from
+it. The window's quarantined rows (schema violations set aside by ingestion) are an
+``alert`` (subject ``"ingestion"``) when their share of the ingested rows exceeds
+``max_quarantine_share``.
+
+>>> ref = pd.DataFrame({"amount": [1.0, 5.0, 9.0, 3.0], "country": ["FR", "DE", "FR", "DE"]})
+>>> cur = pd.DataFrame({"amount": [2.0, 50.0, 4.0, 6.0], "country": ["FR", "US", "DE", "FR"]})
+>>> r = data_quality(ref, cur, numeric=["amount"], categorical=["country"])
+>>> [(f.subject, f.method, f.statistic) for f in r.findings]
+[('feature:amount', 'out_of_range', 0.25), ('feature:country', 'new_categories', 0.25)]
+
+References
+----------
+[^1]: Breck, E. et al. (2019). Data Validation for Machine Learning. *SysML*. (schema,
+      out-of-domain values and missingness checks against a reference.)
+[^2]: Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., Wiley, §3.5 (Fisher's exact test).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pandas as pd
+from scipy import stats
+
+from checks._params import InvalidParameter, check_interval
+from checks.result import CheckResult, Finding, Severity
+
+TOP_NEW_CATEGORIES = 10
+
+
+def _share_severity(share: float, alert_share: float) -> Severity:
+    return "alert" if share >= alert_share else "warn"
+
+
+def _validate(
+    reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], func: str
+) -> None:
+    both = sorted(set(numeric) & set(categorical))
+    if both:
+        raise InvalidParameter(f"columns {both} of {func} are declared both numeric and categorical")
+    for name, frame in (("reference", reference), ("current", current)):
+        absent = [c for c in [*numeric, *categorical] if c not in frame.columns]
+        if absent:
+            raise InvalidParameter(f"{name} frame of {func} lacks declared columns {absent}")
+        not_numeric = [c for c in numeric if not pd.api.types.is_numeric_dtype(frame[c])]
+        if not_numeric:
+            raise InvalidParameter(
+                f"numeric columns {not_numeric} of the {name} frame of {func} are not numeric"
+            )
+
+
+def _missing(
+    col: str, ref: pd.Series, cur: pd.Series, alpha: float, min_increase: float
+) -> tuple[dict[str, Any], Finding | None]:
+    ref_miss, cur_miss = int(ref.isna().sum()), int(cur.isna().sum())
+    share_ref, share_cur = ref_miss / len(ref), cur_miss / len(cur)
+    row: dict[str, Any] = {"missing_ref": share_ref, "missing_cur": share_cur, "missing_p_value": None}
+    if share_cur - share_ref < min_increase or share_cur - share_ref <= 0:
+        return row, None
+    table = [[cur_miss, len(cur) - cur_miss], [ref_miss, len(ref) - ref_miss]]
+    p = float(stats.fisher_exact(table, alternative="greater").pvalue)
+    row["missing_p_value"] = p
+    if p >= alpha:
+        return row, None
+    return row, Finding(
+        subject=f"feature:{col}",
+        method="missing_share",
+        statistic=share_cur,
+        threshold=share_ref + min_increase,
+        p_value=p,
+        effect_size=share_cur - share_ref,
+        severity="alert",
+        message=f"{col}: missing values rose from {share_ref:.1%} to {share_cur:.1%}",
+        evidence={
+            "missing_ref": share_ref,
+            "n_reference": len(ref),
+            "n": len(cur),
+            "test": "one-sided Fisher exact",
+        },
+    )
+
+
+def _new_categories(
+    col: str, ref: pd.Series, cur: pd.Series, threshold: float, alert_share: float
+) -> tuple[dict[str, Any], Finding | None]:
+    present = cur.dropna()
+    counts = present[~present.isin(pd.unique(ref.dropna()))].value_counts()
+    share = float(counts.sum() / len(present)) if len(present) else 0.0
+    top = {str(k): float(v / len(present)) for k, v in counts.head(TOP_NEW_CATEGORIES).items()}
+    row = {"new_categories": top, "n_new_categories": len(counts), "new_category_share": share}
+    if share <= threshold:
+        return row, None
+    return row, Finding(
+        subject=f"feature:{col}",
+        method="new_categories",
+        statistic=share,
+        threshold=threshold,
+        effect_size=share,
+        severity=_share_severity(share, alert_share),
+        message=f"{col}: {len(counts)} categories unseen in the reference make up {share:.1%} of values",
+        evidence={"n_new_categories": len(counts), "top": top, "n": len(present)},
+    )
+
+
+def _out_of_range(
+    col: str, ref: pd.Series, cur: pd.Series, threshold: float, alert_share: float
+) -> tuple[dict[str, Any], Finding | None]:
+    ref_present, present = ref.dropna(), cur.dropna()
+    if ref_present.empty or present.empty:
+        return {"out_of_range_share": None, "ref_min": None, "ref_max": None}, None
+    lo, hi = float(ref_present.min()), float(ref_present.max())
+    below, above = int((present < lo).sum()), int((present > hi).sum())
+    share = (below + above) / len(present)
+    row = {"out_of_range_share": share, "ref_min": lo, "ref_max": hi}
+    if share <= threshold:
+        return row, None
+    return row, Finding(
+        subject=f"feature:{col}",
+        method="out_of_range",
+        statistic=share,
+        threshold=threshold,
+        effect_size=share,
+        severity=_share_severity(share, alert_share),
+        message=f"{col}: {share:.1%} of values fall outside the reference range [{lo:g}, {hi:g}]",
+        evidence={
+            "ref_min": lo,
+            "ref_max": hi,
+            "share_below": below / len(present),
+            "share_above": above / len(present),
+            "cur_min": float(present.min()),
+            "cur_max": float(present.max()),
+            "n": len(present),
+        },
+    )
+
+
+def _constant(col: str, ref: pd.Series, cur: pd.Series) -> tuple[dict[str, Any], Finding | None]:
+    present = cur.dropna()
+    ref_unique, cur_unique = int(ref.nunique()), int(present.nunique())
+    constant = len(present) >= 2 and cur_unique == 1 and ref_unique > 1
+    if not constant:
+        return {"constant": False}, None
+    value = present.iloc[0]
+    return {"constant": True}, Finding(
+        subject=f"feature:{col}",
+        method="constant",
+        statistic=float(cur_unique),
+        threshold=1.0,
+        severity="warn",
+        message=f"{col}: every value in the window is {value!r} (the reference had {ref_unique} values)",
+        evidence={"value": str(value), "reference_n_unique": ref_unique, "n": len(present)},
+    )
+
+
+def _column(
+    col: str, kind: Literal["numeric", "categorical"], ref: pd.Series, cur: pd.Series, opts: dict[str, float]
+) -> tuple[dict[str, Any], list[Finding]]:
+    row: dict[str, Any] = {"column": col, "kind": kind}
+    found: list[Finding | None] = []
+    parts = [
+        _missing(col, ref, cur, opts["missing_alpha"], opts["min_missing_increase"]),
+        _constant(col, ref, cur),
+    ]
+    if kind == "categorical":
+        parts.append(
+            _new_categories(col, ref, cur, opts["new_category_share_threshold"], opts["alert_share"])
+        )
+        row.update(out_of_range_share=None, ref_min=None, ref_max=None)
+    else:
+        parts.append(_out_of_range(col, ref, cur, opts["out_of_range_share_threshold"], opts["alert_share"]))
+        row.update(new_categories={}, n_new_categories=0, new_category_share=None)
+    for part_row, finding in parts:
+        row.update(part_row)
+        found.append(finding)
+    return row, [f for f in found if f is not None]
+
+
+def data_quality(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    numeric: list[str],
+    categorical: list[str],
+    quarantined: int = 0,
+    n_ingested: int | None = None,
+    missing_alpha: float = 0.01,
+    min_missing_increase: float = 0.05,
+    new_category_share_threshold: float = 0.01,
+    out_of_range_share_threshold: float = 0.01,
+    max_quarantine_share: float = 0.01,
+    alert_share: float = 0.1,
+) -> CheckResult:
+    """Missing values, new categories, out-of-range and constant columns, and quarantined rows.
+
+    Parameters
+    ----------
+    reference, current : pandas.DataFrame
+        The reference and current windows; both hold every declared column.
+    numeric, categorical : list of str
+        Declared numeric and categorical features.
+    quarantined : int, default=0
+        Rows of the current window that ingestion quarantined.
+    n_ingested : int, optional
+        Rows ingested for the window, quarantined ones included; default
+        ``len(current) + quarantined``.
+    missing_alpha : float, default=0.01
+        Level of the one-sided Fisher test on the missing share, per column.
+    min_missing_increase : float, default=0.05
+        Minimum absolute rise of the missing share (0.05: five percentage points).
+    new_category_share_threshold, out_of_range_share_threshold : float, default=0.01
+        Shares of non-missing current values above which these are findings.
+    max_quarantine_share : float, default=0.01
+        Quarantined share of the ingested rows above which ingestion is an ``alert``.
+    alert_share : float, default=0.1
+        New-category / out-of-range share from which the finding is ``alert`` (else ``warn``).
+
+    Returns
+    -------
+    CheckResult
+        ``check="data_quality"``; findings with subject ``"feature:<name>"`` (methods
+        ``missing_share``, ``new_categories``, ``out_of_range``, ``constant``) or
+        ``"ingestion"`` (``quarantine_share``). ``details["columns"]`` has one dict per
+        column: ``column, kind, missing_ref, missing_cur, missing_p_value, new_categories``
+        (top 10 ``{value: share}``), ``n_new_categories, new_category_share,
+        out_of_range_share, ref_min, ref_max, constant``. ``skipped`` when either window has
+        no rows and nothing was quarantined.
+    """
+    func = "data_quality"
+    opts = {
+        "missing_alpha": missing_alpha,
+        "min_missing_increase": min_missing_increase,
+        "new_category_share_threshold": new_category_share_threshold,
+        "out_of_range_share_threshold": out_of_range_share_threshold,
+        "max_quarantine_share": max_quarantine_share,
+        "alert_share": alert_share,
+    }
+    for name, value in opts.items():
+        check_interval(name, value, func, low=0.0, high=1.0)
+    check_interval("quarantined", quarantined, func, low=0)
+    ingested = len(current) + quarantined if n_ingested is None else n_ingested
+    if ingested < quarantined:
+        raise InvalidParameter(
+            f"'n_ingested' of {func} ({ingested}) is smaller than 'quarantined' ({quarantined})"
+        )
+    _validate(reference, current, numeric, categorical, func)
+
+    quarantine_share = quarantined / ingested if ingested else 0.0
+    metrics: dict[str, Any] = {
+        "n_reference": len(reference),
+        "n_current": len(current),
+        "quarantined": quarantined,
+        "n_ingested": ingested,
+        "quarantine_share": quarantine_share,
+    }
+    findings: list[Finding] = []
+    if quarantine_share > max_quarantine_share:
+        findings.append(
+            Finding(
+                subject="ingestion",
+                method="quarantine_share",
+                statistic=quarantine_share,
+                threshold=max_quarantine_share,
+                effect_size=quarantine_share,
+                severity="alert",
+                message=f"{quarantined} of {ingested} rows ({quarantine_share:.1%}) were quarantined",
+                evidence={"quarantined": quarantined, "n_ingested": ingested},
+            )
+        )
+    empty = "current" if current.empty else "reference" if reference.empty else None
+    if empty is not None and not quarantined:
+        return CheckResult.skipped(func, f"the {empty} window has no rows", **metrics)
+
+    rows: list[dict[str, Any]] = []
+    if empty is None:
+        kinds: list[tuple[str, Literal["numeric", "categorical"]]] = [
+            *((c, "numeric") for c in numeric),
+            *((c, "categorical") for c in categorical),
+        ]
+        for col, kind in kinds:
+            row, found = _column(col, kind, reference[col], current[col], opts)
+            rows.append(row)
+            findings.extend(found)
+    by_method = [f.method for f in findings]
+    metrics.update(
+        n_columns=len(rows),
+        columns_missing_increase=by_method.count("missing_share"),
+        columns_new_categories=by_method.count("new_categories"),
+        columns_out_of_range=by_method.count("out_of_range"),
+        constant_columns=by_method.count("constant"),
+        max_missing_share=max((r["missing_cur"] for r in rows), default=None),
+    )
+    severities = {f.severity for f in findings}
+    status = "alert" if "alert" in severities else "warn" if severities else "ok"
+    details: dict[str, Any] = {"columns": rows}
+    if empty is not None:
+        details["note"] = f"column checks not run: the {empty} window has no rows"
+    return CheckResult(check=func, status=status, metrics=metrics, findings=tuple(findings), details=details)

@@ -1,0 +1,236 @@
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn import metrics as skm
+
+from checks._params import InvalidParameter
+from checks.bootstrap import bootstrap_distribution, percentile_interval
+from checks.labels import label_coverage
+from checks.performance import LabelledWindow, performance, performance_metrics
+
+BINARY = {
+    "roc_auc": lambda y, s, p: skm.roc_auc_score(y, s),
+    "pr_auc": lambda y, s, p: skm.average_precision_score(y, s),
+    "f1": lambda y, s, p: skm.f1_score(y, p, zero_division=0),
+    "precision": lambda y, s, p: skm.precision_score(y, p, zero_division=0),
+    "recall": lambda y, s, p: skm.recall_score(y, p, zero_division=0),
+    "accuracy": lambda y, s, p: skm.accuracy_score(y, p),
+    "log_loss": lambda y, s, p: skm.log_loss(y, s, labels=[0, 1]),
+    "brier": lambda y, s, p: skm.brier_score_loss(y, s, labels=[0, 1]),
+}
+
+
+def binary_window(n, shift, seed, *, ties=False):
+    """Scores sorted ascending (so the check's internal sort is the identity), labels 0/1."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    z = rng.normal(size=n) + shift * y
+    s = 1 / (1 + np.exp(-z))
+    if ties:
+        s = np.round(s, 1)
+    order = np.argsort(s, kind="stable")
+    return y[order], s[order]
+
+
+def by_name(result):
+    return {m["name"]: m for m in result.details["metrics"]}
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_binary_values_and_intervals_match_sklearn_on_the_same_resamples(ties):
+    y, s = binary_window(400, 1.0, seed=1, ties=ties)
+    r = performance(y, y_score=s, task="binary", threshold=0.6, n_resamples=60, seed=3)
+    rows = by_name(r)
+    p = (s >= 0.6).astype(int)
+    seq_cur, _ = np.random.SeedSequence(3).spawn(2)
+    for name, fn in BINARY.items():
+        assert rows[name]["value"] == pytest.approx(fn(y, s, p), abs=1e-12)
+        assert r.metrics[name] == rows[name]["value"]
+        plain = bootstrap_distribution(
+            lambda yy, ss, pp, f=fn: f(yy, ss, pp), y, s, p, n_resamples=60, seed=seq_cur
+        )
+        low, high = percentile_interval(plain)
+        assert rows[name]["ci_low"] == pytest.approx(low, abs=1e-9), name
+        assert rows[name]["ci_high"] == pytest.approx(high, abs=1e-9), name
+        assert rows[name]["estimated"] is False
+
+
+def test_multiclass_values_and_intervals_match_sklearn():
+    rng = np.random.default_rng(2)
+    classes = np.array(["a", "b", "c"])
+    proba = rng.dirichlet([2, 2, 2], 300)
+    y = np.array([rng.choice(classes, p=q) for q in proba])
+    r = performance(y, y_score=proba, task="multiclass", classes=classes, n_resamples=50, seed=1)
+    rows = by_name(r)
+    pred = classes[proba.argmax(axis=1)]
+    fns = {
+        "accuracy": lambda yy, pp, qq: skm.accuracy_score(yy, pp),
+        "macro_f1": lambda yy, pp, qq: skm.f1_score(yy, pp, labels=classes, average="macro", zero_division=0),
+        "log_loss": lambda yy, pp, qq: skm.log_loss(yy, qq, labels=classes),
+    }
+    seq_cur, _ = np.random.SeedSequence(1).spawn(2)
+    for name, fn in fns.items():
+        assert rows[name]["value"] == pytest.approx(fn(y, pred, proba), abs=1e-12)
+        low, high = percentile_interval(
+            bootstrap_distribution(fn, y, pred, proba, n_resamples=50, seed=seq_cur)
+        )
+        assert (rows[name]["ci_low"], rows[name]["ci_high"]) == pytest.approx((low, high), abs=1e-9), name
+
+
+def test_regression_values_and_intervals_match_sklearn():
+    rng = np.random.default_rng(3)
+    y = rng.gamma(2.0, 3.0, 300)
+    pred = y + rng.normal(0, 1.5, 300)
+    r = performance(y, pred, task="regression", n_resamples=60, seed=2)
+    rows = by_name(r)
+    fns = {
+        "rmse": skm.root_mean_squared_error,
+        "mae": skm.mean_absolute_error,
+        "mape": skm.mean_absolute_percentage_error,
+        "r2": skm.r2_score,
+    }
+    seq_cur, _ = np.random.SeedSequence(2).spawn(2)
+    for name, fn in fns.items():
+        assert rows[name]["value"] == pytest.approx(fn(y, pred), rel=1e-12)
+        low, high = percentile_interval(bootstrap_distribution(fn, y, pred, n_resamples=60, seed=seq_cur))
+        assert (rows[name]["ci_low"], rows[name]["ci_high"]) == pytest.approx((low, high), rel=1e-9), name
+
+
+def test_nominal_95_interval_covers_the_true_auc_in_90_to_99_percent_of_draws():
+    shift = 1.0
+    true_auc = stats.norm.cdf(shift / np.sqrt(2))  # binormal model, equal variances
+    covered = 0
+    for seed in range(100):
+        y, s = binary_window(300, shift, seed=100 + seed)
+        rows = by_name(performance(y, y_score=s, task="binary", n_resamples=200, seed=seed))
+        covered += rows["roc_auc"]["ci_low"] <= true_auc <= rows["roc_auc"]["ci_high"]
+    assert 0.90 <= covered / 100 <= 0.99
+
+
+def test_auc_drop_that_is_material_and_significant_alerts_with_evidence():
+    ref = binary_window(2000, 2.0, seed=10)
+    cur = binary_window(2000, 1.0, seed=11)
+    r = performance(cur[0], y_score=cur[1], task="binary", reference=LabelledWindow(ref[0], y_score=ref[1]))
+    assert r.status == "alert"
+    f = next(f for f in r.findings if f.method == "roc_auc")
+    ref_auc = skm.roc_auc_score(*ref)
+    assert f.subject == "model"
+    assert f.severity == "alert"
+    assert f.statistic == pytest.approx(skm.roc_auc_score(*cur))
+    assert f.threshold == pytest.approx(ref_auc - 0.02)
+    assert f.p_value < 0.05
+    assert f.evidence["reference"] == pytest.approx(ref_auc)
+    assert f.evidence["n"] == 2000 and f.evidence["n_reference"] == 2000
+    assert f.evidence["ci_low"] <= f.statistic <= f.evidence["ci_high"]
+    assert f.evidence["delta"] == pytest.approx(f.statistic - ref_auc)
+    row = by_name(r)["roc_auc"]
+    assert row["degraded"] is True and row["direction"] == "higher_is_better"
+    assert row["reference_ci_low"] < ref_auc < row["reference_ci_high"]
+    assert r.metrics["reference_roc_auc"] == pytest.approx(ref_auc)
+    assert r.to_dict()["details"]["metrics"][0]["name"] == "roc_auc"
+
+
+def test_improvement_is_never_a_finding():
+    ref = binary_window(2000, 1.0, seed=12)
+    cur = binary_window(2000, 2.0, seed=13)
+    r = performance(cur[0], y_score=cur[1], task="binary", reference=(ref[0], None, ref[1]))
+    assert r.status == "ok"
+    assert not any(m["degraded"] for m in r.details["metrics"])
+
+
+def test_rmse_rise_alerts_and_rmse_fall_does_not():
+    rng = np.random.default_rng(4)
+    y_ref, y_cur = rng.normal(size=1500), rng.normal(size=1500)
+    good_ref = (y_ref, y_ref + rng.normal(0, 1.0, 1500))
+    worse = performance(y_cur, y_cur + rng.normal(0, 1.3, 1500), task="regression", reference=good_ref)
+    assert {f.method for f in worse.findings} >= {"rmse", "mae"}
+    rmse = next(f for f in worse.findings if f.method == "rmse")
+    ref_rmse = skm.root_mean_squared_error(*good_ref)
+    assert rmse.threshold == pytest.approx(ref_rmse * 1.1)
+    better = performance(y_cur, y_cur + rng.normal(0, 0.7, 1500), task="regression", reference=good_ref)
+    assert better.status == "ok"
+
+
+def test_tiny_but_significant_change_at_large_n_is_not_material():
+    ref = binary_window(60_000, 1.50, seed=20)
+    cur = binary_window(60_000, 1.42, seed=21)
+    ref_values = performance_metrics(ref[0], y_score=ref[1], task="binary")
+    r = performance(cur[0], y_score=cur[1], task="binary", reference=ref_values, n_resamples=200)
+    row = by_name(r)["roc_auc"]
+    assert row["p_value"] < 0.01  # significant...
+    assert 0 < -row["delta"] < row["min_delta"]  # ...but below the materiality bar
+    assert row["degraded"] is False and r.status == "ok"
+
+
+def test_material_but_insignificant_change_at_small_n_is_not_flagged():
+    ref = binary_window(5000, 1.5, seed=30)
+    cur = binary_window(40, 1.2, seed=33)
+    r = performance(cur[0], y_score=cur[1], task="binary", reference=(ref[0], None, ref[1]))
+    row = by_name(r)["roc_auc"]
+    assert -row["delta"] >= row["min_delta"]
+    assert row["p_value"] >= 0.05 and r.status == "ok"
+
+
+def test_precomputed_reference_and_min_delta_override():
+    y, s = binary_window(1000, 1.0, seed=5)
+    r = performance(y, y_score=s, task="binary", reference={"roc_auc": 0.9}, min_delta={"roc_auc": 0.01})
+    f = r.findings[0]
+    assert f.method == "roc_auc" and f.threshold == pytest.approx(0.89)
+    assert by_name(r)["roc_auc"]["reference_ci_low"] is None
+    assert "n_reference" not in r.metrics
+
+
+def test_y_pred_comes_from_threshold_and_labels_only_metrics_without_scores():
+    y, s = binary_window(300, 1.0, seed=6)
+    with_scores = by_name(performance(y, y_score=s, task="binary", threshold=0.7, n_resamples=20))
+    only_pred = by_name(performance(y, (s >= 0.7).astype(int), task="binary", n_resamples=20))
+    assert set(only_pred) == {"f1", "precision", "recall", "accuracy"}
+    assert only_pred["f1"]["value"] == with_scores["f1"]["value"]
+
+
+def test_single_class_window_reports_undefined_auc_without_crashing():
+    r = performance(
+        np.zeros(50, int), y_score=np.linspace(0, 1, 50), task="binary", reference={"roc_auc": 0.8}
+    )
+    assert np.isnan(by_name(r)["roc_auc"]["value"])
+    assert r.to_dict()["details"]["metrics"][0]["value"] is None
+
+
+def test_empty_window_is_skipped():
+    r = performance([], y_score=[], task="binary")
+    assert r.status == "skipped" and "no labelled rows" in r.reason
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"y_true": [0, 2], "y_score": [0.1, 0.2], "task": "binary"}, "0/1 labels"),
+        ({"y_true": [0, 1], "y_score": [0.1, 1.2], "task": "binary"}, r"probabilities in \[0, 1\]"),
+        ({"y_true": [0, 1], "task": "binary"}, "needs y_pred or y_score"),
+        ({"y_true": [0, 1], "y_score": [0.1, 0.2], "task": "ranking"}, "'task' of performance"),
+        ({"y_true": [1.0, 2.0], "task": "regression"}, "needs y_pred"),
+        ({"y_true": ["a", "b"], "y_score": [[0.5, 0.5]], "task": "multiclass"}, "probability matrix"),
+        (
+            {"y_true": [0, 1], "y_score": [0.1, 0.2], "task": "binary", "min_delta": {"auc": 0.1}},
+            "unknown metrics",
+        ),
+    ],
+)
+def test_bad_input_is_rejected(kwargs, message):
+    with pytest.raises(InvalidParameter, match=message):
+        performance(**kwargs)
+
+
+def test_label_coverage_decides_maturity():
+    assert label_coverage(1000, 600) == (
+        True,
+        None,
+        {"n_predictions": 1000, "n_labelled": 600, "label_coverage": 0.6},
+    )
+    mature, reason, _ = label_coverage(1000, 300)
+    assert not mature and reason.startswith("label coverage 30.0% < 50.0%")
+    mature, reason, _ = label_coverage(150, 150)
+    assert not mature and reason == "only 150 labelled predictions (< 200)"
+    assert label_coverage(0, 0).reason == "no predictions in the window"
+    with pytest.raises(InvalidParameter, match="cannot exceed"):
+        label_coverage(10, 11)
