@@ -75,12 +75,15 @@ def _with_recalibration(
     n_bins: int,
 ) -> CheckResult:
     """Add the proposal and the reliability curve after it (on the held-out newest slice)."""
+    after = proposal.after or {}
     summary: dict[str, Any] = {
         "improved": proposal.improved,
         "reason": proposal.reason,
         "method": proposal.method,
-        "before": dict(proposal.before),
-        "after": dict(proposal.after) if proposal.after else None,
+        "ece_before": proposal.before.get("ece"),
+        "ece_after": after.get("ece"),
+        "log_loss_before": proposal.before.get("log_loss"),
+        "log_loss_after": after.get("log_loss"),
         "n_fit": proposal.n_fit,
         "n_holdout": proposal.n_holdout,
     }
