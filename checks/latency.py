@@ -198,7 +198,13 @@ def latency_check(
         findings.extend(_regressions(cur, ref, metrics, min_relative_increase, alpha))
     statuses = {f.severity for f in findings}
     status = "alert" if "alert" in statuses else "warn" if statuses else "ok"
-    return CheckResult(check="latency", status=status, metrics=metrics, findings=tuple(findings))
+    slo = {f"{key}_ms": bound for key, bound in slos.items() if bound is not None}
+    if max_error_rate is not None:
+        slo["error_rate"] = max_error_rate
+    details = {"slo": slo} if slo else {}
+    return CheckResult(
+        check="latency", status=status, metrics=metrics, findings=tuple(findings), details=details
+    )
 
 
 def _regressions(

@@ -138,3 +138,12 @@ def test_bad_input_is_rejected(kwargs, message):
     }
     with pytest.raises(InvalidParameter, match=message):
         latency_check(args.pop("reference_latency_ms"), args.pop("current_latency_ms"), **args)
+
+
+def test_slos_are_reported_in_details_even_when_met():
+    rng = np.random.default_rng(3)
+    result = latency_check(
+        None, rng.gamma(2.0, 10.0, 1000), window_seconds=3600, slo_p99_ms=500, max_error_rate=0.05
+    )
+    assert result.status == "ok"
+    assert result.details["slo"] == {"p99_ms": 500, "error_rate": 0.05}
