@@ -1,4 +1,4 @@
-"""Segments whose error is significantly worse than the reference or than the rest of the window.
+"""Segments whose error got worse than the rest of the window did, or is worse than the rest.
 
 For each configured segment column the current window is split into segments:
 
@@ -11,15 +11,33 @@ For each configured segment column the current window is split into segments:
 Per segment the check reports the metric (``"error_rate"``: share of rows where the
 prediction differs from the label; ``"mae"``: mean absolute error), its support and a
 confidence interval (Wilson score for error rates, percentile bootstrap for MAE). Each
-segment with at least ``min_support`` rows is tested one-sided for being WORSE than
+segment with at least ``min_support`` rows, in a window whose rest has as many, gets one
+one-sided test:
 
-- the same segment in the reference window (when it has ``min_support`` rows there), and
-- the rest of the current window (when the rest has ``min_support`` rows),
+- **with a reference** (the segment and the rest of the reference holding ``min_support``
+  rows each): did the segment get worse *relative to the rest of the window*? A global
+  degradation raises every segment and is the performance check's finding, not a segment's;
+  a segment that was always worse than the rest is not news. The tested quantity is the
+  change of the segment-to-rest ratio of the metric, the ratio of ratios
+  ``(m_seg / m_rest) / (m_ref_seg / m_ref_rest)``, by a Wald z-test of the difference of the
+  two log ratios [4]_: each log ratio's variance is the delta-method ``s^2 / (n m^2)`` summed
+  over its two groups, which for error rates is Katz's ``1/k - 1/n`` [5]_ (a stratum with an
+  empty cell gets 0.5 added to its four cells). On the ratio scale a degradation that
+  multiplies every segment's error by the same factor changes nothing. The materiality is
+  the segment's ``excess`` over its ``expected_value``, what it would be had it changed like
+  the rest (``m_ref_seg * m_rest / m_ref_rest``, the empty cells corrected as in the test:
+  the segment's value over the ratio of ratios), and a flagged segment must also be worse
+  than it was in the reference by as much (the rest improving alone is no degradation);
+- **otherwise** (no reference, a segment too small in the reference such as a new category,
+  or a log ratio undefined because a regression group has no error at all): is the segment
+  worse than the rest of the current window, by a pooled two-proportion z-test (error rate)
+  or Welch's t-test on absolute errors (MAE) [3]_? This is all that can be asked without
+  history, and it also flags segments that were always worse. The materiality is the
+  ``excess`` over the rest.
 
-by a pooled two-proportion z-test (error rate) or Welch's t-test on absolute errors (MAE).
-All tests of all columns form one family, adjusted by Benjamini-Hochberg at level ``fdr``.
-A segment is flagged when one of its comparisons is significant after adjustment AND the
-metric exceeds that comparison's value by at least ``min_delta`` (materiality).
+All tests of all columns form one family, adjusted by Benjamini-Hochberg at level ``fdr``
+[1]_. A segment is flagged when its test is significant after adjustment AND its excess (and,
+with a reference, its rise over its reference value) is at least ``min_delta``.
 
 References
 ----------
@@ -29,6 +47,10 @@ References
    inference. JASA, 22(158), 209-212.
 .. [3] Welch, B. L. (1947). The generalization of "Student's" problem when several different
    population variances are involved. Biometrika, 34(1-2), 28-35.
+.. [4] Altman, D. G., Bland, J. M. (2003). Interaction revisited: the difference between two
+   estimates. BMJ, 326(7382), 219.
+.. [5] Katz, D., Baptista, J., Azen, S. P., Pike, M. C. (1978). Obtaining confidence intervals
+   for the risk ratio in cohort studies. Biometrics, 34(3), 469-474.
 """
 
 from __future__ import annotations
@@ -139,6 +161,10 @@ class _Group:
     total: float
     squares: float
 
+    @classmethod
+    def of(cls, x: np.ndarray) -> _Group:
+        return cls(x.size, float(x.sum()), float((x * x).sum()))
+
     @property
     def mean(self) -> float:
         return self.total / self.n
@@ -172,6 +198,32 @@ def _one_sided_p(metric: str, seg: _Group, other: _Group) -> float:
     return 1.0 if math.isnan(result.pvalue) else float(result.pvalue)
 
 
+def _log_ratio(metric: str, seg: _Group, rest: _Group) -> tuple[float, float] | None:
+    """Log of the segment's mean loss over the rest's, and its delta-method variance.
+
+    None when a regression group has no error (the log of 0 is undefined).
+    """
+    if metric == "error_rate":
+        cells = (seg.total, seg.n - seg.total, rest.total, rest.n - rest.total)
+        a, b, c, d = (v + 0.5 for v in cells) if min(cells) == 0 else cells
+        return math.log(a / (a + b)) - math.log(c / (c + d)), 1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)
+    if seg.total <= 0 or rest.total <= 0:
+        return None
+    variance = sum(g.std**2 / (g.n * g.mean**2) for g in (seg, rest))
+    return math.log(seg.mean / rest.mean), variance
+
+
+def _ratio_of_ratios_test(
+    metric: str, seg: _Group, rest: _Group, ref_seg: _Group, ref_rest: _Group
+) -> tuple[float, float] | None:
+    """The ratio of ratios and the one-sided p-value of H1: it is above 1 (None when undefined)."""
+    now, before = _log_ratio(metric, seg, rest), _log_ratio(metric, ref_seg, ref_rest)
+    if now is None or before is None:
+        return None
+    change, se = now[0] - before[0], math.sqrt(now[1] + before[1])
+    return math.exp(change), 1.0 if se == 0 else float(stats.norm.sf(change / se))
+
+
 def segment_check(
     frame: pd.DataFrame,
     reference_frame: pd.DataFrame | None = None,
@@ -192,15 +244,17 @@ def segment_check(
     n_resamples: int = 500,
     seed: int = 0,
 ) -> CheckResult:
-    """Find segments whose error is significantly and materially worse (see the module docstring).
+    """Find segments whose error got, or is, significantly and materially worse (see the module docstring).
 
     Parameters
     ----------
     frame : DataFrame
         The current window: segment columns, the label column and the prediction column.
     reference_frame : DataFrame or None, default=None
-        The reference window with the same columns; without it segments are compared with the
-        rest of the current window only, and numeric bins use the current window's quantiles.
+        The reference window with the same columns. With it a segment is flagged when it got
+        worse relative to the rest of the window (ratio of ratios); without it, when it is
+        worse than the rest of the current window, and numeric bins use the current window's
+        quantiles.
     segments : list of str
         Segment columns.
     y_true : str
@@ -217,12 +271,15 @@ def segment_check(
     numeric_bins : int, default=4
     top_k : int, default=20
     min_support : int, default=50
-        Fewer rows than this (in the segment, its reference or the rest) leaves it untested.
+        Fewer rows than this in the segment or the rest of the window leaves the segment
+        untested; fewer in the segment or the rest of the reference leaves it compared with
+        the rest of the window only.
     fdr : float, default=0.05
         Benjamini-Hochberg false discovery rate over every test of the call.
     min_delta : float, optional
-        Smallest material increase of the metric over the comparison value; default 0.02
-        for error rates, and 10% of the window's MAE (the reference's when given) for MAE.
+        Smallest material excess of the metric over its expected value and its reference
+        value (with a reference) or over the rest's (without); default 0.02 for error rates,
+        and 10% of the window's MAE (the reference's when given) for MAE.
     confidence : float, default=0.95
         Level of the per-segment intervals.
     n_resamples : int, default=500
@@ -233,8 +290,9 @@ def segment_check(
     -------
     CheckResult
         ``check="segments"``; ``alert`` with one finding per flagged segment (subject
-        ``"segment:<column>=<value>"``). ``details["segments"]`` lists every segment, worst
-        first; ``details["binning"]`` says how each column was split.
+        ``"segment:<column>=<value>"``, statistic the segment's metric). ``details["segments"]``
+        lists every segment, flagged first and then by excess; ``details["binning"]`` says
+        how each column was split.
 
     Examples
     --------
@@ -244,6 +302,9 @@ def segment_check(
     >>> result = segment_check(df, segments=["country"], y_true="y", y_pred="pred")
     >>> [f.subject for f in result.findings]
     ['segment:country=IT']
+    >>> result = segment_check(df, df, segments=["country"], y_true="y", y_pred="pred")
+    >>> result.status, result.details["segments"][0]["comparison"]  # IT was just as bad before
+    ('ok', 'reference')
     """
     func = "segment_check"
     check_one_of("task", task, TASKS, func)
@@ -286,55 +347,50 @@ def segment_check(
         )
 
     x = loss.to_numpy(dtype=np.float64)
+    whole = _Group.of(x)
     ref_x = None if ref_loss is None else ref_loss.to_numpy(dtype=np.float64)
+    ref_whole = None if ref_x is None else _Group.of(ref_x)
     rows: list[dict[str, Any]] = []
-    tests: list[tuple[int, str, float]] = []  # (row index, comparison, raw p)
+    tests: list[tuple[int, float]] = []  # (row index, raw p)
     binning: dict[str, Any] = {}
     for column in segments:
         basis = ref[column] if ref is not None else cur[column]
         how = binning[column] = form_segments(cur[column], basis, numeric_bins=numeric_bins, top_k=top_k)
         codes, values = pd.factorize(apply_segments(cur[column], how), sort=True)
-        n_k, s1, s2 = _sums(codes, x, len(values))
-        ref_n = ref_s1 = ref_s2 = None
+        sums = _sums(codes, x, len(values))
+        ref_sums = None
         if ref is not None:
             ref_codes = pd.Index(values).get_indexer(apply_segments(ref[column], how))
-            ref_n, ref_s1, ref_s2 = _sums(ref_codes, ref_x, len(values))
+            ref_sums = _sums(ref_codes, ref_x, len(values))
         for j, value in enumerate(values):
-            seg = _Group(int(n_k[j]), float(s1[j]), float(s2[j]))
-            rest = _Group(len(x) - seg.n, float(x.sum()) - seg.total, float((x * x).sum()) - seg.squares)
+            seg = _Group(int(sums[0][j]), float(sums[1][j]), float(sums[2][j]))
+            pair = (seg, _minus(whole, seg))
+            ref_pair = None
+            if ref_sums is not None and ref_whole is not None:
+                ref_seg = _Group(int(ref_sums[0][j]), float(ref_sums[1][j]), float(ref_sums[2][j]))
+                ref_pair = (ref_seg, _minus(ref_whole, ref_seg))
             row = _segment_row(
                 column, str(value), x[codes == j], metric, confidence, n_resamples, seed, len(x)
             )
-            row["rest_value"] = rest.mean if rest.n else None
-            row["rest_support"] = rest.n
-            ref_seg = None if ref_n is None else _Group(int(ref_n[j]), float(ref_s1[j]), float(ref_s2[j]))
-            row["reference_value"] = ref_seg.mean if ref_seg is not None and ref_seg.n else None
-            row["reference_support"] = ref_seg.n if ref_seg is not None else 0
-            i = len(rows)
+            row.update(_comparison_values(pair, ref_pair))
+            p = _test(metric, row, pair, ref_pair, min_support)
+            if p is not None:
+                tests.append((len(rows), p))
             rows.append(row)
-            if seg.n < min_support:
-                continue
-            if ref_seg is not None and ref_seg.n >= min_support:
-                tests.append((i, "reference", _one_sided_p(metric, seg, ref_seg)))
-            if rest.n >= min_support:
-                tests.append((i, "rest", _one_sided_p(metric, seg, rest)))
 
-    adjusted = stats.false_discovery_control([p for _, _, p in tests], method="bh") if tests else []
-    for (i, comparison, p), q in zip(tests, adjusted, strict=True):
+    adjusted = stats.false_discovery_control([p for _, p in tests], method="bh") if tests else []
+    for (i, p), q in zip(tests, adjusted, strict=True):
         row = rows[i]
-        delta = row["value_metric"] - row[f"{comparison}_value"]
-        row["p_value"] = p if row["p_value"] is None else min(row["p_value"], p)
-        row["p_adjusted"] = float(q) if row["p_adjusted"] is None else min(row["p_adjusted"], float(q))
-        if q <= fdr and delta >= min_delta and delta > 0:
+        row["p_value"], row["p_adjusted"] = p, float(q)
+        rises = [row["excess"]]
+        if row["comparison"] == "reference":
+            rises.append(row["value_metric"] - row["reference_value"])
+        if q <= fdr and min(rises) >= min_delta and min(rises) > 0:
             row["flagged"] = True
-            row["flagged_against"].append(comparison)
-            if row["_best"] is None or q < row["_best"][1]:
-                row["_best"] = (comparison, float(q), delta)
+            row["flagged_against"] = [row["comparison"]]
 
     rows.sort(key=_severity_key)
     findings = tuple(_finding(r, metric, min_delta, fdr) for r in rows if r["flagged"])
-    for r in rows:
-        del r["_best"]
     metrics = {
         "n": len(cur),
         "metric": metric,
@@ -352,6 +408,62 @@ def segment_check(
         findings=findings,
         details={"segments": rows, "binning": binning, "fdr": fdr, "min_support": min_support},
     )
+
+
+def _minus(whole: _Group, part: _Group) -> _Group:
+    return _Group(whole.n - part.n, whole.total - part.total, whole.squares - part.squares)
+
+
+def _mean(group: _Group) -> float | None:
+    return group.mean if group.n else None
+
+
+def _comparison_values(pair: tuple[_Group, _Group], ref_pair: tuple[_Group, _Group] | None) -> dict[str, Any]:
+    """The rest's and the reference's values and the gaps between them (None where a group is empty)."""
+    seg, rest = pair
+    ref_seg, ref_rest = ref_pair if ref_pair is not None else (_Group(0, 0.0, 0.0), _Group(0, 0.0, 0.0))
+    value, rest_value = seg.mean, _mean(rest)
+    reference_value, reference_rest_value = _mean(ref_seg), _mean(ref_rest)
+    gap = None if rest_value is None else value - rest_value
+    reference_gap = (
+        None
+        if reference_value is None or reference_rest_value is None
+        else reference_value - reference_rest_value
+    )
+    return {
+        "rest_value": rest_value,
+        "rest_support": rest.n,
+        "reference_value": reference_value,
+        "reference_support": ref_seg.n,
+        "reference_rest_value": reference_rest_value,
+        "reference_rest_support": ref_rest.n,
+        "gap": gap,
+        "reference_gap": reference_gap,
+        "gap_change": None if gap is None or reference_gap is None else gap - reference_gap,
+    }
+
+
+def _test(
+    metric: str,
+    row: dict[str, Any],
+    pair: tuple[_Group, _Group],
+    ref_pair: tuple[_Group, _Group] | None,
+    min_support: int,
+) -> float | None:
+    """Run the segment's one test; record its comparison, ratio of ratios, expected value and excess."""
+    seg, rest = pair
+    if seg.n < min_support or rest.n < min_support:
+        return None
+    if ref_pair is not None and min(g.n for g in ref_pair) >= min_support:
+        result = _ratio_of_ratios_test(metric, seg, rest, *ref_pair)
+        if result is not None:
+            ratio_of_ratios, p = result
+            row["comparison"], row["ratio_of_ratios"] = "reference", ratio_of_ratios
+            row["expected_value"] = seg.mean / ratio_of_ratios
+            row["excess"] = seg.mean - row["expected_value"]
+            return p
+    row["comparison"], row["excess"] = "rest", seg.mean - rest.mean
+    return _one_sided_p(metric, seg, rest)
 
 
 def _segment_row(
@@ -382,47 +494,60 @@ def _segment_row(
         "value_metric": float(x.mean()),
         "ci_low": float(low),
         "ci_high": float(high),
+        "comparison": None,
+        "ratio_of_ratios": None,
+        "expected_value": None,
+        "excess": None,
         "p_value": None,
         "p_adjusted": None,
         "flagged": False,
         "flagged_against": [],
-        "_best": None,
     }
 
 
 def _severity_key(row: dict[str, Any]) -> tuple[bool, float, int]:
-    """Flagged first, then by the largest excess over the reference or the rest, then support."""
-    excess = [row["value_metric"] - row[k] for k in ("reference_value", "rest_value") if row[k] is not None]
-    return (not row["flagged"], -max(excess, default=-math.inf), -row["support"])
+    """Flagged first, then by the largest excess (untested segments last), then by support."""
+    excess = -math.inf if row["excess"] is None else row["excess"]
+    return (not row["flagged"], -excess, -row["support"])
 
 
 def _finding(row: dict[str, Any], metric: str, min_delta: float, fdr: float) -> Finding:
-    comparison, q, delta = row["_best"]
-    against = row[f"{comparison}_value"]
-    where = "the reference" if comparison == "reference" else "the rest of the window"
+    name, value, q = f"{row['column']}={row['value']}", row["value_metric"], row["p_adjusted"]
+    if row["comparison"] == "reference":
+        baseline, reference = row["expected_value"], row["reference_value"]
+        message = (
+            f"{metric} of {name} is {value:.4g} vs {reference:.4g} in the reference, while the rest of "
+            f"the window went from {row['reference_rest_value']:.4g} to {row['rest_value']:.4g}: "
+            f"{row['excess']:+.4g} beyond the rest's change (n={row['support']}, BH-adjusted p={q:.2g})"
+        )
+        ratio = value / reference if reference > 0 else None
+    else:
+        baseline = row["rest_value"]
+        message = (
+            f"{metric} of {name} is {value:.4g} vs {baseline:.4g} in the rest of the window "
+            f"(n={row['support']}, BH-adjusted p={q:.2g})"
+        )
+        ratio = value / baseline if baseline > 0 else None
+    keys = ("support", "share", "ci_low", "ci_high", "reference_value", "rest_value", "reference_rest_value")
     return Finding(
-        subject=f"segment:{row['column']}={row['value']}",
+        subject=f"segment:{name}",
         method=metric,
-        statistic=row["value_metric"],
-        threshold=against + min_delta,
+        statistic=value,
+        threshold=baseline + min_delta,
         p_value=q,
-        effect_size=delta,
+        effect_size=row["excess"],
         severity="alert",
-        message=(
-            f"{metric} of {row['column']}={row['value']} is {row['value_metric']:.4g} "
-            f"vs {against:.4g} in {where} (n={row['support']}, BH-adjusted p={q:.2g})"
-        ),
+        message=message,
         evidence={
-            "comparison": comparison,
-            "comparison_value": against,
+            "comparison": row["comparison"],
+            "comparison_value": baseline,
             "flagged_against": list(row["flagged_against"]),
-            "ratio": row["value_metric"] / against if against > 0 else None,
-            "support": row["support"],
-            "share": row["share"],
-            "ci_low": row["ci_low"],
-            "ci_high": row["ci_high"],
-            "reference_value": row["reference_value"],
-            "rest_value": row["rest_value"],
+            "ratio": ratio,
+            "ratio_of_ratios": row["ratio_of_ratios"],
+            **{k: row[k] for k in keys},
+            "gap": row["gap"],
+            "reference_gap": row["reference_gap"],
+            "gap_change": row["gap_change"],
             "p_raw": row["p_value"],
             "fdr": fdr,
             "min_delta": min_delta,
