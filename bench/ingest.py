@@ -16,6 +16,7 @@ Prints a Markdown table (rows/s and peak RSS).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -99,6 +101,7 @@ def run_floor(url: str, path: str, tmp: Path) -> dict:
     rename = {c: feature_column(c) for c in NUMERIC + CATEGORICAL}
     rename.update({"id": "event_id", "timestamp": "ts"})
     now = datetime.now(UTC).replace(tzinfo=None)
+    csv_options = pacsv.WriteOptions(include_header=False)
     t0 = time.perf_counter()
     rows = 0
     with store.engine.begin() as conn:
@@ -119,14 +122,12 @@ def run_floor(url: str, path: str, tmp: Path) -> dict:
                     f"INSERT INTO {prep.format_table(table)} ({cols}) VALUES ({marks})", tuples
                 )
             else:
-                import io
-
-                buf = io.StringIO()
-                frame.to_csv(buf, index=False, header=False)
+                buf = io.BytesIO()
+                pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buf, csv_options)
                 with raw.cursor().copy(
                     f"COPY {prep.format_table(table)} ({cols}) FROM STDIN WITH (FORMAT csv)"
                 ) as cp:
-                    cp.write(buf.getvalue().encode())
+                    cp.write(buf.getvalue())
             rows += len(frame)
     return {"rows": rows, "seconds": time.perf_counter() - t0}
 

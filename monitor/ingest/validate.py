@@ -120,7 +120,7 @@ def _numbers(values: pd.Series, column: str, reasons: _Reasons, *, allow_missing
 
 def _texts(values: pd.Series, column: str, reasons: _Reasons, *, limit: int) -> pd.Series:
     present = values.notna().to_numpy()
-    text = values.astype("string")
+    text = values.astype("string[pyarrow]")
     text = text.where(present)
     lengths = text.str.len().fillna(0).to_numpy()
     reasons.add(lengths > limit, f"column {column!r}: value longer than {limit} characters")
