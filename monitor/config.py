@@ -55,6 +55,14 @@ class StoreConfig(_Strict):
         default=None, description="Environment variable holding the store URL (takes precedence over url)."
     )
     pool_size: int = Field(default=5, ge=1, le=100)
+    pushdown_rows: int = Field(
+        default=2_000_000,
+        ge=1000,
+        description="PostgreSQL: windows above this many rows are aggregated in SQL.",
+    )
+    sample_rows: int = Field(
+        default=500_000, ge=1000, description="Sample size of the checks of such windows."
+    )
 
     @field_validator("url")
     @classmethod
@@ -377,7 +385,9 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 )
         for col in model.features.categories:
             if col not in model.features.categorical:
-                problems.append((f"{where}.features.categories.{col}", f"{col!r} is not a categorical feature"))
+                problems.append(
+                    (f"{where}.features.categories.{col}", f"{col!r} is not a categorical feature")
+                )
         if model.unknown_category == "quarantine" and not model.features.categories:
             problems.append(
                 (f"{where}.unknown_category", "'quarantine' needs the known values in features.categories")

@@ -15,7 +15,7 @@ from monitor.ingest.files import file_format, read_chunks
 from monitor.ingest.validate import validate_batch
 from monitor.store import Store
 from monitor.store.schema import feature_column, score_columns
-from monitor.store.windows import read_window
+from monitor.store.windows import read_window, window_counts
 from monitor.windows import window_start
 
 
@@ -57,24 +57,47 @@ def _read_reference_file(path: Path, model: ModelConfig, now: datetime) -> pd.Da
     return frame
 
 
+def reference_span(
+    model: ModelConfig, current_start: datetime, timezone: str = "UTC"
+) -> tuple[datetime, datetime]:
+    """Start and end of a period or trailing reference (not for a file reference)."""
+    ref = model.reference
+    if ref.kind == "trailing":
+        assert ref.trailing is not None
+        return window_start(current_start, ref.trailing, timezone), current_start
+    assert ref.start is not None and ref.end is not None
+    return _aware(ref.start), _aware(ref.end)
+
+
 def load_reference(
-    store: Store, model: ModelConfig, current_start: datetime, *, now: datetime, timezone: str = "UTC"
+    store: Store,
+    model: ModelConfig,
+    current_start: datetime,
+    *,
+    now: datetime,
+    timezone: str = "UTC",
+    max_rows: int | None = None,
 ) -> Reference:
-    """The reference rows for the window that starts at ``current_start``."""
+    """The reference rows for the window that starts at ``current_start``.
+
+    With ``max_rows`` (PostgreSQL) a stored reference larger than that is read as a uniform
+    random sample of about that many rows.
+    """
     ref = model.reference
     if ref.kind == "file":
         assert ref.file is not None
         frame = _read_reference_file(ref.file, model, now)
         description: dict[str, Any] = {"kind": "file", "file": ref.file.name}
     else:
-        if ref.kind == "trailing":
-            assert ref.trailing is not None
-            start, end = window_start(current_start, ref.trailing, timezone), current_start
-        else:
-            assert ref.start is not None and ref.end is not None
-            start, end = _aware(ref.start), _aware(ref.end)
-        frame = read_window(store, model, start, end)
+        start, end = reference_span(model, current_start, timezone)
+        fraction = None
+        if max_rows is not None:
+            total = window_counts(store, model, start, end).predictions
+            fraction = max_rows / total if total > max_rows else None
+        frame = read_window(store, model, start, end, fraction=fraction)
         description = {"kind": ref.kind, "start": start.isoformat(), "end": end.isoformat()}
+        if fraction is not None:
+            description["sampled_fraction"] = round(fraction, 6)
     description["rows"] = len(frame)
     return Reference(frame=frame, description=description)
 

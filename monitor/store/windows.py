@@ -32,12 +32,20 @@ class WindowCounts:
 
 
 def read_window(
-    store: Store, model: ModelConfig, start: datetime, end: datetime, *, labels: bool = True
+    store: Store,
+    model: ModelConfig,
+    start: datetime,
+    end: datetime,
+    *,
+    labels: bool = True,
+    fraction: float | None = None,
+    seed: float = 0.5,
 ) -> pd.DataFrame:
     """Events with ``start <= ts < end``; features under their configured names.
 
     With ``labels`` the frame also has ``label`` and ``label_ts`` (NaN/NaT where no outcome
-    has arrived yet).
+    has arrived yet). With ``fraction`` (PostgreSQL) a uniform random sample of that share
+    of the rows is read, the same rows for the same ``seed``.
     """
     events = store.events(model.name)
     outcomes = store.outcomes(model.name)
@@ -59,8 +67,14 @@ def read_window(
         )
     else:
         query = select(*cols)
+    query = query.where(window)
     with store.engine.connect() as conn:
-        frame = pd.read_sql(query.where(window).order_by(events.c.ts, events.c.event_id), conn)
+        if fraction is not None and fraction < 1.0:
+            if conn.dialect.name != "postgresql":
+                raise ValueError("sampled window reads need PostgreSQL")
+            conn.execute(select(func.setseed(seed)))
+            query = query.where(func.random() < fraction)
+        frame = pd.read_sql(query.order_by(events.c.ts, events.c.event_id), conn)
     for col in ("ts", "label_ts"):
         if col in frame.columns:
             frame[col] = pd.to_datetime(frame[col], utc=True)
