@@ -352,15 +352,29 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _loc_to_path(loc: tuple[Any, ...]) -> str:
+def _loc_to_path(loc: tuple[Any, ...], data: Any = None) -> str:
+    """``models[0].features.numeric`` from a pydantic error location.
+
+    Parts that are not keys of the input are pydantic's own (a tagged union's tag such as
+    ``slack``, a union member such as ``str``): walking ``data`` alongside drops them.
+    """
     out = ""
+    node = data
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif str(part).startswith("function-") or part in {"literal_error"}:
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
             continue
-        else:
-            out += f".{part}" if out else str(part)
+        if str(part).startswith("function-") or part in {"literal_error"}:
+            continue
+        if (
+            data is not None
+            and not (isinstance(node, dict) and part in node)
+            and (not isinstance(node, dict) or node.get("type") == part)
+        ):
+            continue
+        out += f".{part}" if out else str(part)
+        node = node.get(part) if isinstance(node, dict) else None
     return out
 
 
@@ -422,9 +436,12 @@ def parse_config(data: dict[str, Any], source: str = "<config>", *, base_dir: Pa
         problems = []
         for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
+            path = _loc_to_path(err["loc"], data)
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
-            problems.append((_loc_to_path(err["loc"]), msg))
+            elif err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+                path += "." + str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
+            problems.append((path, msg))
         raise ConfigError(source, problems) from None
     problems = _cross_checks(config)
     if problems:

@@ -53,6 +53,11 @@ class Span:
 _REFERENCE_CACHE: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
 
 
+def _quoted(prep: Any, name: str) -> str:
+    """A quoted identifier safe inside :func:`sqlalchemy.text` (a ``:`` would start a bind parameter)."""
+    return prep.quote(name).replace(":", "\\:")
+
+
 def _where(conn: Connection, table: Table) -> str:
     ts = conn.dialect.identifier_preparer.quote("ts")
     return f"{ts} >= :lo AND {ts} < :hi"
@@ -76,7 +81,7 @@ def sample_columns(
 ) -> pd.DataFrame:
     """A uniform random sample of about ``rows`` rows of ``columns`` (all rows when fewer)."""
     prep = conn.dialect.identifier_preparer
-    cols = ", ".join(prep.quote(c) for c in columns)
+    cols = ", ".join(_quoted(prep, c) for c in columns)
     fraction = min(1.0, rows / total) if total else 1.0
     conn.execute(text("SELECT setseed(:s)"), {"s": seed})
     query = f"SELECT {cols} FROM {prep.format_table(table)} WHERE {_where(conn, table)} AND random() < :p"
@@ -87,7 +92,7 @@ def _stats(conn: Connection, table: Table, span: Span, numeric: Sequence[str]) -
     prep = conn.dialect.identifier_preparer
     parts = ["count(*)"]
     for col in numeric:
-        q = prep.quote(col)
+        q = _quoted(prep, col)
         parts += [f"count({q})", f"stddev_pop({q})", f"min({q})", f"max({q})"]
     row = conn.execute(
         text(f"SELECT {', '.join(parts)} FROM {prep.format_table(table)} WHERE {_where(conn, table)}"),
@@ -112,7 +117,7 @@ def _counts(
     exprs, params = [], _params(span)
     columns = [*numeric_edges, *categorical]
     for i, col in enumerate(columns):
-        q = prep.quote(col)
+        q = _quoted(prep, col)
         if col in numeric_edges:
             params[f"e{i}"] = [float(e) for e in numeric_edges[col]]
             exprs.append(f"width_bucket({q}, CAST(:e{i} AS float8[]))")

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,12 +21,13 @@ from monitor.alerting import record_run_alerts
 from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_seed
 from monitor.config import Config, ModelConfig
 from monitor.policy import recommend
-from monitor.reference import load_reference
+from monitor.reference import load_reference, reference_span
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
 from monitor.store import Store
 from monitor.store.runs import (
     RunClaim,
     checked_window_ends,
+    claim_orphaned,
     claim_reevaluation,
     claim_window,
     fail_run,
@@ -45,6 +47,24 @@ MIN_COVERAGE_GAIN = 0.05
 
 def default_owner() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def owner_gone(owner: str) -> bool:
+    """Whether ``owner`` (``"<host>-<pid>"``) is a process of this host that no longer exists.
+
+    Lets a restarted ``driftwatch check``/``backfill`` retake the window a killed run left
+    ``running`` at once instead of after the lease. Another host's owner is never judged.
+    """
+    host, _, pid = owner.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class Runner:
@@ -102,6 +122,10 @@ class Runner:
         now = self.clock()
         start = window_start(end, model.window, self.tz)
         claim = claim_window(self.store.engine, model.name, start, end, owner=self.owner, now=now)
+        if claim is None:
+            claim = claim_orphaned(
+                self.store.engine, model.name, end, is_gone=owner_gone, owner=self.owner, now=now
+            )
         if claim is None and force:
             claim = self._claim_existing(model, end, now)
         if claim is None:
@@ -139,9 +163,14 @@ class Runner:
 
     def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
         now = self.clock()
-        reference = load_reference(self.store, model, claim.window_start, now=now, timezone=self.tz)
-        current = read_window(self.store, model, claim.window_start, claim.window_end)
         counts = window_counts(self.store, model, claim.window_start, claim.window_end)
+        large = self.store.dialect == "postgresql" and counts.predictions > self.config.store.pushdown_rows
+        sample_rows = self.config.store.sample_rows if large else None
+        reference = load_reference(
+            self.store, model, claim.window_start, now=now, timezone=self.tz, max_rows=sample_rows
+        )
+        fraction = sample_rows / counts.predictions if sample_rows else None
+        current = read_window(self.store, model, claim.window_start, claim.window_end, fraction=fraction)
         outcome = run_suite(
             model,
             reference.frame,
@@ -150,6 +179,8 @@ class Runner:
             window_seconds=(claim.window_end - claim.window_start).total_seconds(),
             seed=window_seed(model.name, claim.window_end),
         )
+        if large:
+            outcome = self._pushed_down(model, claim, outcome, counts.predictions)
         versions = current["model_version"].dropna().unique().tolist() if "model_version" in current else []
         run = ModelRun(
             model=model.name,
@@ -189,6 +220,26 @@ class Runner:
             claim.run_id,
         )
         return run
+
+    def _pushed_down(
+        self, model: ModelConfig, claim: RunClaim, outcome: SuiteOutcome, rows: int
+    ) -> SuiteOutcome:
+        """Replace the sampled drift result with exact counts aggregated in SQL (a large window)."""
+        from monitor.pushdown import Span, sql_drift
+
+        log.info(
+            'Window of model "%s" has %d rows: drift aggregated in SQL, other checks sampled',
+            model.name,
+            rows,
+        )
+        if model.reference.kind == "file" or not model.drift.enabled:
+            return outcome
+        ref_start, ref_end = reference_span(model, claim.window_start, self.tz)
+        drift = sql_drift(
+            self.store, model, Span(ref_start, ref_end), Span(claim.window_start, claim.window_end)
+        )
+        checks = [drift if c.check == "drift" else c for c in outcome.checks]
+        return replace(outcome, checks=checks)
 
     # -- artifacts and reports --------------------------------------------------------------
 

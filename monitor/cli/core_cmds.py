@@ -7,11 +7,13 @@ import sys
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.config import Config, ModelConfig, load_config
-from monitor.ingest import IngestCounts, expand, ingest_paths, ingest_sql_source
-from monitor.ingest.sql_source import SourceConfigError, source_name
 from monitor.store import Store, open_store
+
+if TYPE_CHECKING:
+    from monitor.ingest import IngestCounts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +82,10 @@ def _models(config: Config, name: str | None) -> list[ModelConfig]:
 
 def ingest_sources(store: Store, model: ModelConfig, *, now: datetime, progress=None) -> IngestCounts:  # type: ignore[no-untyped-def]
     """Ingest every configured source of ``model`` once; one bad source does not stop the rest."""
+    # pandas and pyarrow load on first use: `driftwatch run` starts without them
+    from monitor.ingest import IngestCounts, expand, ingest_paths, ingest_sql_source
+    from monitor.ingest.sql_source import SourceConfigError, source_name
+
     total = IngestCounts()
     for index, source in enumerate(model.sources):
         if source.type == "files":
@@ -104,6 +110,8 @@ def ingest_sources(store: Store, model: ModelConfig, *, now: datetime, progress=
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from monitor.ingest import expand, ingest_paths
+
     config = load_config(args.config)
     if args.files and not args.model and len(config.models) != 1:
         print("error: --model is required with files when several models are configured", file=sys.stderr)

@@ -76,19 +76,28 @@ class _Reasons:
         return self.text != ""
 
 
+def _utf8(text: str) -> str:
+    """``text`` with lone surrogates escaped (``\\ud800``), so it can be stored as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _encodable(value: Any) -> bool:
+    return not isinstance(value, str) or _utf8(value) == value
+
+
 def _short(value: Any) -> str:
-    text = str(value)
+    text = _utf8(str(value))
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _raw_json(value: Any) -> Any:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    if isinstance(value, bool | int | str) and not (isinstance(value, str) and len(value) > MAX_RAW_CHARS):
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if np.isfinite(value) else str(value)
-    text = str(value)
+    text = _utf8(str(value))
     return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + "..."
 
 
@@ -119,6 +128,11 @@ def _numbers(values: pd.Series, column: str, reasons: _Reasons, *, allow_missing
 
 
 def _texts(values: pd.Series, column: str, reasons: _Reasons, *, limit: int) -> pd.Series:
+    if values.dtype == object:
+        invalid = ~values.map(_encodable).to_numpy(dtype=bool)
+        if invalid.any():
+            reasons.add(invalid, f"column {column!r}: not valid unicode (lone surrogate)")
+            values = values.where(~invalid, None)
     present = values.notna().to_numpy()
     text = values.astype("string[pyarrow]")
     text = text.where(present)

@@ -8,6 +8,7 @@ run whose owner died: a ``running`` row older than the lease).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from checks.result import ModelRun
 from monitor.store.schema import findings, runs
 from monitor.store.windows import naive_utc
+
+#: How long a ``running`` claim is honoured before another process may take the window over.
+LEASE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ def claim_window(
     *,
     owner: str,
     now: datetime,
-    lease: timedelta = timedelta(minutes=30),
+    lease: timedelta = LEASE,
 ) -> RunClaim | None:
     """Claim a window never checked, failed before, or abandoned; ``None`` when someone else has it."""
     values = {
@@ -170,15 +174,21 @@ def last_window_end(engine: Engine, model: str) -> datetime | None:
     return None if value is None else _aware(value)
 
 
-def checked_window_ends(engine: Engine, model: str, after: datetime) -> set[datetime]:
-    """Window ends after ``after`` that are done or being checked (not failed)."""
+def checked_window_ends(
+    engine: Engine, model: str, after: datetime, *, now: datetime | None = None, lease: timedelta = LEASE
+) -> set[datetime]:
+    """Window ends after ``after`` that are done or being checked (not failed).
+
+    With ``now``, a ``running`` claim older than ``lease`` (its owner died) counts as not checked,
+    so the next cycle takes it over.
+    """
+    query = select(runs.c.window_end).where(
+        runs.c.model == model, runs.c.window_end > naive_utc(after), runs.c.state != "failed"
+    )
+    if now is not None:
+        query = query.where(or_(runs.c.state != "running", runs.c.started_at >= naive_utc(now - lease)))
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(runs.c.window_end).where(
-                runs.c.model == model, runs.c.window_end > naive_utc(after), runs.c.state != "failed"
-            )
-        ).scalars()
-        return {_aware(v) for v in rows}
+        return {_aware(v) for v in conn.execute(query).scalars()}
 
 
 def runs_awaiting_labels(engine: Engine, model: str) -> list[tuple[int, datetime, float | None]]:
@@ -217,3 +227,33 @@ def run_id_for_window(engine: Engine, model: str, end: datetime) -> int | None:
         return conn.execute(
             select(runs.c.id).where(runs.c.model == model, runs.c.window_end == naive_utc(end))
         ).scalar()
+
+
+def claim_orphaned(
+    engine: Engine,
+    model: str,
+    end: datetime,
+    *,
+    is_gone: Callable[[str], bool],
+    owner: str,
+    now: datetime,
+) -> RunClaim | None:
+    """Take over a ``running`` window whose owner ``is_gone`` (it died), without waiting for the lease.
+
+    The update is conditional on the same owner still holding the claim, so two processes that
+    both saw the dead owner cannot both take the window.
+    """
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(runs.c.id, runs.c.attempts, runs.c.owner, runs.c.state, runs.c.window_start).where(
+                runs.c.model == model, runs.c.window_end == naive_utc(end)
+            )
+        ).first()
+        if row is None or row.state != "running" or not row.owner or not is_gone(row.owner):
+            return None
+        taken = conn.execute(
+            update(runs)
+            .where(runs.c.id == row.id, runs.c.state == "running", runs.c.owner == row.owner)
+            .values(owner=owner, started_at=naive_utc(now), attempts=runs.c.attempts + 1)
+        ).rowcount
+    return RunClaim(row.id, model, _aware(row.window_start), end, row.attempts + 1, False) if taken else None

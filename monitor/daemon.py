@@ -1,0 +1,555 @@
+"""``driftwatch run``: the long-running service.
+
+The daemon owns a scheduler (:mod:`monitor.scheduling`), the store, the alert dispatcher and
+the HTTP server (:mod:`monitor.server`). Each job body runs through :meth:`Daemon._run_job`,
+which gives it the store, a log context (job, model), a failure boundary (one model's failing
+check never stops another's), and the store-outage policy: a job that cannot reach the store
+logs a warning and runs again after ``daemon.store_retry_interval`` (doubling per failure, up
+to :data:`MAX_RETRY_DELAY`); catch-up after the outage happens in :meth:`Runner.cycle`, which
+reads from the store which windows are done.
+
+Life cycle. :meth:`start` opens the store (or keeps retrying it), starts the server and the
+scheduler, and runs every model's ingestion now, then its check job right after its first
+ingestion (models without sources: at once). :meth:`shutdown` stops taking jobs, waits up to
+``daemon.shutdown_grace`` for running ones, flushes the alert outbox once and closes
+everything. :meth:`reload` swaps in a new, valid config (an invalid one keeps the old).
+Signals are :mod:`monitor.cli.service_cmds`'s business.
+
+Heavy modules (the runner with pandas, scipy, scikit-learn, evidently; ingestion with
+pandas) are imported inside the jobs, so the daemon is ready in well under two seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from monitor.alerting import Dispatcher, DispatchStats, default_owner
+from monitor.config import Config, ConfigError, load_config
+from monitor.locks import JobLocks
+from monitor.logs import configure_logging, log_context
+from monitor.metrics import DaemonMetrics
+from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
+from monitor.store import Store, open_store
+from monitor.store.alerts import alert_outbox
+from monitor.store.schema import quarantine, runs
+
+log = logging.getLogger("driftwatch.daemon")
+
+T = TypeVar("T")
+
+#: Longest wait between retries of a job that cannot reach the store.
+MAX_RETRY_DELAY = timedelta(minutes=5)
+
+
+class StoreUnavailable(ConnectionError):
+    """The store could not be opened (it is retried)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"store unreachable: {reason}")
+        self.reason = reason
+
+
+def is_store_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the store is (for now) out of reach, rather than a bug or bad data."""
+    if isinstance(exc, StoreUnavailable | OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def describe_error(exc: BaseException) -> str:
+    """First line of the driver's message (SQLAlchemy's wrapper adds the SQL and a link)."""
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    return text_.splitlines()[0] if text_ else type(exc).__name__
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class Daemon:
+    """The driftwatch service.
+
+    Parameters
+    ----------
+    config : Config
+        The validated configuration.
+    config_path : path, optional
+        Where :meth:`reload` reads the configuration again.
+    clock : callable returning an aware datetime, default ``datetime.now(UTC)``
+        The time of the runner, dispatcher, retention and readiness (tests inject one).
+    owner : str, default ``"<hostname>-<pid>"``
+        Written on run claims and outbox claims.
+    manage_logging : bool, default False
+        Configure the root logger from ``[daemon]`` (and again on reload).
+    serve : bool, default True
+        Start the HTTP server on ``[server]`` host and port in :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: str | Path | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        owner: str | None = None,
+        manage_logging: bool = False,
+        serve: bool = True,
+    ) -> None:
+        self.config = config
+        self.config_path = Path(config_path) if config_path is not None else None
+        self.clock = clock
+        self.owner = owner or default_owner()
+        self.manage_logging = manage_logging
+        self.serve = serve
+        self.metrics = DaemonMetrics(clock=clock)
+        self.metrics.last_check_source = self.last_checks
+        self.locks = JobLocks()
+        self.scheduler = None
+        self.server = None
+        self.started_at = clock()
+        self._store: Store | None = None
+        self._store_error: str | None = "not opened yet"
+        self._store_guard = threading.Lock()
+        self._dispatcher: Dispatcher | None = None
+        self._last_check: dict[str, datetime] = {}
+        self._first_ingest_pending: set[str] = set()
+        self._retries: dict[str, int] = {}
+        self._stopping = False
+        self._running = 0
+        self._idle = threading.Condition()
+        if manage_logging:
+            configure_logging(config.daemon.log_format, config.daemon.log_level)
+
+    # -- the store ------------------------------------------------------------------------
+
+    def store(self) -> Store:
+        """The open store, opening it first if needed.
+
+        :raises StoreUnavailable: it cannot be opened now.
+        """
+        with self._store_guard:
+            if self._store is not None:
+                return self._store
+            try:
+                store = open_store(self.config)
+            except Exception as exc:
+                if not is_store_error(exc):
+                    raise
+                self._store_error = describe_error(exc)
+                self.metrics.store_up.set(0)
+                raise StoreUnavailable(self._store_error) from None
+            self._store, self._store_error = store, None
+            self._dispatcher = Dispatcher(
+                store.engine, self.config.alerts, clock=self.clock, owner=self.owner
+            )
+            self.locks.bind(store.engine)
+            self.metrics.store_up.set(1)
+            log.info("Store opened (%s)", store.engine.url.render_as_string(hide_password=True))
+        self._load_last_checks(store)
+        return store
+
+    def _close_store(self) -> None:
+        with self._store_guard:
+            store, self._store, self._dispatcher = self._store, None, None
+            self._store_error = "not opened yet"
+        if store is not None:
+            store.dispose()
+
+    def _load_last_checks(self, store: Store) -> None:
+        """Newest finished run per model, by any replica (so readiness sees their work too)."""
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                select(runs.c.model, func.max(runs.c.finished_at))
+                .where(runs.c.state == "done")
+                .group_by(runs.c.model)
+            ).all()
+        for model, finished in rows:
+            if finished is not None:
+                self._note_check(model, _aware(finished))
+
+    def _note_check(self, model: str, moment: datetime) -> None:
+        known = self._last_check.get(model)
+        if known is None or moment > known:
+            self._last_check[model] = moment
+
+    def last_checks(self) -> dict[str, datetime | None]:
+        """Last successful check cycle per configured model (``None``: not yet)."""
+        return {m.name: self._last_check.get(m.name) for m in self.config.models}
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def _run_job(
+        self, job_id: str, kind: str, model: str | None, body: Callable[[Store], T], *, final: bool = False
+    ) -> T | None:
+        """Run one job body with the store, a log context and the failure policy.
+
+        Once stopping, only the ``final`` job (the outbox flush) still runs.
+        """
+        if self._stopping and not final:
+            return None
+        with self._tracked(), log_context(job=kind, model=model):
+            try:
+                result = body(self.store())
+            except Exception as exc:
+                self.metrics.job_failures.labels(kind, model or "").inc()
+                if is_store_error(exc):
+                    if not isinstance(exc, StoreUnavailable):
+                        self._store_error = describe_error(exc)
+                    self.metrics.store_up.set(0)
+                    self._retry_later(job_id, exc)
+                else:
+                    log.error('Job "%s" failed: %s: %s', job_id, type(exc).__name__, exc, exc_info=True)
+                return None
+            if self._retries.pop(job_id, None):
+                log.info('Job "%s" reached the store again', job_id)
+            self.metrics.store_up.set(1)
+            return result
+
+    def _retry_later(self, job_id: str, exc: BaseException) -> None:
+        attempt = self._retries.get(job_id, 0) + 1
+        self._retries[job_id] = attempt
+        base = self.config.daemon.store_retry_interval
+        delay = min(base * 2 ** (attempt - 1), max(base, MAX_RETRY_DELAY))
+        log.warning(
+            'Job "%s" cannot reach the store (%s); retrying in %.0fs (attempt %d)',
+            job_id,
+            describe_error(exc),
+            delay.total_seconds(),
+            attempt,
+        )
+        self._run_soon(job_id, delay)
+
+    def _run_soon(self, job_id: str, delay: timedelta = timedelta(0)) -> None:
+        """Move a scheduled job's next run earlier (to now + ``delay``); no-op without a scheduler."""
+        if self.scheduler is None or self._stopping:
+            return
+        job = self.scheduler.get_job(job_id)
+        if job is None:
+            return
+        at = datetime.now(UTC) + delay
+        if job.next_run_time is None or at < job.next_run_time:
+            job.modify(next_run_time=at)
+
+    @contextmanager
+    def _tracked(self) -> Iterator[None]:
+        with self._idle:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def ingest_job(self, model_name: str) -> Any:
+        """Ingest every source of one model once (skipped while another process ingests it)."""
+        return self._run_job(
+            f"ingest:{model_name}", "ingest", model_name, lambda s: self._ingest(s, model_name)
+        )
+
+    def _ingest(self, store: Store, model_name: str) -> Any:
+        from monitor.cli.core_cmds import ingest_sources  # pandas: imported by the first job, not at start
+
+        model = self.config.model(model_name)
+        with self.locks.hold(f"ingest:{model_name}") as mine:
+            if mine:
+                counts = ingest_sources(store, model, now=self.clock())
+        if model_name in self._first_ingest_pending:
+            self._first_ingest_pending.discard(model_name)
+            self._run_soon(f"check:{model_name}")
+        if not mine:
+            self.metrics.job_skips.labels("ingest", model_name).inc()
+            log.debug('Another process is ingesting model "%s"; skipped', model_name)
+            return None
+        self.metrics.observe_ingest(
+            model_name, stored=counts.stored, duplicates=counts.duplicates, quarantined=counts.quarantined
+        )
+        for warning in counts.warnings:
+            log.warning("Ingestion: %s", warning)
+        if counts.rows:
+            log.info('Ingested model "%s": %s', model_name, counts.summary())
+        return counts
+
+    def check_job(self, model_name: str) -> list[Any] | None:
+        """Check every due window of one model and re-evaluate those with new labels."""
+        return self._run_job(f"check:{model_name}", "check", model_name, lambda s: self._check(s, model_name))
+
+    def _check(self, store: Store, model_name: str) -> list[Any] | None:
+        from monitor.runner import Runner  # pandas, scipy, scikit-learn, evidently: only when checking
+
+        model = self.config.model(model_name)
+        with self.locks.hold(f"check:{model_name}") as mine:
+            if not mine:
+                self.metrics.job_skips.labels("check", model_name).inc()
+                log.debug('Another process is checking model "%s"; skipped', model_name)
+                self._load_last_checks(store)
+                return None
+            started = time.perf_counter()
+            done = Runner(store, self.config, clock=self.clock, owner=self.owner).cycle(model)
+            self.metrics.cycle_duration.labels(model_name).observe(time.perf_counter() - started)
+        self._note_check(model_name, self.clock())
+        self._record_runs(store, model_name, done)
+        return done
+
+    def _record_runs(self, store: Store, model_name: str, done: list[Any]) -> None:
+        ids = [r.run_id for r in done if r.run_id is not None]
+        with store.engine.connect() as conn:
+            timings = (
+                conn.execute(
+                    select(runs.c.id, runs.c.started_at, runs.c.finished_at).where(runs.c.id.in_(ids))
+                ).all()
+                if ids
+                else []
+            )
+            coverage = conn.execute(
+                select(runs.c.label_coverage)
+                .where(runs.c.model == model_name, runs.c.state == "done")
+                .order_by(runs.c.window_end.desc())
+                .limit(1)
+            ).scalar()
+        durations = {
+            r.id: (r.finished_at - r.started_at).total_seconds()
+            for r in timings
+            if r.finished_at and r.started_at
+        }
+        self.metrics.observe_runs(model_name, done, durations)
+        if coverage is not None:
+            self.metrics.label_coverage.labels(model_name).set(coverage)
+
+    def dispatch_job(self) -> DispatchStats | None:
+        """Deliver due alert notifications once."""
+        return self._run_job("dispatch", "dispatch", None, self._dispatch)
+
+    def _dispatch(self, store: Store) -> DispatchStats:
+        assert self._dispatcher is not None
+        stats = self._dispatcher.dispatch_once()
+        with store.engine.connect() as conn:
+            pending = conn.execute(
+                select(func.count()).select_from(alert_outbox).where(alert_outbox.c.status == "pending")
+            ).scalar_one()
+        self.metrics.observe_dispatch(
+            delivered=stats.delivered, retried=stats.retried, failed=stats.failed, pending=int(pending)
+        )
+        return stats
+
+    def retention_job(self) -> dict[str, int] | None:
+        """Delete events, outcomes, quarantine past ``daemon.event_retention_days``; prune reports."""
+        return self._run_job("retention", "retention", None, self._retention)
+
+    def _retention(self, store: Store) -> dict[str, int]:
+        from monitor.reports import prune_reports
+
+        now = self.clock()
+        cutoff = (
+            (now - timedelta(days=self.config.daemon.event_retention_days))
+            .astimezone(UTC)
+            .replace(tzinfo=None)
+        )
+        removed = {"events": 0, "outcomes": 0, "quarantine": 0, "reports": 0}
+        with store.engine.begin() as conn:
+            for model in self.config.models:
+                events, outcomes = store.events(model.name), store.outcomes(model.name)
+                removed["events"] += conn.execute(delete(events).where(events.c.ts < cutoff)).rowcount
+                removed["outcomes"] += conn.execute(delete(outcomes).where(outcomes.c.ts < cutoff)).rowcount
+            removed["quarantine"] = conn.execute(
+                delete(quarantine).where(quarantine.c.quarantined_at < cutoff)
+            ).rowcount
+        reports = prune_reports(
+            Path(self.config.reports.dir), retention_days=self.config.reports.retention_days, now=now
+        )
+        removed["reports"] = len(reports)
+        if any(removed.values()):
+            log.info(
+                "Retention removed %d event(s), %d outcome(s), %d quarantined row(s), %d report file(s)",
+                removed["events"],
+                removed["outcomes"],
+                removed["quarantine"],
+                removed["reports"],
+            )
+        return removed
+
+    # -- readiness ------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        """Ready when the store answers, every alert receiver is healthy and no model is overdue."""
+        reasons: list[str] = []
+        try:
+            store = self.store()
+            with store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            self.metrics.store_up.set(1)
+        except StoreUnavailable as exc:
+            self.metrics.store_up.set(0)
+            reasons.append(str(exc))
+        except Exception as exc:
+            self.metrics.store_up.set(0)
+            reasons.append(f"store unreachable: {describe_error(exc)}")
+        else:
+            dispatcher = self._dispatcher
+            if dispatcher is not None:
+                for name, health in dispatcher.receiver_health().items():
+                    if health is not True:
+                        reasons.append(f'alert receiver "{name}" is unhealthy: {health}')
+        now = self.clock()
+        for model in self.config.models:
+            since = self._last_check.get(model.name) or self.started_at
+            limit = overdue_after(model, self.config.daemon)
+            if now - since > limit:
+                reasons.append(
+                    f'model "{model.name}" is overdue: last successful check {_ago(now - since)} ago '
+                    f"(limit {_ago(limit)})"
+                )
+        self.metrics.ready.set(0 if reasons else 1)
+        return not reasons, reasons
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self, *, paused: bool = False) -> None:
+        """Open the store (or keep retrying), start the server and the scheduled jobs.
+
+        With ``paused`` the jobs are registered but wait for ``self.scheduler.resume()``.
+        """
+        if self.serve:
+            from monitor.server import start_server
+
+            self.server = start_server(self)
+        try:
+            self.store()
+        except StoreUnavailable as exc:
+            log.warning("%s; jobs retry every %s", exc, self.config.daemon.store_retry_interval)
+        self.scheduler = make_scheduler(self.config.daemon)
+        self._schedule(job_specs(self.config), first_run={m.name for m in self.config.models})
+        self.scheduler.start(paused=paused)
+        log.info(
+            "driftwatch daemon started: %d model(s), %d job(s), time zone %s",
+            len(self.config.models),
+            len(self.scheduler.get_jobs()),
+            self.config.daemon.timezone,
+        )
+
+    def _job_function(self, spec: JobSpec) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        if spec.kind == "ingest":
+            return self.ingest_job, (spec.model,)
+        if spec.kind == "check":
+            return self.check_job, (spec.model,)
+        if spec.kind == "dispatch":
+            return self.dispatch_job, ()
+        return self.retention_job, ()
+
+    def _schedule(self, specs: list[JobSpec], *, first_run: set[str]) -> None:
+        """Add (or replace) jobs; models in ``first_run`` ingest now and check right after."""
+        assert self.scheduler is not None
+        grace = int(max(1.0, self.config.daemon.misfire_grace_time.total_seconds()))
+        ingesting = {s.model for s in specs if s.kind == "ingest"}
+        now = datetime.now(UTC)
+        for spec in specs:
+            func, args = self._job_function(spec)
+            extra: dict[str, Any] = {}
+            if spec.model in first_run and (spec.kind == "ingest" or spec.model not in ingesting):
+                extra["next_run_time"] = now
+            if spec.kind == "ingest" and spec.model in first_run:
+                self._first_ingest_pending.add(spec.model)
+            self.scheduler.add_job(
+                func,
+                spec.trigger,
+                args=args,
+                id=spec.id,
+                name=spec.id,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=grace,
+                **extra,
+            )
+        keep = {s.id for s in specs}
+        for job in self.scheduler.get_jobs():
+            if job.id not in keep:
+                job.remove()
+
+    def reload(self) -> bool:
+        """Read the config file again; a valid one replaces the jobs, an invalid one is logged and ignored."""
+        if self.config_path is None:
+            log.warning("Reload requested but the daemon has no config file to read")
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("New configuration is invalid; keeping the running one:\n%s", exc)
+            return False
+        old = self.config
+        if new == old:
+            log.info("Configuration reloaded: unchanged")
+            return True
+        if self.manage_logging and new.daemon != old.daemon:
+            configure_logging(new.daemon.log_format, new.daemon.log_level)
+        if new.server != old.server:
+            log.warning("[server] changes take effect when the daemon restarts")
+        self.config = new
+        if new.store != old.store or new.models != old.models or new.alerts != old.alerts:
+            # New models need their tables and the dispatcher new receivers: reopen. Jobs running
+            # now finish on the old store object.
+            self._close_store()
+            try:
+                self.store()
+            except StoreUnavailable as exc:
+                log.warning("%s; jobs retry every %s", exc, new.daemon.store_retry_interval)
+        old_models = {m.name for m in old.models}
+        added = {m.name for m in new.models} - old_models
+        if self.scheduler is not None:
+            self._schedule(job_specs(new), first_run=added)
+        log.info(
+            "Configuration reloaded: %d model(s)%s",
+            len(new.models),
+            f", new: {', '.join(sorted(added))}" if added else "",
+        )
+        return True
+
+    def shutdown(self, grace: timedelta | None = None) -> bool:
+        """Stop taking jobs, wait for running ones (up to ``grace``), flush the outbox, close.
+
+        Returns whether every running job finished in time. When one did not, the caller
+        should exit the process: the job's uncommitted run rolls back with its connection,
+        and its claim is taken over once the lease expires.
+        """
+        grace = self.config.daemon.shutdown_grace if grace is None else grace
+        log.info("Stopping: no new jobs; waiting up to %s for running ones", grace)
+        self._stopping = True
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        with self._idle:
+            finished = self._idle.wait_for(lambda: self._running == 0, timeout=grace.total_seconds())
+            running = self._running
+        if not finished:
+            log.warning("%d job(s) still running after %s; exiting without them", running, grace)
+        else:
+            stats = self._run_job("dispatch", "dispatch", None, self._dispatch, final=True)
+            if stats is not None and stats.claimed:
+                log.info("Flushed the alert outbox: %d notification(s) delivered", stats.delivered)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if finished:
+            self._close_store()
+            self.locks.dispose()
+        log.info("driftwatch daemon stopped")
+        return finished
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.1f}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds}s"

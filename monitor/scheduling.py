@@ -1,0 +1,119 @@
+"""What the daemon runs and when: APScheduler jobs from the config.
+
+Per model: an ingestion job (every ``interval`` of its fastest source; none without
+sources) and a check job (its cron ``schedule``); for the whole daemon: alert dispatch
+(``daemon.dispatch_interval``) and retention (``daemon.retention_interval``). Job ids are
+``<kind>:<model>`` (``dispatch`` and ``retention`` alone), so with ``max_instances=1`` two
+jobs of one kind for one model never run at once.
+
+The scheduler keeps its jobs in memory: which windows were checked lives in the store, and
+a job store shared by two schedulers would run every job twice.
+
+>>> from monitor.config import parse_config
+>>> config = parse_config({"models": [{"name": "fraud", "features": {"numeric": ["amount"]},
+...     "sources": [{"path": "a/*.csv", "interval": "10m"}, {"path": "b/*.csv", "kind": "outcomes",
+...                  "interval": "1h"}]}]})
+>>> [(s.id, str(s.trigger)) for s in job_specs(config)][:2]  # doctest: +NORMALIZE_WHITESPACE
+[('ingest:fraud', 'interval[0:10:00]'),
+ ('check:fraud', "cron[month='*', day='*', day_of_week='*', hour='0', minute='5']")]
+>>> overdue_after(config.models[0], config.daemon)
+datetime.timedelta(days=2, seconds=3600)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import Config, DaemonConfig, ModelConfig
+
+JobKind = Literal["ingest", "check", "dispatch", "retention"]
+
+#: Worker threads of the scheduler. Checks are CPU-bound (and share the GIL), ingestion and
+#: dispatch wait on I/O; more threads than this only adds contention.
+WORKERS = 8
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One scheduled job: its id, what it does, for which model, and its trigger."""
+
+    id: str
+    kind: JobKind
+    model: str | None
+    trigger: BaseTrigger
+
+
+def ingest_interval(model: ModelConfig) -> timedelta | None:
+    """How often to ingest ``model``: the smallest ``interval`` of its sources (None: no sources)."""
+    return min((s.interval for s in model.sources), default=None)
+
+
+def overdue_after(model: ModelConfig, daemon: DaemonConfig) -> timedelta:
+    """A model whose last successful check is older than this is overdue (not ready).
+
+    Two windows, so one slow or missed cycle is tolerated, plus the schedule's slack
+    (``daemon.misfire_grace_time``: how late a scheduled run may still start).
+    """
+    return 2 * model.window + daemon.misfire_grace_time
+
+
+def job_specs(config: Config) -> list[JobSpec]:
+    """Every job the config asks for, models first (in config order)."""
+    tz = config.daemon.timezone
+    specs: list[JobSpec] = []
+    for model in config.models:
+        interval = ingest_interval(model)
+        if interval is not None:
+            specs.append(
+                JobSpec(
+                    f"ingest:{model.name}",
+                    "ingest",
+                    model.name,
+                    IntervalTrigger(seconds=_seconds(interval), timezone=tz),
+                )
+            )
+        specs.append(JobSpec(f"check:{model.name}", "check", model.name, model.cron_trigger(tz)))
+    daemon = config.daemon
+    specs.append(
+        JobSpec(
+            "dispatch",
+            "dispatch",
+            None,
+            IntervalTrigger(seconds=_seconds(daemon.dispatch_interval), timezone=tz),
+        )
+    )
+    specs.append(
+        JobSpec(
+            "retention",
+            "retention",
+            None,
+            IntervalTrigger(seconds=_seconds(daemon.retention_interval), timezone=tz),
+        )
+    )
+    return specs
+
+
+def _seconds(delta: timedelta) -> float:
+    return max(1.0, delta.total_seconds())
+
+
+def make_scheduler(daemon: DaemonConfig) -> BackgroundScheduler:
+    """A scheduler with an in-memory job store, coalescing missed runs, one instance per job."""
+    return BackgroundScheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(max_workers=WORKERS)},
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(max(1.0, daemon.misfire_grace_time.total_seconds())),
+        },
+        timezone=daemon.timezone,
+    )
