@@ -98,7 +98,7 @@ class Runner:
             return []
         earliest = max(first, now - model.window * (bound + 1))
         ends = [e for e in window_ends(earliest, now, model.window, self.tz) if e > first]
-        done = checked_window_ends(self.store.engine, model.name, earliest, now=now)
+        done = checked_window_ends(self.store.engine, model.name, earliest, now=now, is_gone=owner_gone)
         return [e for e in ends if e not in done][-bound:]
 
     def windows_with_new_labels(self, model: ModelConfig, now: datetime | None = None) -> list[int]:

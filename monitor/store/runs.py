@@ -175,20 +175,34 @@ def last_window_end(engine: Engine, model: str) -> datetime | None:
 
 
 def checked_window_ends(
-    engine: Engine, model: str, after: datetime, *, now: datetime | None = None, lease: timedelta = LEASE
+    engine: Engine,
+    model: str,
+    after: datetime,
+    *,
+    now: datetime | None = None,
+    lease: timedelta = LEASE,
+    is_gone: Callable[[str], bool] | None = None,
 ) -> set[datetime]:
     """Window ends after ``after`` that are done or being checked (not failed).
 
-    With ``now``, a ``running`` claim older than ``lease`` (its owner died) counts as not checked,
-    so the next cycle takes it over.
+    With ``now``, a ``running`` claim older than ``lease`` counts as not checked, and so does
+    one whose owner ``is_gone`` (a process of this host that died): the next cycle takes
+    them over.
     """
-    query = select(runs.c.window_end).where(
+    query = select(runs.c.window_end, runs.c.state, runs.c.started_at, runs.c.owner).where(
         runs.c.model == model, runs.c.window_end > naive_utc(after), runs.c.state != "failed"
     )
-    if now is not None:
-        query = query.where(or_(runs.c.state != "running", runs.c.started_at >= naive_utc(now - lease)))
     with engine.connect() as conn:
-        return {_aware(v) for v in conn.execute(query).scalars()}
+        rows = conn.execute(query).all()
+    stale = naive_utc(now - lease) if now is not None else None
+    out = set()
+    for row in rows:
+        if row.state == "running" and stale is not None and row.started_at < stale:
+            continue
+        if row.state == "running" and is_gone is not None and row.owner and is_gone(row.owner):
+            continue
+        out.add(_aware(row.window_end))
+    return out
 
 
 def runs_awaiting_labels(engine: Engine, model: str) -> list[tuple[int, datetime, float | None]]:
