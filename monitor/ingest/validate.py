@@ -128,13 +128,14 @@ def _numbers(values: pd.Series, column: str, reasons: _Reasons, *, allow_missing
 
 
 def _texts(values: pd.Series, column: str, reasons: _Reasons, *, limit: int) -> pd.Series:
-    if values.dtype == object:
+    try:
+        text = values.astype("string[pyarrow]")
+    except UnicodeEncodeError:  # a lone surrogate somewhere: find it (slow path, rare)
         invalid = ~values.map(_encodable).to_numpy(dtype=bool)
-        if invalid.any():
-            reasons.add(invalid, f"column {column!r}: not valid unicode (lone surrogate)")
-            values = values.where(~invalid, None)
+        reasons.add(invalid, f"column {column!r}: not valid unicode (lone surrogate)")
+        values = values.where(~invalid, None)
+        text = values.astype("string[pyarrow]")
     present = values.notna().to_numpy()
-    text = values.astype("string[pyarrow]")
     text = text.where(present)
     lengths = text.str.len().fillna(0).to_numpy()
     reasons.add(lengths > limit, f"column {column!r}: value longer than {limit} characters")
