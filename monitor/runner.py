@@ -196,7 +196,13 @@ class Runner:
         run = ModelRun(
             **{**run.__dict__, "recommendations": recommendations, "report_url": self._url(relpath)}
         )
-        report_path = self._write_report(model, run)
+        evidently = None
+        if self.config.reports.evidently and not reference.frame.empty and not current.empty:
+            from monitor.evidently_report import write_evidently_report
+
+            target = Path(self.config.reports.dir) / report_relpath(run).replace(".html", ".evidently.html")
+            evidently = write_evidently_report(model, reference.frame, current, target)
+        report_path = self._write_report(model, run, evidently)
         labels_final = now >= claim.window_end + model.labels.max_delay
         with self.store.engine.begin() as conn:
             finish_run(
@@ -291,12 +297,12 @@ class Runner:
     def _url(self, relpath: str) -> str:
         return f"{self.config.reports.base_url.rstrip('/')}/{relpath}"
 
-    def _write_report(self, model: ModelConfig, run: ModelRun) -> Path:
+    def _write_report(self, model: ModelConfig, run: ModelRun, evidently: Path | None = None) -> Path:
         reports_dir = Path(self.config.reports.dir)
         history = [
             r for r in load_runs(self.store.engine, model.name, limit=30) if r.window_end < run.window_end
         ]
-        path = write_run_report(run, reports_dir, history=history)
+        path = write_run_report(run, reports_dir, history=history, evidently_html=evidently)
         self.refresh_index(extra=run)
         return path
 

@@ -146,3 +146,21 @@ def test_check_without_labels_skips_with_reason_and_estimates(stored_model, tmp_
     assert checks["performance"]["status"] == "skipped"
     assert "label coverage" in checks["performance"]["reason"]
     assert checks["estimated_performance"]["status"] in {"ok", "warn", "alert"}
+
+
+def test_evidently_report_is_written_and_linked(tmp_path, capsys):
+    path = write_config(tmp_path, f"sqlite:///{tmp_path / 'dw.db'}")
+    path.write_text(path.read_text().replace("[reports]\n", "[reports]\nevidently = true\n"))
+    config = load_config(path)
+    store = open_store(config)
+    now = START + timedelta(days=30)
+    for day in (0, 8):
+        frame = traffic(day, 800, seed=day, shift=0.5 if day == 8 else 0.0)
+        ingest_frame(store, config.models[0], "predictions", frame, source="test", now=now)
+    store.dispose()
+    assert main(["--config", str(path), "check", "--json", "--at", "2026-10-10T00:00:00Z"]) == 0
+    run = json.loads(capsys.readouterr().out)["models"][0]
+    report = tmp_path / "reports" / run["report_url"].split("/", 3)[-1]
+    companion = report.with_name(report.name.replace(".html", ".evidently.html"))
+    assert companion.is_file() and companion.stat().st_size > 10_000
+    assert companion.name in report.read_text()
