@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from monitor.config import ModelConfig
-from monitor.ingest.validate import validate_batch
+from monitor.ingest.validate import Validated, validate_batch
 from monitor.ingest.writer import add_ingested_at, insert_rows, write_quarantine
 from monitor.store import Store
 
@@ -66,6 +66,24 @@ def store_batch(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
     validated = validate_batch(frame, model, kind, now=now)
+    return write_validated(
+        conn, store, model, kind, validated, rows=len(frame), source=source, now=now, row_offset=row_offset
+    )
+
+
+def write_validated(
+    conn: Connection,
+    store: Store,
+    model: ModelConfig,
+    kind: str,
+    validated: Validated,
+    *,
+    rows: int,
+    source: str,
+    now: datetime,
+    row_offset: int = 0,
+) -> IngestCounts:
+    """Write an already validated batch: good rows idempotently, rejected ones to quarantine."""
     table = store.events(model.name) if kind == "predictions" else store.outcomes(model.name)
     naive_now = now.replace(tzinfo=None)
     stored = 0
@@ -82,7 +100,7 @@ def store_batch(
     )
     valid = len(validated.frame)
     return IngestCounts(
-        rows=len(frame),
+        rows=rows,
         stored=stored,
         duplicates=validated.duplicates + (valid - stored),
         quarantined=quarantined,

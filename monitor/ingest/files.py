@@ -13,6 +13,7 @@ import glob
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -21,8 +22,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, select
 
 from monitor.config import ModelConfig
-from monitor.ingest.batch import IngestCounts, store_batch
-from monitor.ingest.validate import Rejected
+from monitor.ingest.batch import IngestCounts, write_validated
+from monitor.ingest.validate import Rejected, validate_batch
 from monitor.ingest.writer import write_quarantine
 from monitor.store import Store
 from monitor.store.schema import ingested_files
@@ -136,16 +137,13 @@ def ingest_file(
         if not force and _already_ingested(conn, model.name, kind, path, identity):
             return IngestCounts(skipped_files=1)
         counts = IngestCounts(files=1)
-        offset = 0
         try:
-            for chunk in read_chunks(path, file_format(path, fmt), model, chunk_rows):
-                counts.add(
-                    store_batch(conn, store, model, kind, chunk, source=path, now=now, row_offset=offset)
-                )
-                offset += len(chunk)
-                if progress:
-                    progress(path, offset)
+            chunks = read_chunks(path, file_format(path, fmt), model, chunk_rows)
+            offset = _pipeline(
+                conn, store, model, kind, chunks, counts, path=path, now=now, progress=progress
+            )
         except UnreadableFileError as exc:
+            offset = exc.after_rows
             log.warning("%s", exc)
             reject = Rejected(positions=[0], reasons=[str(exc)], rows=[{"file": path}], timestamps=[None])
             counts.quarantined += write_quarantine(
@@ -155,6 +153,55 @@ def ingest_file(
         _record_file(conn, model.name, kind, path, identity, counts, now)
     log.info('Ingested %s file %s for model "%s": %s', kind, path, model.name, counts.summary())
     return counts
+
+
+def _pipeline(
+    conn: Connection,
+    store: Store,
+    model: ModelConfig,
+    kind: str,
+    chunks: Iterator[pd.DataFrame],
+    counts: IngestCounts,
+    *,
+    path: str,
+    now: datetime,
+    progress: Progress | None,
+) -> int:
+    """Read and validate chunk k+1 while chunk k is written; returns the rows read.
+
+    The database (another process: PostgreSQL, or SQLite's C code, which releases the GIL)
+    works on one core while pandas validates on the other. Only the writer thread touches
+    ``conn``, and every write completes before this returns or raises.
+    """
+    offset = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dw-ingest-writer") as writer:
+        pending: Future[IngestCounts] | None = None
+        try:
+            for chunk in chunks:
+                validated = validate_batch(chunk, model, kind, now=now)
+                if pending is not None:
+                    counts.add(pending.result())
+                    if progress:
+                        progress(path, offset)
+                pending = writer.submit(
+                    write_validated,
+                    conn,
+                    store,
+                    model,
+                    kind,
+                    validated,
+                    rows=len(chunk),
+                    source=path,
+                    now=now,
+                    row_offset=offset,
+                )
+                offset += len(chunk)
+        finally:
+            if pending is not None:
+                counts.add(pending.result())
+    if progress and offset:
+        progress(path, offset)
+    return offset
 
 
 def expand(pattern: str) -> list[str]:
