@@ -169,10 +169,32 @@ def _pipeline(
 ) -> int:
     """Read and validate chunk k+1 while chunk k is written; returns the rows read.
 
-    The database (another process: PostgreSQL, or SQLite's C code, which releases the GIL)
-    works on one core while pandas validates on the other. Only the writer thread touches
-    ``conn``, and every write completes before this returns or raises.
+    On PostgreSQL the server (another process) ingests one chunk on one core while pandas
+    validates the next on the other. Only the writer thread touches ``conn``, and every write
+    completes before this returns or raises. SQLite's ``executemany`` holds the GIL while it
+    binds rows, so there the chunks are written in line (overlap only made it slower).
     """
+    if conn.dialect.name != "postgresql":
+        offset = 0
+        for chunk in chunks:
+            validated = validate_batch(chunk, model, kind, now=now)
+            counts.add(
+                write_validated(
+                    conn,
+                    store,
+                    model,
+                    kind,
+                    validated,
+                    rows=len(chunk),
+                    source=path,
+                    now=now,
+                    row_offset=offset,
+                )
+            )
+            offset += len(chunk)
+            if progress:
+                progress(path, offset)
+        return offset
     offset = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dw-ingest-writer") as writer:
         pending: Future[IngestCounts] | None = None
