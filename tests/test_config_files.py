@@ -1,0 +1,43 @@
+"""The config files shipped with driftwatch are valid, and config errors name file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("path", ["config.toml", "demo/config.toml", "monitor/templates/config.toml"])
+def test_shipped_configs_are_valid(path):
+    config = load_config(ROOT / path)
+    assert config.models
+
+
+def test_init_writes_a_config_that_validates(tmp_path, capsys):
+    target = tmp_path / "config.toml"
+    assert main(["--config", str(target), "init"]) == 0
+    assert main(["--config", str(target), "validate"]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["--config", str(target), "init"]) == 2  # never overwrites without --force
+
+
+def test_errors_name_the_file_and_the_key_path(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[models]]\nname = "fraud"\nsegments = ["regoin"]\n[models.features]\nnumeric = ["amount"]\n'
+        '[models.reference]\ntrailing = "7d"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert (
+        str(err.value) == f"{bad}: models[0].segments[0]: unknown column 'regoin' (declare it under features)"
+    )
+    assert main(["--config", str(bad), "validate"]) == 2
+    assert "models[0].segments[0]" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "missing.toml"), "validate"]) == 2
