@@ -23,7 +23,7 @@ log = logging.getLogger("driftwatch.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from monitor.cli import alerts_cmd, check_cmds, core_cmds, service_cmds
+    from monitor.cli import alerts_cmd, check_cmds, core_cmds, demo_cmd, service_cmds
 
     parser = argparse.ArgumentParser(
         prog="driftwatch",
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (core_cmds, check_cmds, alerts_cmd, service_cmds):
+    for module in (core_cmds, check_cmds, alerts_cmd, service_cmds, demo_cmd):
         module.register(sub)
     return parser
 
