@@ -15,7 +15,8 @@ a metric is *degraded* when both
   metric's units; the finding's ``threshold`` is ``reference - min_delta`` for
   higher-is-better metrics and ``reference + min_delta`` for lower-is-better ones), and
 * **significant**: the one-sided bootstrap test of "current is worse than reference" has
-  ``p < alpha``. With a labelled reference window the two windows are resampled
+  a Holm-adjusted ``p < alpha`` (adjusted across the metrics compared, which controls the
+  chance that a window without change alerts on *any* metric). With a labelled reference window the two windows are resampled
   independently and the test is on the distribution of ``current - reference``; with
   precomputed reference values the reference is taken as known and the test is on the
   current distribution against it. ``p`` is ``(1 + #resamples not worse) / (B + 1)``
@@ -337,7 +338,6 @@ def _assess(
     cur_d: np.ndarray,
     ref_d: np.ndarray | None,
     overrides: Mapping[str, float],
-    alpha: float,
 ) -> dict[str, Any]:
     """Materiality and one-sided significance of the change of one metric versus its reference."""
     higher = spec.direction == "higher_is_better"
@@ -351,8 +351,25 @@ def _assess(
         "min_delta": md,
         "threshold": ref_value - md if higher else ref_value + md,
         "p_value": p,
-        "degraded": bool(worse_by >= md and worse_by > 0 and p < alpha),
+        "material": bool(worse_by >= md and worse_by > 0),
     }
+
+
+def holm_adjusted(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values: reject where ``adjusted < alpha`` controls the FWER.
+
+    Valid under any dependence between the tests (the metrics of one window share their rows).
+
+    >>> holm_adjusted([0.01, 0.04, 0.03, 0.005]).round(3).tolist()
+    [0.03, 0.06, 0.06, 0.02]
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(stepped, 1.0)
+    return out
 
 
 def _finding(row: Mapping[str, Any], n: int, n_reference: int | None, confidence: float) -> Finding:
@@ -367,6 +384,7 @@ def _finding(row: Mapping[str, Any], n: int, n_reference: int | None, confidence
         "reference_ci_low": row["reference_ci_low"],
         "reference_ci_high": row["reference_ci_high"],
         "test": "one-sided percentile bootstrap",
+        "unadjusted_p_value": row["p_value"],
     }
     if n_reference is not None:
         evidence["n_reference"] = n_reference
@@ -375,7 +393,7 @@ def _finding(row: Mapping[str, Any], n: int, n_reference: int | None, confidence
         method=name,
         statistic=row["value"],
         threshold=row["threshold"],
-        p_value=row["p_value"],
+        p_value=row["adjusted_p_value"],
         effect_size=row["delta"],
         severity="alert",
         message=(
@@ -430,7 +448,9 @@ def performance(
     min_delta : mapping of str to float, optional
         Absolute materiality per metric name, overriding the defaults in the module docstring.
     alpha : float, default=0.05
-        Level of the one-sided bootstrap test.
+        Family-wise error rate across the compared metrics: each one-sided bootstrap p-value is
+        Holm-adjusted (:func:`holm_adjusted`) before it is compared with ``alpha``, so a window
+        with no real change alerts on any metric with probability at most ``alpha``.
 
     Returns
     -------
@@ -496,6 +516,7 @@ def performance(
             "min_delta": None,
             "threshold": None,
             "p_value": None,
+            "adjusted_p_value": None,
         }
         metrics.update({name: value, f"{name}_ci_low": low, f"{name}_ci_high": high})
         ref_value = ref_values.get(name)
@@ -507,11 +528,22 @@ def performance(
                 row["reference_ci_low"], row["reference_ci_high"] = percentile_interval(
                     ref_d, confidence=confidence
                 )
-            row.update(_assess(spec, value, ref_value, cur_dist[:, j], ref_d, overrides, alpha))
-            if row["degraded"]:
-                findings.append(_finding(row, cur.n, None if ref is None else ref.n, confidence))
+            row.update(_assess(spec, value, ref_value, cur_dist[:, j], ref_d, overrides))
         rows.append(row)
-    details = {"task": task, "metrics": rows, "n_resamples": n_resamples, "confidence": confidence}
+    compared = [row for row in rows if row["p_value"] is not None]
+    for row, adjusted in zip(compared, holm_adjusted([row["p_value"] for row in compared]), strict=True):
+        row["adjusted_p_value"] = float(adjusted)
+        row["degraded"] = bool(row.pop("material") and adjusted < alpha)
+        if row["degraded"]:
+            findings.append(_finding(row, cur.n, None if ref is None else ref.n, confidence))
+    details = {
+        "task": task,
+        "metrics": rows,
+        "n_resamples": n_resamples,
+        "confidence": confidence,
+        "alpha": alpha,
+        "p_value_adjustment": "holm",
+    }
     return CheckResult(
         check=func,
         status="alert" if findings else "ok",

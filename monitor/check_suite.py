@@ -181,6 +181,7 @@ def _label_checks(
                 n_resamples=model.performance.n_resamples,
                 seed=seed,
                 min_delta=model.performance.min_delta or None,
+                alpha=model.performance.alpha,
             )
         )
     binary = model.task == "binary" and score is not None

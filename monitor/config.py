@@ -216,6 +216,7 @@ class PerformanceConfig(_Strict):
     enabled: bool = True
     min_delta: dict[str, float] = Field(default_factory=dict)
     n_resamples: int = Field(default=500, ge=50)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
 class CalibrationConfig(_Strict):

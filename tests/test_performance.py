@@ -6,7 +6,7 @@ from sklearn import metrics as skm
 from checks._params import InvalidParameter
 from checks.bootstrap import bootstrap_distribution, percentile_interval
 from checks.labels import label_coverage
-from checks.performance import LabelledWindow, performance, performance_metrics
+from checks.performance import LabelledWindow, holm_adjusted, performance, performance_metrics
 
 BINARY = {
     "roc_auc": lambda y, s, p: skm.roc_auc_score(y, s),
@@ -234,3 +234,46 @@ def test_label_coverage_decides_maturity():
     assert label_coverage(0, 0).reason == "no predictions in the window"
     with pytest.raises(InvalidParameter, match="cannot exceed"):
         label_coverage(10, 11)
+
+
+def _holm_step_down(p, alpha):
+    """Holm (1979) as published: reject in ascending order while p_(i) <= alpha / (m - i)."""
+    rejected = set()
+    for i, j in enumerate(np.argsort(p, kind="stable")):
+        if p[j] > alpha / (len(p) - i):
+            break
+        rejected.add(int(j))
+    return rejected
+
+
+def test_holm_adjusted_p_values_reject_exactly_what_the_step_down_procedure_rejects():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        p = rng.uniform(0, 0.2, rng.integers(1, 10)) ** rng.uniform(0.5, 3)
+        adjusted = holm_adjusted(p)
+        assert np.all(adjusted >= p) and np.all(adjusted <= 1)
+        for alpha in (0.01, 0.05, 0.1):
+            assert {i for i, a in enumerate(adjusted) if a <= alpha} == _holm_step_down(p, alpha)
+
+
+def test_stable_model_alerts_on_any_metric_in_at_most_alpha_of_windows():
+    # min_delta 0 makes every metric's decision rest on its test alone: without the adjustment
+    # eight correlated tests at 0.05 alert on some metric far more often than 5% of the time.
+    no_bar = dict.fromkeys(BINARY, 0.0)
+    windows, alerts, raw_alerts = 300, 0, 0
+    for seed in range(windows):
+        ref, cur = binary_window(400, 1.0, seed=2 * seed), binary_window(400, 1.0, seed=2 * seed + 1)
+        r = performance(
+            cur[0],
+            y_score=cur[1],
+            task="binary",
+            reference=LabelledWindow(ref[0], y_score=ref[1]),
+            n_resamples=200,
+            seed=seed,
+            min_delta=no_bar,
+        )
+        alerts += r.status == "alert"
+        raw_alerts += any(m["p_value"] < 0.05 for m in r.details["metrics"])
+        assert r.details["p_value_adjustment"] == "holm"
+    assert alerts / windows <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / windows)
+    assert raw_alerts > alerts
