@@ -33,8 +33,10 @@ rules, in the order they are applied:
      is what the new class mix produces, and it does not call for retraining (the
      threshold recommendation says so);
    - a *severe segment*: a ``segments`` finding flagged against the same segment in the
-     reference, whose metric is at least ``segment_retrain_ratio`` times its reference
-     value, in a segment holding at least ``segment_retrain_min_share`` of the window.
+     reference, whose metric rose at least ``segment_retrain_ratio`` times as much as the
+     rest of the window's did (its ratio of ratios, so a degradation shared by every
+     segment is not counted as a segment's), in a segment holding at least
+     ``segment_retrain_min_share`` of the window.
      Milder segment findings stay alerts without a recommendation; a segment that is only
      worse than the rest of the window (as it may always have been) never asks for one.
 
@@ -303,17 +305,19 @@ def _heavy_drift(drift: CheckResult | None, rules: PolicyRules, evidence: dict[s
 def _severe_segments(segments: CheckResult | None, rules: PolicyRules, evidence: dict[str, Any]) -> list[str]:
     reasons, severe = [], []
     for f in _alerts(segments):
-        reference = f.evidence.get("reference_value")
-        if "reference" not in f.evidence.get("flagged_against", ()) or not reference:
+        relative = f.evidence.get("ratio_of_ratios")
+        if "reference" not in f.evidence.get("flagged_against", ()) or relative is None:
             continue
-        ratio, share = f.statistic / reference, float(f.evidence.get("share", 0.0))
-        if ratio >= rules.segment_retrain_ratio and share >= rules.segment_retrain_min_share:
+        share = float(f.evidence.get("share", 0.0))
+        if relative >= rules.segment_retrain_ratio and share >= rules.segment_retrain_min_share:
+            reference = f.evidence.get("reference_value")
             severe.append(
-                {"segment": f.subject, "value": f.statistic, "reference": reference, "ratio": ratio}
+                {"segment": f.subject, "value": f.statistic, "reference": reference, "ratio": relative}
             )
             reasons.append(
-                f"{f.method} of {f.subject.removeprefix('segment:')} is {ratio:.1f} times its reference "
-                f"({f.statistic:.4g} vs {reference:.4g}) in {share:.0%} of the rows."
+                f"{f.method} of {f.subject.removeprefix('segment:')} grew {relative:.1f} times as much as "
+                f"the rest of the window's ({f.statistic:.4g} vs {reference:.4g} in the reference) "
+                f"in {share:.0%} of the rows."
             )
     if severe:
         evidence["severe_segments"] = severe

@@ -200,3 +200,19 @@ def test_estimated_loss_of_ranking_without_labels_recommends_retraining(deployed
     assert rec.evidence["roc_auc_source"] == "estimated_performance"
     assert recommend([label_free, no_labels], rules=PolicyRules(retrain_metrics=frozenset({"rmse"}))) == ()
     assert recommend([label_free, no_labels], rules=PolicyRules(use_estimated_performance=False)) == ()
+
+
+def test_a_degradation_shared_by_every_segment_is_not_a_severe_segment(deployed: Deployed) -> None:
+    # Every channel's error doubles (labels flipped at random everywhere), and web a little more:
+    # web is worse than its reference by far more than 2x, but only ~1.5x beyond the rest's change.
+    current = deployed.score(sample(20000, seed=11))
+    rng = np.random.default_rng(11)
+    base_error = float((deployed.reference["y"] != deployed.reference["pred"]).mean())
+    noise = np.where(current["channel"] == "web", 2.5, 1.5) * base_error
+    flip = rng.uniform(size=len(current)) < noise
+    current.loc[flip, "y"] = 1 - current.loc[flip, "y"]
+    result = segment_check(current, deployed.reference, segments=["channel"], y_true="y", y_pred="pred")
+    web = next(f for f in result.findings if f.subject == "segment:channel=web")
+    assert web.statistic / web.evidence["reference_value"] >= 2  # what the old rule measured
+    assert "reference" in web.evidence["flagged_against"] and web.evidence["ratio_of_ratios"] < 2
+    assert recommend([result]) == ()
