@@ -3,7 +3,9 @@
 This is the only place that maps ``config.toml`` settings to the keyword options of the
 pure functions in ``checks/``. Label-based checks run only on mature windows (label
 coverage and count above the configured minimums); otherwise they are ``skipped`` with the
-reason, and binary models get an *estimated* performance from their scores instead.
+reason, and binary models get an *estimated* performance from their scores instead. A
+reference whose own labels are not mature by the same rule is not compared with: the label
+checks then run as without a labelled reference and say why in ``details["reference_unused"]``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pandas as pd
 from checks.calibration import calibration_check, reliability_curve
 from checks.drift import dataset_drift
 from checks.estimation import estimate_performance
-from checks.labels import label_coverage
+from checks.labels import LabelCoverage, label_coverage
 from checks.latency import latency_check
 from checks.performance import performance
 from checks.quality import data_quality
@@ -238,6 +240,25 @@ def _label_checks(
     return out, proposal
 
 
+def _coverage(model: ModelConfig, frame: pd.DataFrame, labelled: pd.DataFrame) -> LabelCoverage:
+    need = model.labels
+    return label_coverage(len(frame), len(labelled), min_coverage=need.min_coverage, min_count=need.min_count)
+
+
+def _mature_reference(model: ModelConfig, reference: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The reference's labelled rows, or none with the reason when its own labels are not mature.
+
+    Early outcomes are not a random sample of outcomes (chargebacks arrive before the quiet
+    confirmations of legitimate payments), so comparing with a half-labelled reference would
+    measure the arrival order, not the model.
+    """
+    labelled = _labelled(reference)
+    coverage = _coverage(model, reference, labelled)
+    if coverage.mature or reference.empty:
+        return labelled, None
+    return labelled.iloc[0:0], f"the reference's labels are not mature: {coverage.reason}"
+
+
 def run_suite(
     model: ModelConfig,
     reference: pd.DataFrame,
@@ -263,12 +284,14 @@ def run_suite(
         checks.append(_latency(model, reference, current, window_seconds))
 
     labelled = _labelled(current)
-    coverage = label_coverage(
-        len(current), len(labelled), min_coverage=model.labels.min_coverage, min_count=model.labels.min_count
-    )
+    coverage = _coverage(model, current, labelled)
     proposal = None
     if coverage.mature:
-        label_results, proposal = _label_checks(model, _labelled(reference), labelled, seed)
+        ref_labelled, unused = _mature_reference(model, reference)
+        label_results, proposal = _label_checks(model, ref_labelled, labelled, seed)
+        if unused:
+            note = {"reference_unused": unused}
+            label_results = [replace(r, details=r.details | note) for r in label_results]
         checks.extend(label_results)
     else:
         for name in LABEL_CHECKS:
