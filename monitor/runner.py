@@ -11,7 +11,8 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,8 @@ from monitor.windows import latest_window_end, window_ends, window_start
 
 log = logging.getLogger("driftwatch.runner")
 
-#: A re-evaluation after late labels needs at least this much more coverage (or maturity).
+#: A re-evaluation after late labels needs the window to become mature, or a mature window
+#: this much more coverage, or its label wait to be over.
 MIN_COVERAGE_GAIN = 0.05
 
 
@@ -82,6 +84,7 @@ class Runner:
         self.config = config
         self.clock = clock
         self.owner = owner or default_owner()
+        self._index_stale: bool | None = None  # None: not in a batch; refresh after every run
 
     @property
     def tz(self) -> str:
@@ -109,8 +112,10 @@ class Runner:
             final = now >= end + model.labels.max_delay
             start = window_start(end, model.window, self.tz)
             counts = window_counts(self.store, model, start, end)
-            grown = counts.coverage - (coverage or 0.0) >= MIN_COVERAGE_GAIN
-            newly_mature = (coverage or 0.0) < model.labels.min_coverage <= counts.coverage
+            was, mature = coverage or 0.0, model.labels.min_coverage
+            # Below maturity a re-evaluation changes nothing (the label checks stay skipped).
+            grown = mature <= was and counts.coverage - was >= MIN_COVERAGE_GAIN
+            newly_mature = was < mature <= counts.coverage
             if final or grown or newly_mature:
                 out.append(run_id)
         return out
@@ -303,8 +308,29 @@ class Runner:
             r for r in load_runs(self.store.engine, model.name, limit=30) if r.window_end < run.window_end
         ]
         path = write_run_report(run, reports_dir, history=history, evidently_html=evidently)
-        self.refresh_index(extra=run)
+        if self._index_stale is None:
+            self.refresh_index(extra=run)
+        else:
+            self._index_stale = True
         return path
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Rewrite the report index once after the runs inside, instead of after each run.
+
+        A failure to rewrite it is logged, not raised: the run reports stand on their own and
+        ``driftwatch report`` (or the next batch) rebuilds the index.
+        """
+        self._index_stale = False
+        try:
+            yield
+        finally:
+            stale, self._index_stale = self._index_stale, None
+            if stale:
+                try:
+                    self.refresh_index()
+                except Exception:
+                    log.exception("The report index was not rewritten; `driftwatch report` rebuilds it")
 
     def refresh_index(self, extra: ModelRun | None = None) -> Path:
         """Rewrite the index and per-model pages from the stored runs."""
@@ -324,14 +350,15 @@ class Runner:
     def cycle(self, model: ModelConfig) -> list[ModelRun]:
         """Catch up every missed window (oldest first), then re-evaluate windows with new labels."""
         done: list[ModelRun] = []
-        for end in self.due_windows(model):
-            run = self.check_window(model, end)
-            if run is not None:
-                done.append(run)
-        for run_id in self.windows_with_new_labels(model):
-            run = self.reevaluate(model, run_id)
-            if run is not None:
-                done.append(run)
+        with self.batch():
+            for end in self.due_windows(model):
+                run = self.check_window(model, end)
+                if run is not None:
+                    done.append(run)
+            for run_id in self.windows_with_new_labels(model):
+                run = self.reevaluate(model, run_id)
+                if run is not None:
+                    done.append(run)
         return done
 
     def latest_end(self, model: ModelConfig, at: datetime | None = None) -> datetime:

@@ -140,18 +140,19 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     until = args.end or datetime.now(UTC)
     failures = 0
     try:
-        for model in _models(config, args.model):
-            ends = window_ends(args.start, until, model.window, config.daemon.timezone)
-            print(f"{model.name}: {len(ends)} window(s)", file=sys.stderr)
-            for i, end in enumerate(ends, 1):
-                try:
-                    run = runner.check_window(model, end, force=args.force)
-                except Exception as exc:
-                    failures += 1
-                    print(f"  [{i}/{len(ends)}] {end:%Y-%m-%d %H:%M}: failed: {exc}", file=sys.stderr)
-                    continue
-                state = run.status if run else "already checked"
-                print(f"  [{i}/{len(ends)}] {end:%Y-%m-%d %H:%M}: {state}", file=sys.stderr, flush=True)
+        with runner.batch():
+            for model in _models(config, args.model):
+                ends = window_ends(args.start, until, model.window, config.daemon.timezone)
+                print(f"{model.name}: {len(ends)} window(s)", file=sys.stderr)
+                for i, end in enumerate(ends, 1):
+                    try:
+                        run = runner.check_window(model, end, force=args.force)
+                    except Exception as exc:
+                        failures += 1
+                        print(f"  [{i}/{len(ends)}] {end:%Y-%m-%d %H:%M}: failed: {exc}", file=sys.stderr)
+                        continue
+                    state = run.status if run else "already checked"
+                    print(f"  [{i}/{len(ends)}] {end:%Y-%m-%d %H:%M}: {state}", file=sys.stderr, flush=True)
     finally:
         store.dispose()
     return 1 if failures else 0
