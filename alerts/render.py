@@ -63,10 +63,16 @@ def evidence_line(alert: AlertView) -> str:
 
 
 def summary_line(n: Notification) -> str:
-    """What is wrong, in one line: ``[ALERT] fraud: 2 firing, 1 resolved — amount drifted``."""
+    """What is wrong, in one line: ``[ALERT] fraud: 2 firing, 1 resolved — amount drifted``.
+
+    A repeat of an unchanged group says ``still firing since <first firing>``: the run it links
+    may itself be clean while the alerts wait out their resolve hysteresis.
+    """
     firing, resolved = n.firing, n.resolved
     tag = "TEST" if n.test else n.severity.upper()
-    counts = [f"{len(firing)} firing"] if firing else []
+    repeat = n.reason == "repeat_due" and firing and not resolved
+    since = f" since {min(a.starts_at for a in firing)[:16].replace('T', ' ')}" if repeat else ""
+    counts = [f"{len(firing)} {'still firing' if repeat else 'firing'}{since}"] if firing else []
     if resolved:
         counts.append(f"{len(resolved)} resolved")
     head = f"[{tag}] {n.model}: {', '.join(counts) or 'no alerts'}"

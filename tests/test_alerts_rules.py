@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -310,3 +311,11 @@ def test_webhook_signature_matches_independent_hmac() -> None:
     assert not verify_signature(b"k", "1700000000", body + b" ", f"sha256={expected}", now=1700000100)
     assert not verify_signature(b"other", "1700000000", body, f"sha256={expected}", now=1700000100)
     assert not verify_signature(b"k", "1700000000", body, f"sha256={expected}", now=1700000000 + 301)
+
+
+def test_a_repeat_says_the_alerts_are_still_firing_and_since_when() -> None:
+    repeat = replace(_notification(_view("a1"), _view("a2", severity="warn")), reason="repeat_due")
+    first_fired = min(a.starts_at for a in repeat.alerts)[:16].replace("T", " ")
+    expected = f"[ALERT] fraud: 2 still firing since {first_fired} — amount drifted"
+    assert plain_text(repeat).startswith(expected)
+    assert "still firing" not in plain_text(replace(repeat, reason="first_notification"))
