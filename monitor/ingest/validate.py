@@ -337,7 +337,7 @@ def _finish(
         rows=raw_rows(frame, positions),
     )
     if "ts" in valid.columns:
-        ts = valid["ts"].iloc[positions]
+        ts = valid["ts"].iloc[positions].dt.floor("us")  # the store keeps microseconds
         rejected.timestamps = [None if pd.isna(t) else t.to_pydatetime() for t in ts]
     else:
         rejected.timestamps = [None] * len(positions)
