@@ -77,6 +77,28 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[
     return request.getfixturevalue("pg_url")
 
 
+#: The tables of a ``[[models]]`` entry whose only check is latency (against a 1 ms p95 SLO,
+#: so every window alerts): the daemon, kill and outage tests count alerts, not statistics.
+LATENCY_ONLY_TABLES = """\
+[models.features]
+numeric = ["amount", "age"]
+categorical = ["country"]
+[models.reference]
+trailing = "2d"
+[models.latency]
+slo_p95_ms = 1.0
+[models.drift]
+enabled = false
+[models.performance]
+enabled = false
+[models.calibration]
+enabled = false
+[models.segments_check]
+enabled = false
+[models.threshold_check]
+enabled = false"""
+
+
 def model_dict(**overrides: Any) -> dict[str, Any]:
     """A small binary model config as a dict (tests tweak it)."""
     model: dict[str, Any] = {

@@ -20,6 +20,7 @@ from monitor.store import open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.schema import runs
 from monitor.windows import latest_window_end, window_ends
+from tests.conftest import LATENCY_ONLY_TABLES
 from tests.fake_slack import FakeSlack
 from tests.test_daemon import START, traffic
 
@@ -60,23 +61,7 @@ base_url = "{slack.api_url}"
 name = "fraud"
 window = "1d"
 schedule = "0 0 1 1 *"
-[models.features]
-numeric = ["amount", "age"]
-categorical = ["country"]
-[models.reference]
-trailing = "2d"
-[models.latency]
-slo_p95_ms = 1.0
-[models.drift]
-enabled = false
-[models.performance]
-enabled = false
-[models.calibration]
-enabled = false
-[models.segments_check]
-enabled = false
-[models.threshold_check]
-enabled = false
+{LATENCY_ONLY_TABLES}
 [[models.sources]]
 path = "{tmp_path / "incoming" / "*.csv"}"
 interval = "1h"

@@ -30,7 +30,7 @@ from monitor.store import open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.engine import make_engine
 from monitor.store.schema import metadata, runs
-from tests.conftest import Clock
+from tests.conftest import LATENCY_ONLY_TABLES, Clock
 from tests.fake_slack import Answer, FakeSlack
 from tests.soak.harness import DAY, SLACK_TOKEN, START, queue_notifications, received_marks, traffic
 
@@ -151,23 +151,7 @@ base_url = "{slack.api_url}"
 [[models]]
 name = "fraud"
 window = "1d"
-[models.features]
-numeric = ["amount", "age"]
-categorical = ["country"]
-[models.reference]
-trailing = "2d"
-[models.latency]
-slo_p95_ms = 1.0
-[models.drift]
-enabled = false
-[models.performance]
-enabled = false
-[models.calibration]
-enabled = false
-[models.segments_check]
-enabled = false
-[models.threshold_check]
-enabled = false
+{LATENCY_ONLY_TABLES}
 [[models.sources]]
 path = "{incoming / "*.csv"}"
 interval = "1s"

@@ -45,6 +45,7 @@ from monitor.store import open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.schema import ingested_files, quarantine, runs
 from monitor.windows import window_ends
+from tests.conftest import LATENCY_ONLY_TABLES
 from tests.fake_slack import Answer, FakeSlack
 
 SLACK_TOKEN = "xoxb-kill-tests"
@@ -92,23 +93,7 @@ timeout = "5s"
 [[models]]
 name = "fraud"
 window = "1d"
-[models.features]
-numeric = ["amount", "age"]
-categorical = ["country"]
-[models.reference]
-trailing = "2d"
-[models.latency]
-slo_p95_ms = 1.0
-[models.drift]
-enabled = false
-[models.performance]
-enabled = false
-[models.calibration]
-enabled = false
-[models.segments_check]
-enabled = false
-[models.threshold_check]
-enabled = false
+{LATENCY_ONLY_TABLES}
 """,
         encoding="utf-8",
     )
