@@ -47,7 +47,7 @@ from scipy import stats
 
 from checks._params import InvalidParameter, as_float_array, check_interval
 from checks.bootstrap import MAX_CELLS, bootstrap_p_value, percentile_interval
-from checks.performance import METRICS, tie_groups
+from checks.performance import METRICS, holm_adjusted, metric_row, tie_groups
 from checks.result import CheckResult, Finding
 
 ESTIMATED_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
@@ -114,6 +114,34 @@ def _realised(labels: np.ndarray, pred: np.ndarray, ranks: np.ndarray) -> np.nda
     return np.column_stack([auc, accuracy, precision, recall, f1])
 
 
+def _finding(row: dict[str, Any], n: int) -> Finding:
+    name, value, ref = row["name"], row["value"], row["reference"]
+    return Finding(
+        subject="model",
+        method=name,
+        statistic=value,
+        threshold=row["threshold"],
+        p_value=row["adjusted_p_value"],
+        effect_size=row["delta"],
+        severity="warn",
+        message=(
+            f"estimated {name} {value:.4g} is below the reference {ref:.4g} "
+            f"(interval {row['ci_low']:.4g}-{row['ci_high']:.4g}; labels not yet available)"
+        ),
+        evidence={
+            "reference": ref,
+            "ci_low": row["ci_low"],
+            "ci_high": row["ci_high"],
+            "n": n,
+            "delta": row["delta"],
+            "min_delta": row["min_delta"],
+            "unadjusted_p_value": row["p_value"],
+            "estimated": True,
+            "method": "cbpe",
+        },
+    )
+
+
 def estimate_performance(
     y_score: Any,
     *,
@@ -137,7 +165,8 @@ def estimate_performance(
         Realised reference metrics (e.g. ``checks.performance.performance_metrics`` on the
         labelled reference window). When given, an estimated degradation becomes a ``warn``
         finding under the rule of ``checks.performance`` (material by ``min_delta`` and the
-        one-sided test on the simulated distribution against the reference value at ``alpha``).
+        one-sided test on the simulated distribution against the reference value, Holm-adjusted
+        across the metrics, at ``alpha``).
     min_delta : mapping of str to float, optional
         Overrides of the defaults in ``checks.performance.METRICS``.
     n_resamples : int, default=1000
@@ -176,62 +205,37 @@ def estimate_performance(
         [_realised(y, pred, ranks) for y in simulated_labels(s, n_simulations=n_resamples, seed=seed)]
     )
     metrics: dict[str, Any] = {"n": len(s), "threshold": threshold}
-    rows, findings = [], []
+    rows = []
     for j, name in enumerate(ESTIMATED_METRICS):
         spec, value = METRICS[name], values[name]
         low, high = percentile_interval(dist[:, j], confidence=confidence)
         metrics.update({name: value, f"{name}_ci_low": low, f"{name}_ci_high": high})
-        row: dict[str, Any] = {
-            "name": name,
-            "value": value,
-            "ci_low": low,
-            "ci_high": high,
-            "reference": None,
-            "reference_ci_low": None,
-            "reference_ci_high": None,
-            "direction": spec.direction,
-            "degraded": False,
-            "estimated": True,
-        }
+        row = metric_row(spec, value, low, high, estimated=True)
         ref = None if reference is None else reference.get(name)
         if ref is not None and np.isfinite(ref) and np.isfinite(value):
             md = overrides.get(name, spec.min_delta)
             p = bootstrap_p_value(dist[:, j] - ref, alternative="less")
-            degraded = ref - value >= md and p < alpha
             row.update(reference=ref, delta=value - ref, min_delta=md, threshold=ref - md, p_value=p)
-            row["degraded"] = bool(degraded)
             metrics[f"reference_{name}"] = ref
-            if degraded:
-                findings.append(
-                    Finding(
-                        subject="model",
-                        method=name,
-                        statistic=value,
-                        threshold=ref - md,
-                        p_value=p,
-                        effect_size=value - ref,
-                        severity="warn",
-                        message=(
-                            f"estimated {name} {value:.4g} is below the reference {ref:.4g} "
-                            f"(interval {low:.4g}-{high:.4g}; labels not yet available)"
-                        ),
-                        evidence={
-                            "reference": ref,
-                            "ci_low": low,
-                            "ci_high": high,
-                            "n": len(s),
-                            "delta": value - ref,
-                            "min_delta": md,
-                            "estimated": True,
-                            "method": "cbpe",
-                        },
-                    )
-                )
         rows.append(row)
+    findings = []
+    compared = [row for row in rows if row["p_value"] is not None]
+    for row, adjusted in zip(compared, holm_adjusted([row["p_value"] for row in compared]), strict=True):
+        row["adjusted_p_value"] = float(adjusted)
+        row["degraded"] = bool(-row["delta"] >= row["min_delta"] and adjusted < alpha)
+        if row["degraded"]:
+            findings.append(_finding(row, len(s)))
     return CheckResult(
         check="estimated_performance",
         status="warn" if findings else "ok",
         metrics=metrics,
         findings=tuple(findings),
-        details={"metrics": rows, "method": "cbpe", "n_resamples": n_resamples, "confidence": confidence},
+        details={
+            "metrics": rows,
+            "method": "cbpe",
+            "n_resamples": n_resamples,
+            "confidence": confidence,
+            "alpha": alpha,
+            "p_value_adjustment": "holm",
+        },
     )

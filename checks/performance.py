@@ -16,12 +16,12 @@ a metric is *degraded* when both
   higher-is-better metrics and ``reference + min_delta`` for lower-is-better ones), and
 * **significant**: the one-sided bootstrap test of "current is worse than reference" has
   a Holm-adjusted ``p < alpha`` (adjusted across the metrics compared, which controls the
-  chance that a window without change alerts on *any* metric). With a labelled reference window the two windows are resampled
-  independently and the test is on the distribution of ``current - reference``; with
-  precomputed reference values the reference is taken as known and the test is on the
-  current distribution against it. ``p`` is ``(1 + #resamples not worse) / (B + 1)``
-  (:func:`checks.bootstrap.bootstrap_p_value`), i.e. the one-sided ``1 - alpha`` percentile
-  bound of the difference excludes 0.
+  chance that a window without change alerts on *any* metric). With a labelled reference
+  window the two windows are resampled independently and the test is on the distribution
+  of ``current - reference``; with precomputed reference values the reference is taken as
+  known and the test is on the current distribution against it. ``p`` is
+  ``(1 + #resamples not worse) / (B + 1)`` (:func:`checks.bootstrap.bootstrap_p_value`), i.e.
+  the one-sided ``1 - alpha`` percentile bound of the difference excludes 0.
 
 Default ``min_delta`` (absolute unless marked relative, then a share of the reference value):
 
@@ -372,6 +372,27 @@ def holm_adjusted(p_values: Sequence[float]) -> np.ndarray:
     return out
 
 
+def metric_row(spec: MetricSpec, value: float, low: float, high: float, *, estimated: bool) -> dict[str, Any]:
+    """One row of ``details["metrics"]``, before any comparison with a reference."""
+    return {
+        "name": spec.name,
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "reference": None,
+        "reference_ci_low": None,
+        "reference_ci_high": None,
+        "direction": spec.direction,
+        "degraded": False,
+        "estimated": estimated,
+        "delta": None,
+        "min_delta": None,
+        "threshold": None,
+        "p_value": None,
+        "adjusted_p_value": None,
+    }
+
+
 def _finding(row: Mapping[str, Any], n: int, n_reference: int | None, confidence: float) -> Finding:
     name, verb = row["name"], "fell" if row["direction"] == "higher_is_better" else "rose"
     evidence = {
@@ -501,23 +522,7 @@ def performance(
     for j, name in enumerate(cur.names):
         spec, value = METRICS[name], cur.values[name]
         low, high = percentile_interval(cur_dist[:, j], confidence=confidence)
-        row: dict[str, Any] = {
-            "name": name,
-            "value": value,
-            "ci_low": low,
-            "ci_high": high,
-            "reference": None,
-            "reference_ci_low": None,
-            "reference_ci_high": None,
-            "direction": spec.direction,
-            "degraded": False,
-            "estimated": False,
-            "delta": None,
-            "min_delta": None,
-            "threshold": None,
-            "p_value": None,
-            "adjusted_p_value": None,
-        }
+        row = metric_row(spec, value, low, high, estimated=False)
         metrics.update({name: value, f"{name}_ci_low": low, f"{name}_ci_high": high})
         ref_value = ref_values.get(name)
         if ref_value is not None and np.isfinite(ref_value) and np.isfinite(value):

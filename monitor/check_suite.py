@@ -20,10 +20,10 @@ import pandas as pd
 
 from checks.calibration import calibration_check, reliability_curve
 from checks.drift import dataset_drift
-from checks.estimation import estimate_performance
+from checks.estimation import ESTIMATED_METRICS, estimate_performance
 from checks.labels import LabelCoverage, label_coverage
 from checks.latency import latency_check
-from checks.performance import performance
+from checks.performance import performance, performance_metrics
 from checks.quality import data_quality
 from checks.recalibration import RecalibrationProposal, propose_recalibration
 from checks.result import CheckResult
@@ -259,6 +259,26 @@ def _mature_reference(model: ModelConfig, reference: pd.DataFrame) -> tuple[pd.D
     return labelled.iloc[0:0], f"the reference's labels are not mature: {coverage.reason}"
 
 
+def _estimated(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, seed: int) -> CheckResult:
+    """CBPE on the current scores, compared with the reference's realised metrics when mature."""
+    ref_labelled, unused = _mature_reference(model, reference)
+    realised = None
+    if not ref_labelled.empty and not unused:
+        y_ref, score_ref = _y(ref_labelled, model, "label"), _scores(ref_labelled, model)
+        realised = performance_metrics(y_ref, y_score=score_ref, task="binary", threshold=model.threshold)
+    settings = model.performance
+    result = estimate_performance(
+        current["score"].to_numpy(dtype=float),
+        threshold=model.threshold,
+        reference=realised,
+        min_delta={k: v for k, v in settings.min_delta.items() if k in ESTIMATED_METRICS} or None,
+        n_resamples=settings.n_resamples,
+        alpha=settings.alpha,
+        seed=seed,
+    )
+    return replace(result, details=result.details | {"reference_unused": unused}) if unused else result
+
+
 def run_suite(
     model: ModelConfig,
     reference: pd.DataFrame,
@@ -297,11 +317,7 @@ def run_suite(
         for name in LABEL_CHECKS:
             checks.append(CheckResult.skipped(name, coverage.reason or "labels not mature"))
         if model.task == "binary" and "score" in current.columns:
-            checks.append(
-                estimate_performance(
-                    current["score"].to_numpy(dtype=float), threshold=model.threshold, seed=seed
-                )
-            )
+            checks.append(_estimated(model, reference, current, seed))
     return SuiteOutcome(
         checks=checks,
         label_coverage=coverage.metrics.get("label_coverage") or 0.0,

@@ -83,3 +83,18 @@ def test_comparing_with_the_half_labelled_reference_would_raise_a_false_alert(tm
     outcome = run_suite(m, reference, window(4000, seed=1), quarantined=0, window_seconds=86400, seed=0)
     performance = next(c for c in outcome.checks if c.check == "performance")
     assert performance.status == "alert"  # PR AUC and precision "fell": positives were over-represented
+
+
+def test_before_labels_the_estimate_is_compared_with_the_reference_realised_metrics(tmp_path: Path) -> None:
+    m, reference = model(tmp_path), window(4000, seed=2)
+    stable = window(4000, seed=3).assign(label=np.nan)
+    outcome = run_suite(m, reference, stable, quarantined=0, window_seconds=86400, seed=0)
+    estimated = next(c for c in outcome.checks if c.check == "estimated_performance")
+    assert estimated.metrics["reference_roc_auc"] > 0.7 and estimated.status == "ok"
+
+    # Rows crowd near the boundary: the scores (still calibrated) rank worse.
+    harder = stable.assign(score=1 / (1 + np.exp(-(0.3 * stable["x"] - 1.0))))
+    outcome = run_suite(m, reference, harder, quarantined=0, window_seconds=86400, seed=0)
+    estimated = next(c for c in outcome.checks if c.check == "estimated_performance")
+    assert estimated.status == "warn" and "roc_auc" in {f.method for f in estimated.findings}
+    assert estimated.details["p_value_adjustment"] == "holm"
