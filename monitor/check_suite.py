@@ -316,7 +316,7 @@ def run_suite(
     else:
         for name in LABEL_CHECKS:
             checks.append(CheckResult.skipped(name, coverage.reason or "labels not mature"))
-        if model.task == "binary" and "score" in current.columns:
+        if model.performance.enabled and model.task == "binary" and "score" in current.columns:
             checks.append(_estimated(model, reference, current, seed))
     return SuiteOutcome(
         checks=checks,
