@@ -47,7 +47,8 @@ from scipy import stats
 
 from checks._params import InvalidParameter, as_float_array, check_interval
 from checks.bootstrap import MAX_CELLS, bootstrap_p_value, percentile_interval
-from checks.performance import METRICS, holm_adjusted, metric_row, tie_groups
+from checks.metric_kernels import tie_groups
+from checks.performance import METRICS, holm_adjusted, metric_row
 from checks.result import CheckResult, Finding
 
 ESTIMATED_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
