@@ -4,9 +4,9 @@ Metric values are scikit-learn's. Their intervals come from a vectorised percent
 (:mod:`checks.bootstrap`, weighted form): every metric here is a weighted sum or ratio of sums
 over rows, and ROC AUC / average precision are computed from per-score-group weighted counts
 (the Mann-Whitney form of the AUC; :mod:`checks.metric_kernels`), so one batch of resamples
-costs a few matrix operations and all metrics share the same resamples. No row cap is needed: 100,000 rows x 1,000
-resamples, all eight binary metrics, take about 5 s on one core (twice that with a labelled
-reference window of the same size).
+costs a few matrix operations and all metrics share the same resamples. No row cap is
+needed: 100,000 rows x 1,000 resamples, all eight binary metrics, take about 5 s on one core
+(twice that with a labelled reference window of the same size).
 
 Decision rule, per metric and **directional** (AUC falling, RMSE rising; never "any change"):
 a metric is *degraded* when both

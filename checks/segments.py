@@ -55,7 +55,6 @@ References
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -67,9 +66,8 @@ from scipy import stats
 from checks._params import InvalidParameter, check_interval, check_one_of
 from checks.bootstrap import bootstrap_ci
 from checks.result import CheckResult, Finding
+from checks.segmentation import apply_segments, form_segments
 
-OTHER = "__other__"
-MISSING = "__missing__"
 TASKS = ("binary", "multiclass", "regression")
 METRIC_FOR_TASK = {"binary": "error_rate", "multiclass": "error_rate", "regression": "mae"}
 DEFAULT_MIN_DELTA_ERROR_RATE = 0.02
@@ -87,59 +85,6 @@ def wilson_interval(k: float, n: int, *, confidence: float = 0.95) -> tuple[floa
     half = z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
     low = 0.0 if k == 0 else max(0.0, float(centre - half))
     return low, 1.0 if k == n else min(1.0, float(centre + half))
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def form_segments(
-    values: pd.Series, basis: pd.Series, *, numeric_bins: int = 4, top_k: int = 20
-) -> dict[str, Any]:
-    """How a column is split: reference-quantile bins (numeric) or the top-k values (other).
-
-    Numeric columns with more than ``numeric_bins`` distinct values in ``basis`` (the
-    reference column) are cut at its quantiles; other columns keep the ``top_k`` most
-    frequent values of ``values`` (the current column) and pool the rest.
-
-    >>> form_segments(pd.Series([1.0, 5.0, 9.0]), pd.Series(range(11)), numeric_bins=2)["edges"]
-    [5.0]
-    >>> form_segments(pd.Series(list("aabbbc")), pd.Series([], dtype=str), top_k=2)["kept"]
-    ['b', 'a']
-    """
-    numeric = all(
-        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) for s in (values, basis)
-    )
-    if numeric and basis.nunique() > numeric_bins:
-        quantiles = basis.dropna().quantile(np.linspace(0, 1, numeric_bins + 1)).to_numpy()
-        inner = np.unique(quantiles[1:-1])
-        names = [f"<= {_fmt(inner[0])}"]
-        names += [f"({_fmt(a)}, {_fmt(b)}]" for a, b in itertools.pairwise(inner)]
-        names.append(f"> {_fmt(inner[-1])}")
-        return {"kind": "numeric", "edges": inner.tolist(), "labels": names}
-    counts = _as_text(values).value_counts()
-    ranked = sorted((v for v in counts.index if v != MISSING), key=lambda v: (-counts[v], v))
-    return {"kind": "categorical", "kept": ranked[:top_k]}
-
-
-def apply_segments(values: pd.Series, how: dict[str, Any]) -> pd.Series:
-    """The segment label (str) of every value, per :func:`form_segments`.
-
-    >>> how = form_segments(pd.Series([1.0, 5.0, 9.0]), pd.Series(range(11)), numeric_bins=2)
-    >>> apply_segments(pd.Series([1.0, 5.0, 9.0, None]), how).tolist()
-    ['<= 5', '<= 5', '> 5', '__missing__']
-    """
-    if how["kind"] == "numeric":
-        codes = np.searchsorted(np.asarray(how["edges"]), values.to_numpy(dtype=np.float64), side="left")
-        codes = np.minimum(codes, len(how["labels"]) - 1)
-        labels = pd.Series(np.asarray(how["labels"], dtype=object)[codes], index=values.index)
-        return labels.where(values.notna(), MISSING)
-    as_text = _as_text(values)
-    return as_text.where(as_text.isin([*how["kept"], MISSING]), OTHER)
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    return values.astype(str).where(values.notna(), MISSING)
 
 
 def _losses(

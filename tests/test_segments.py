@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 from checks._params import InvalidParameter
-from checks.segments import OTHER, segment_check, wilson_interval
+from checks.segmentation import OTHER
+from checks.segments import segment_check, wilson_interval
 
 COUNTRIES = ["DE", "FR", "IT", "ES", "NL"]
 Z95 = stats.norm.ppf(0.975)
