@@ -27,6 +27,7 @@ from checks.performance import performance, performance_metrics
 from checks.quality import data_quality
 from checks.recalibration import RecalibrationProposal, propose_recalibration
 from checks.result import CheckResult
+from checks.segment_calibration import calibration_by_segment
 from checks.segments import segment_check
 from checks.threshold import threshold_check
 from monitor.config import ModelConfig
@@ -161,6 +162,26 @@ def _latency(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, window_se
     )
 
 
+def _calibration_by_segment(
+    model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, seed: int
+) -> list[dict[str, Any]]:
+    frame = cur.assign(label=_y(cur, model, "label"))
+    reference = ref.assign(label=_y(ref, model, "label")) if len(ref) else None
+    return calibration_by_segment(
+        frame,
+        reference,
+        segments=list(model.segments),
+        y_true="label",
+        y_score="score",
+        n_bins=model.calibration.n_bins,
+        ece_threshold=model.calibration.ece_threshold,
+        min_support=model.segments_check.min_support,
+        numeric_bins=model.segments_check.numeric_bins,
+        top_k=model.segments_check.top_k,
+        seed=seed,
+    )
+
+
 def _label_checks(
     model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, seed: int
 ) -> tuple[list[CheckResult], RecalibrationProposal | None]:
@@ -201,6 +222,10 @@ def _label_checks(
             proposal = propose_recalibration(y, score, cur["ts"].to_numpy(), n_bins=model.calibration.n_bins)
             result = _with_recalibration(
                 result, proposal, y, score, cur["ts"].to_numpy(), model.calibration.n_bins
+            )
+        if model.segments:
+            result = replace(
+                result, details=result.details | {"segments": _calibration_by_segment(model, ref, cur, seed)}
             )
         out.append(result)
     if model.segments_check.enabled and model.segments:

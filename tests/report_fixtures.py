@@ -14,12 +14,14 @@ import functools
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 from sklearn.calibration import calibration_curve
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, log_loss
 
 from checks.result import CheckResult, Finding, ModelRun, Recommendation
+from checks.segment_calibration import calibration_by_segment
 
 MODEL = "fraud-detector"
 XSS = "<script>alert(1)</script>"
@@ -249,6 +251,17 @@ def _reliability(y: np.ndarray, p: np.ndarray) -> dict:
     }
 
 
+def _calibration_segments(y: np.ndarray, p: np.ndarray, seed: int) -> list:
+    """Calibration per segment: "BR" gets squared (deflated) scores; one segment name is hostile."""
+    rng = np.random.default_rng(seed + 1)
+    frame = pd.DataFrame({"y": y, "score": 1 / (1 + np.exp(-np.log(p / (1 - p)) / 2))})
+    frame["country"] = rng.choice(["US", "BR", XSS], len(frame))
+    frame.loc[frame["country"] == "BR", "score"] **= 2
+    return calibration_by_segment(
+        frame, None, segments=["country"], y_true="y", y_score="score", n_simulations=50
+    )
+
+
 @functools.cache
 def calibration_result(seed: int = 0) -> CheckResult:
     y, p = classifier_data(seed)
@@ -271,6 +284,7 @@ def calibration_result(seed: int = 0) -> CheckResult:
         details={
             "reliability": _reliability(y, p),
             "recalibrated_reliability": _reliability(y, fitted),
+            "segments": _calibration_segments(y, p, seed),
             "recalibration": {
                 "method": "platt",
                 "ece_before": ece_before,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.calibration import calibration_curve
@@ -21,6 +22,7 @@ from checks.calibration import (
     reliability_curve,
 )
 from checks.recalibration import Recalibrator, fit_recalibrator, propose_recalibration
+from checks.segment_calibration import calibration_by_segment
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -286,3 +288,50 @@ def test_from_json_rejects_foreign_documents() -> None:
         Recalibrator.from_json({"format": "pickle"})
     with pytest.raises(InvalidParameter, match="version 2"):
         Recalibrator.from_json({"format": "driftwatch.recalibrator", "version": 2})
+
+
+def segment_frame(n: int, seed: int, *, deflate: str | None = None) -> pd.DataFrame:
+    """Calibrated scores in three countries and a numeric age; ``deflate`` squares one country's scores."""
+    y, p = calibrated(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    frame = pd.DataFrame(
+        {"y": y, "s": p, "country": rng.choice(["US", "DE", "BR"], n), "age": rng.uniform(18, 80, n)}
+    )
+    if deflate is not None:
+        frame.loc[frame["country"] == deflate, "s"] **= 2
+    return frame
+
+
+def test_calibration_by_segment_agrees_with_sklearn_per_segment() -> None:
+    frame = segment_frame(6000, seed=4, deflate="BR")
+    reference = segment_frame(6000, seed=5)
+    rows = calibration_by_segment(frame, reference, segments=["country", "age"], y_true="y", y_score="s")
+    assert [r["value"] for r in rows if r["miscalibrated"]] == ["BR"]
+    assert len(rows) == 3 + 4  # three countries, four age bins at the reference's quartiles
+    edges = np.quantile(reference["age"], [0.25, 0.5, 0.75])
+    expected_age = pd.cut(frame["age"], [-np.inf, *edges, np.inf]).value_counts().tolist()
+    assert sorted(r["support"] for r in rows if r["column"] == "age") == sorted(expected_age)
+    for row in (r for r in rows if r["column"] == "country"):
+        mask = (frame["country"] == row["value"]).to_numpy()
+        y, p = frame.loc[mask, "y"].to_numpy(), frame.loc[mask, "s"].to_numpy()
+        prob_true, prob_pred, counts = sklearn_bins(y, p, 10, "uniform")
+        assert row["support"] == mask.sum()
+        assert row["ece"] == pytest.approx(np.sum(counts * np.abs(prob_true - prob_pred)) / y.size, rel=1e-12)
+        assert row["mce"] == pytest.approx(np.max(np.abs(prob_true - prob_pred)), rel=1e-12)
+        assert row["brier"] == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+        assert row["observed_rate"] == pytest.approx(y.mean())
+        assert row["mean_score"] == pytest.approx(p.mean())
+        ref = reference[reference["country"] == row["value"]]
+        expected_ref = expected_calibration_error(ref["y"], ref["s"])
+        assert row["reference_ece"] == pytest.approx(expected_ref, rel=1e-12)
+
+
+def test_the_noise_floor_is_the_95th_percentile_of_a_calibrated_segments_ece() -> None:
+    above = [
+        (r["ece"] > r["ece_noise_floor"])
+        for seed in range(100)
+        for r in calibration_by_segment(
+            segment_frame(900, seed=seed), None, segments=["country"], y_true="y", y_score="s", seed=seed
+        )
+    ]
+    assert 0.02 <= np.mean(above) <= 0.09  # nominal 5%, 300 segments

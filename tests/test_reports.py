@@ -368,3 +368,14 @@ def test_renders_the_latency_check_with_its_breached_slo() -> None:
     body = section(render_run_report(bare_run(result)), "latency")
     p99 = np.percentile(ref * 1.5, 99)
     assert f'<div class="dw-bad"><b>{ms(p99)}</b><span>p99 (SLO 80 ms)' in body
+
+
+def test_calibration_by_segment_lists_the_miscalibrated_segment_first_with_its_diagram(page: str) -> None:
+    body = section(page, "calibration")
+    assert "Calibration by segment" in body
+    table = body[body.index("Calibration by segment") :]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1:]
+    assert "country = BR" in rows[0] and "<b>yes</b>" in rows[0]
+    assert all("<b>yes</b>" not in row for row in rows[1:])
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table and "<script>alert(1)" not in table
+    assert "Reliability: country = BR" in svgs(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from checks.result import CheckResult, ModelRun
 
@@ -190,8 +191,71 @@ def calibration_section(result: CheckResult, history: Sequence[ModelRun]) -> Mar
                 height=420,
             )
         )
+    segments = pick(result.details, "segments", default=[])
+    if isinstance(segments, list) and segments:
+        parts.append(_calibration_by_segment(segments))
     parts.append(everything(result))
     return join(parts)
+
+
+def _calibration_by_segment(rows: list[Any]) -> Markup:
+    """The per-segment table, and the reliability diagrams of the worst miscalibrated segments."""
+    body, classes, charts = [], [], []
+    for row in rows:
+        flagged = bool(pick(row, "miscalibrated", default=False))
+        label = f"{pick(row, 'column', default='')} = {pick(row, 'value', default='')}"
+        body.append(
+            [
+                name(label),
+                num(pick(row, "support")),
+                num(pick(row, "ece")),
+                num(pick(row, "ece_noise_floor")),
+                num(pick(row, "mce")),
+                num(pick(row, "mean_score")),
+                _interval(
+                    pick(row, "observed_rate"), pick(row, "observed_ci_low"), pick(row, "observed_ci_high")
+                ),
+                num(pick(row, "reference_ece")),
+                el("b", "yes") if flagged else "no",
+            ]
+        )
+        classes.append("dw-hit" if flagged else None)
+        curve = reliability(pick(row, "reliability"))
+        if flagged and curve is not None and len(charts) < 3:
+            charts.append(
+                line_chart(
+                    [
+                        Series("perfect", [0.0, 1.0], [0.0, 1.0], color=REFERENCE, dashed=True),
+                        _reliability_series(curve, label, CURRENT, False),
+                    ],
+                    title=f"Reliability: {label}",
+                    x_range=(0.0, 1.0),
+                    y_range=(0.0, 1.0),
+                    x_ticks=auto_ticks(0.0, 1.0),
+                    y_label="fraction positive",
+                    width=300,
+                    height=260,
+                )
+            )
+    headers = ["segment", "support", "ECE", "noise floor", "MCE", "mean score", "observed rate [interval]"]
+    return join(
+        [
+            el("h3", "Calibration by segment"),
+            el(
+                "p",
+                "Miscalibrated first: ECE above the threshold and above the 95th percentile of what a "
+                "perfectly calibrated segment of this size would show (its noise floor).",
+                class_="dw-muted",
+            ),
+            table(
+                [*headers, "reference ECE", "miscalibrated"],
+                body,
+                numeric=(1, 2, 3, 4, 5, 6, 7),
+                row_classes=classes,
+            ),
+            el("div", *charts, class_="dw-grid") if charts else "",
+        ]
+    )
 
 
 def segments_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
