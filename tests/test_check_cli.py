@@ -125,6 +125,9 @@ def test_check_json_document(stored_model, capsys):
     drift_subjects = {f["subject"] for f in checks["drift"]["findings"]}
     assert "feature:amount" in drift_subjects
     assert checks["calibration"]["status"] == "alert"
+    by_segment = checks["calibration"]["details"]["segments"]
+    assert {s["value"] for s in by_segment} == {"US", "DE", "FR", "BR"}
+    assert all(s["column"] == "country" and s["ece"] >= 0 for s in by_segment)
     actions = {r["action"] for r in run["recommendations"]}
     assert actions, "a drifted, miscalibrated window must get a recommendation"
     assert Path(run["report_url"].split("/", 3)[-1]).name.endswith(".html")
