@@ -163,12 +163,16 @@ def _port(pid: int) -> int:
     while time.monotonic() < deadline:
         inodes = set()
         try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
         except FileNotFoundError:
             raise RuntimeError("the daemon exited") from None
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except FileNotFoundError:  # closed since the listing
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
         for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
             parts = line.split()
             if parts[3] == "0A" and parts[9] in inodes:
