@@ -49,12 +49,12 @@ def make_frames(rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         # The numeric columns are generated into one 2-D block that the frame wraps without a
         # copy: a dict of columns would be consolidated, doubling the data for a moment and
         # inflating every tool's peak RSS alike.
-        block = np.empty((rows, len(NUMERIC)))
+        block = np.empty((len(NUMERIC), rows))  # pandas keeps a block as (columns, rows)
         for i, name in enumerate(NUMERIC):
             loc, scale = 10.0 * i, 1.0 + i / 10
             shift = SHIFTS.get(name, 0.0) if current else 0.0
-            block[:, i] = rng.normal(loc + shift * scale, scale, rows)
-        data = pd.DataFrame(block, columns=NUMERIC, copy=False)
+            block[i] = rng.normal(loc + shift * scale, scale, rows)
+        data = pd.DataFrame(block.T, columns=NUMERIC, copy=False)
         for j, name in enumerate(CATEGORICAL):
             k = 4 + 2 * j
             weights = np.linspace(2.0, 1.0, k) if current and j == 0 else np.ones(k)
