@@ -36,6 +36,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from monitor.alerting import Dispatcher, DispatchStats, default_owner
 from monitor.config import Config, ConfigError, load_config
+from monitor.due import due_windows, windows_with_new_labels
 from monitor.locks import JobLocks
 from monitor.logs import configure_logging, log_context
 from monitor.metrics import DaemonMetrics
@@ -286,8 +287,6 @@ class Daemon:
         return self._run_job(f"check:{model_name}", "check", model_name, lambda s: self._check(s, model_name))
 
     def _check(self, store: Store, model_name: str) -> list[Any] | None:
-        from monitor.runner import Runner  # pandas, scipy, scikit-learn, evidently: only when checking
-
         model = self.config.model(model_name)
         with self.locks.hold(f"check:{model_name}") as mine:
             if not mine:
@@ -295,8 +294,15 @@ class Daemon:
                 log.debug('Another process is checking model "%s"; skipped', model_name)
                 self._load_last_checks(store)
                 return None
-            started = time.perf_counter()
-            done = Runner(store, self.config, clock=self.clock, owner=self.owner).cycle(model)
+            started, now = time.perf_counter(), self.clock()
+            if due_windows(store, self.config, model, now) or windows_with_new_labels(
+                store, self.config, model, now
+            ):
+                from monitor.runner import Runner  # pandas, scipy, scikit-learn: only with work to do
+
+                done = Runner(store, self.config, clock=self.clock, owner=self.owner).cycle(model)
+            else:
+                done = []  # nothing due: the check stack is not even imported
             self.metrics.cycle_duration.labels(model_name).observe(time.perf_counter() - started)
         self._note_check(model_name, self.clock())
         self._record_runs(store, model_name, done)

@@ -21,13 +21,13 @@ from checks.result import ModelRun, Recommendation
 from monitor.alerting import record_run_alerts
 from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_seed
 from monitor.config import Config, ModelConfig
+from monitor.due import due_windows, owner_gone, windows_with_new_labels
 from monitor.policy import recommend
 from monitor.reference import load_reference, reference_span
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
 from monitor.store import Store
 from monitor.store.runs import (
     RunClaim,
-    checked_window_ends,
     claim_orphaned,
     claim_reevaluation,
     claim_window,
@@ -35,38 +35,15 @@ from monitor.store.runs import (
     finish_run,
     load_runs,
     run_id_for_window,
-    runs_awaiting_labels,
 )
-from monitor.store.windows import event_time_range, read_window, window_counts
-from monitor.windows import latest_window_end, window_ends, window_start
+from monitor.store.windows import read_window, window_counts
+from monitor.windows import latest_window_end, window_start
 
 log = logging.getLogger("driftwatch.runner")
-
-#: A re-evaluation after late labels needs the window to become mature, or a mature window
-#: this much more coverage, or its label wait to be over.
-MIN_COVERAGE_GAIN = 0.05
 
 
 def default_owner() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def owner_gone(owner: str) -> bool:
-    """Whether ``owner`` (``"<host>-<pid>"``) is a process of this host that no longer exists.
-
-    Lets a restarted ``driftwatch check``/``backfill`` retake the window a killed run left
-    ``running`` at once instead of after the lease. Another host's owner is never judged.
-    """
-    host, _, pid = owner.rpartition("-")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 class Runner:
@@ -93,32 +70,12 @@ class Runner:
     # -- which windows --------------------------------------------------------------------
 
     def due_windows(self, model: ModelConfig, now: datetime | None = None) -> list[datetime]:
-        """Ends of complete windows not checked yet, oldest first, at most ``max_catchup_windows``."""
-        now = now or self.clock()
-        bound = self.config.daemon.max_catchup_windows
-        first, _ = event_time_range(self.store, model)
-        if first is None or bound == 0:
-            return []
-        earliest = max(first, now - model.window * (bound + 1))
-        ends = [e for e in window_ends(earliest, now, model.window, self.tz) if e > first]
-        done = checked_window_ends(self.store.engine, model.name, earliest, now=now, is_gone=owner_gone)
-        return [e for e in ends if e not in done][-bound:]
+        """Ends of complete windows not checked yet, oldest first (:func:`monitor.due.due_windows`)."""
+        return due_windows(self.store, self.config, model, now or self.clock())
 
     def windows_with_new_labels(self, model: ModelConfig, now: datetime | None = None) -> list[int]:
-        """Finished runs to re-evaluate because labels arrived (or their wait is over)."""
-        now = now or self.clock()
-        out = []
-        for run_id, end, coverage in runs_awaiting_labels(self.store.engine, model.name):
-            final = now >= end + model.labels.max_delay
-            start = window_start(end, model.window, self.tz)
-            counts = window_counts(self.store, model, start, end)
-            was, mature = coverage or 0.0, model.labels.min_coverage
-            # Below maturity a re-evaluation changes nothing (the label checks stay skipped).
-            grown = mature <= was and counts.coverage - was >= MIN_COVERAGE_GAIN
-            newly_mature = was < mature <= counts.coverage
-            if final or grown or newly_mature:
-                out.append(run_id)
-        return out
+        """Finished runs to re-evaluate because labels arrived (:mod:`monitor.due`)."""
+        return windows_with_new_labels(self.store, self.config, model, now or self.clock())
 
     # -- one window -----------------------------------------------------------------------
 

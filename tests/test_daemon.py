@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -453,3 +455,25 @@ def _samples(daemon: Daemon, name: str) -> dict[tuple[str, ...], float]:
             if sample.name == name:
                 out[tuple(sample.labels.values())] = sample.value
     return out
+
+
+def test_a_daemon_with_nothing_due_never_loads_the_data_stack(sqlite_url: str, tmp_path: Path) -> None:
+    """The CLI, the daemon and a check job with nothing due import neither pandas, scipy nor sklearn."""
+    config = light_config(sqlite_url, tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(config.model_dump_json(), encoding="utf-8")
+    program = f"""
+import sys
+from monitor.cli import build_parser
+from monitor.config import Config
+from monitor.daemon import Daemon
+build_parser()
+config = Config.model_validate_json(open({str(path)!r}).read())
+daemon = Daemon(config, serve=False)
+assert daemon.check_job("fraud") == []
+daemon.shutdown()
+print(sorted(m for m in ("pandas", "scipy", "sklearn", "evidently", "pyarrow") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -34,7 +34,7 @@ NO_SUCH_PID = 99_999_999
 
 @pytest.mark.postgres
 def test_killed_ingestion_loses_and_doubles_nothing(store_url: str, tmp_path: Path) -> None:
-    stats = ingest_kills(tmp_path, store_url, kills=1, seed=11, n_files=4, rows=1500)
+    stats = ingest_kills(tmp_path, store_url, kills=1, seed=11, n_files=6, rows=3000)
     assert stats.kills == 1
 
 

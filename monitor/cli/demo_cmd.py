@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from monitor.config import load_config
-from monitor.demo.run import DemoConfigError, run_demo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo.run import DemoConfigError, run_demo  # scikit-learn and pandas: only for the demo
+
     config = load_config(args.config)
     model = config.model(args.model) if args.model else config.models[0]
     try:

@@ -1,16 +1,23 @@
-"""Read time windows of a model's events as columns (predictions joined with outcomes)."""
+"""Read time windows of a model's events as columns (predictions joined with outcomes).
+
+pandas is imported where a window is read: counting and the event time range need only SQL,
+so the daemon can decide that nothing is due without loading the data stack.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import and_, func, or_, select
 
 from monitor.config import ModelConfig
 from monitor.store.engine import Store
 from monitor.store.schema import feature_column, quarantine, score_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def naive_utc(moment: datetime) -> datetime:
@@ -47,6 +54,8 @@ def read_window(
     has arrived yet). With ``fraction`` (PostgreSQL) a uniform random sample of that share
     of the rows is read, the same rows for the same ``seed``.
     """
+    import pandas as pd
+
     events = store.events(model.name)
     outcomes = store.outcomes(model.name)
     cols = [
@@ -116,4 +125,11 @@ def event_time_range(store: Store, model: ModelConfig) -> tuple[datetime | None,
     events = store.events(model.name)
     with store.engine.connect() as conn:
         row = conn.execute(select(func.min(events.c.ts), func.max(events.c.ts))).one()
-    return tuple(None if v is None else pd.Timestamp(v).tz_localize("UTC").to_pydatetime() for v in row)  # type: ignore[return-value]
+    first, last = (None if v is None else _aware_utc(v) for v in row)
+    return first, last
+
+
+def _aware_utc(value: datetime | str) -> datetime:
+    """A stored (naive UTC) timestamp as an aware datetime."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC)
