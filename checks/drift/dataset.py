@@ -92,12 +92,9 @@ def dataset_drift(
             "drift", "empty reference or current window", n_reference=len(reference), n_current=len(current)
         )
 
-    columns = list(roles)
+    # Column by column: selecting ``frame[columns]`` would copy every column of both windows.
     missing = {
-        name: (float(ref_share), float(cur_share))
-        for name, ref_share, cur_share in zip(
-            columns, reference[columns].isna().mean(), current[columns].isna().mean(), strict=True
-        )
+        name: (float(reference[name].isna().mean()), float(current[name].isna().mean())) for name in roles
     }
     tested: list[tuple[str, ColumnDrift]] = []
     skipped: list[tuple[str, str, str]] = []

@@ -62,7 +62,8 @@ class SortedPair:
         # count of reference rows along the pooled order gives both CDFs without searching.
         pooled = np.concatenate([self.ref, self.cur])
         order = np.argsort(pooled, kind="stable")
-        return pooled[order], np.cumsum(order < self.ref.size)
+        counts = np.int32 if pooled.size < 2**31 else np.int64  # halves the memory of the counts
+        return pooled[order], np.cumsum(order < self.ref.size, dtype=counts)
 
     @cached_property
     def cdf_gap(self) -> np.ndarray:
@@ -72,8 +73,10 @@ class SortedPair:
         gap at that value (see :attr:`distinct_last`); the others sit on zero-width intervals.
         """
         _, ref_below = self._merged
-        cur_below = np.arange(1, ref_below.size + 1) - ref_below
-        return ref_below / self.ref.size - cur_below / self.cur.size
+        # ref_below / n_ref - (k - ref_below) / n_cur at pooled position k, in two temporaries.
+        gap = ref_below * (1 / self.ref.size + 1 / self.cur.size)
+        gap -= np.arange(1, ref_below.size + 1, dtype=np.float64) / self.cur.size
+        return gap
 
     @cached_property
     def widths(self) -> np.ndarray:
@@ -93,7 +96,7 @@ class SortedPair:
     @cached_property
     def wasserstein_norm(self) -> float:
         """Wasserstein-1 distance ``integral |F_ref - F_cur|`` over :attr:`scale`."""
-        return float(np.sum(np.abs(self.cdf_gap[:-1]) * self.widths)) / self.scale
+        return float(np.abs(self.cdf_gap[:-1]) @ self.widths) / self.scale
 
     @cached_property
     def noise_floor(self) -> float:
@@ -104,8 +107,10 @@ class SortedPair:
         ``F`` estimated by the pooled empirical CDF.
         """
         n_pooled = self.ref.size + self.cur.size
-        pooled = np.arange(1, n_pooled) / n_pooled
-        spread = float(np.sum(np.sqrt(pooled * (1 - pooled)) * self.widths))
+        pooled = np.arange(1, n_pooled, dtype=np.float64) / n_pooled
+        spread_sq = 1 - pooled
+        spread_sq *= pooled
+        spread = float(np.sqrt(spread_sq, out=spread_sq) @ self.widths)
         return SQRT_2_OVER_PI * np.sqrt(1 / self.ref.size + 1 / self.cur.size) * spread / self.scale
 
     @cached_property
