@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from monitor.cli import main
-from monitor.config import ConfigError, load_config
+from monitor.config import Config, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,3 +43,28 @@ def test_errors_name_the_file_and_the_key_path(tmp_path, capsys):
     assert main(["--config", str(bad), "validate"]) == 2
     assert "models[0].segments[0]" in capsys.readouterr().err
     assert main(["--config", str(tmp_path / "missing.toml"), "validate"]) == 2
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key of the config schema, as a dotted path, sections included."""
+    out = []
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{field.alias or name}"
+        out.append(path)
+        for kind in (field.annotation, *typing.get_args(field.annotation)):
+            for inner in (kind, *typing.get_args(kind)):
+                if isinstance(inner, type) and issubclass(inner, BaseModel) and inner is not model:
+                    out += _keys(inner, f"{path}.")
+    return out
+
+
+def test_every_config_key_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+
+    def documented(path: str) -> bool:
+        parts = path.split(".")
+        suffixes = (".".join(parts[i:]) for i in range(len(parts)))
+        return f"[{path}]" in readme or any(f"`{suffix}" in readme for suffix in suffixes)
+
+    undocumented = [path for path in dict.fromkeys(_keys(Config)) if not documented(path)]
+    assert not undocumented, f"README.md does not document: {undocumented}"
