@@ -10,9 +10,10 @@ interval.
 ECE is biased upwards in small samples: a perfectly calibrated segment of 200 rows shows an
 ECE of a few points from label noise alone. Each row therefore carries ``ece_noise_floor``,
 the 95th percentile of the ECE the segment would show were it perfectly calibrated (labels
-simulated as ``Bernoulli(score)``, ``n_simulations`` times), and a segment is
-``miscalibrated`` only when its ECE exceeds both ``ece_threshold`` and that floor. The rows
-are informative (the report's calibration section); they raise no alert on their own.
+simulated as ``Bernoulli(score)``, ``n_simulations`` times). As for the whole window, a
+segment is ``miscalibrated`` when its ECE exceeds ``ece_threshold`` or exceeds the same
+segment's reference ECE by at least ``min_delta`` — and, either way, exceeds its noise floor.
+The rows are informative (the report's calibration section); they raise no alert on their own.
 
 >>> rng = np.random.default_rng(0)
 >>> frame = pd.DataFrame({"s": rng.uniform(0, 1, 2000), "c": rng.choice(["a", "b"], 2000)})
@@ -66,7 +67,6 @@ def _segment_row(
     *,
     n: int,
     n_bins: int,
-    ece_threshold: float,
     confidence: float,
     floor: float,
 ) -> dict[str, Any]:
@@ -87,11 +87,18 @@ def _segment_row(
         "observed_rate": float(y.mean()),
         "observed_ci_low": low,
         "observed_ci_high": high,
-        "miscalibrated": bool(ece > ece_threshold and ece > floor),
+        "miscalibrated": False,
         "reference_ece": None,
         "reference_support": None,
         "reliability": curve.to_dict(),
     }
+
+
+def _miscalibrated(row: dict[str, Any], ece_threshold: float, min_delta: float) -> bool:
+    """Beyond its noise floor, and above the threshold or materially above its reference ECE."""
+    ece, reference = row["ece"], row["reference_ece"]
+    worse = reference is not None and ece - reference >= min_delta
+    return bool(ece > row["ece_noise_floor"] and (ece > ece_threshold or worse))
 
 
 def calibration_by_segment(
@@ -103,6 +110,7 @@ def calibration_by_segment(
     y_score: str,
     n_bins: int = 10,
     ece_threshold: float = 0.1,
+    min_delta: float = 0.02,
     min_support: int = 50,
     numeric_bins: int = 4,
     top_k: int = 20,
@@ -122,6 +130,8 @@ def calibration_by_segment(
     n_bins : int, default=10
         Uniform bins of the ECE, MCE and reliability curve.
     ece_threshold : float, default=0.1
+    min_delta : float, default=0.02
+        Rise of a segment's ECE over its reference ECE that counts as miscalibration.
     min_support : int, default=50
     numeric_bins, top_k : int
         As in :func:`checks.segments.segment_check`.
@@ -160,13 +170,20 @@ def calibration_by_segment(
                 continue
             floor = _noise_floor(p[mask], n_bins, n_simulations, rng)
             row = _segment_row(
-                column, str(value), y[mask], p[mask],
-                n=len(y), n_bins=n_bins, ece_threshold=ece_threshold, confidence=confidence, floor=floor,
-            )  # fmt: skip
+                column,
+                str(value),
+                y[mask],
+                p[mask],
+                n=len(y),
+                n_bins=n_bins,
+                confidence=confidence,
+                floor=floor,
+            )
             if ref_labels is not None and (ref_labels == value).sum() >= min_support:
                 in_ref = ref_labels == value
                 ref_y = reference[y_true].to_numpy(dtype=np.float64)[in_ref]
                 ref_p = reference[y_score].to_numpy(dtype=np.float64)[in_ref]
                 row["reference_ece"], row["reference_support"] = float(_ece(ref_y, ref_p, n_bins)), len(ref_y)
+            row["miscalibrated"] = _miscalibrated(row, ece_threshold, min_delta)
             rows.append(row)
     return sorted(rows, key=lambda r: (not r["miscalibrated"], -r["ece"]))

@@ -175,6 +175,7 @@ def _calibration_by_segment(
         y_score="score",
         n_bins=model.calibration.n_bins,
         ece_threshold=model.calibration.ece_threshold,
+        min_delta=model.calibration.min_delta,
         min_support=model.segments_check.min_support,
         numeric_bins=model.segments_check.numeric_bins,
         top_k=model.segments_check.top_k,

@@ -306,7 +306,8 @@ def test_calibration_by_segment_agrees_with_sklearn_per_segment() -> None:
     frame = segment_frame(6000, seed=4, deflate="BR")
     reference = segment_frame(6000, seed=5)
     rows = calibration_by_segment(frame, reference, segments=["country", "age"], y_true="y", y_score="s")
-    assert [r["value"] for r in rows if r["miscalibrated"]] == ["BR"]
+    assert rows[0]["value"] == "BR"  # the worst; the age bins, a third BR each, are worse too
+    assert [r["value"] for r in rows if r["column"] == "country" and r["miscalibrated"]] == ["BR"]
     assert len(rows) == 3 + 4  # three countries, four age bins at the reference's quartiles
     edges = np.quantile(reference["age"], [0.25, 0.5, 0.75])
     expected_age = pd.cut(frame["age"], [-np.inf, *edges, np.inf]).value_counts().tolist()
@@ -335,3 +336,17 @@ def test_the_noise_floor_is_the_95th_percentile_of_a_calibrated_segments_ece() -
         )
     ]
     assert 0.02 <= np.mean(above) <= 0.09  # nominal 5%, 300 segments
+
+
+def test_a_segment_below_the_threshold_but_worse_than_its_reference_is_miscalibrated() -> None:
+    frame, reference = segment_frame(6000, seed=6), segment_frame(6000, seed=7)
+    de = frame["country"] == "DE"
+    frame.loc[de, "s"] = np.clip(frame.loc[de, "s"] * 0.85, 0, 1)  # mildly deflated: ECE ~0.05 < 0.1
+    rows = {
+        r["value"]: r
+        for r in calibration_by_segment(frame, reference, segments=["country"], y_true="y", y_score="s")
+    }
+    assert rows["DE"]["ece"] < 0.1 and rows["DE"]["ece"] - rows["DE"]["reference_ece"] >= 0.02
+    assert [v for v, r in rows.items() if r["miscalibrated"]] == ["DE"]
+    alone = calibration_by_segment(frame, None, segments=["country"], y_true="y", y_score="s")
+    assert not any(r["miscalibrated"] for r in alone)  # without a reference only the threshold applies
