@@ -48,7 +48,7 @@ from scipy import stats
 from checks._params import InvalidParameter, as_float_array, check_interval
 from checks.bootstrap import MAX_CELLS, bootstrap_p_value, percentile_interval
 from checks.metric_kernels import tie_groups
-from checks.performance import METRICS, holm_adjusted, metric_row
+from checks.performance import METRICS, check_resolution, holm_adjusted, metric_row
 from checks.result import CheckResult, Finding
 
 ESTIMATED_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
@@ -221,6 +221,7 @@ def estimate_performance(
         rows.append(row)
     findings = []
     compared = [row for row in rows if row["p_value"] is not None]
+    check_resolution(len(compared), n_resamples, alpha, func)
     for row, adjusted in zip(compared, holm_adjusted([row["p_value"] for row in compared]), strict=True):
         row["adjusted_p_value"] = float(adjusted)
         row["degraded"] = bool(-row["delta"] >= row["min_delta"] and adjusted < alpha)

@@ -58,6 +58,7 @@ References
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -167,6 +168,19 @@ def _assess(
         "p_value": p,
         "material": bool(worse_by >= md and worse_by > 0),
     }
+
+
+def check_resolution(n_tests: int, n_resamples: int, alpha: float, func: str) -> None:
+    """Refuse a bootstrap too small for any Holm-adjusted p-value to fall below ``alpha``.
+
+    The smallest bootstrap p-value is ``1 / (n_resamples + 1)`` and Holm multiplies it by the
+    number of tests: below ``n_tests / alpha - 1`` resamples nothing could ever be significant.
+    """
+    if n_tests and n_tests / (n_resamples + 1) >= alpha:
+        raise InvalidParameter(
+            f"'n_resamples' of {func} = {n_resamples} cannot show a change significant at alpha = "
+            f"{alpha} over {n_tests} metrics; use at least {math.floor(n_tests / alpha)}"
+        )
 
 
 def holm_adjusted(p_values: Sequence[float]) -> np.ndarray:
@@ -350,6 +364,7 @@ def performance(
             row.update(_assess(spec, value, ref_value, cur_dist[:, j], ref_d, overrides))
         rows.append(row)
     compared = [row for row in rows if row["p_value"] is not None]
+    check_resolution(len(compared), n_resamples, alpha, func)
     for row, adjusted in zip(compared, holm_adjusted([row["p_value"] for row in compared]), strict=True):
         row["adjusted_p_value"] = float(adjusted)
         row["degraded"] = bool(row.pop("material") and adjusted < alpha)

@@ -20,10 +20,10 @@ import pandas as pd
 
 from checks.calibration import calibration_check, reliability_curve
 from checks.drift import dataset_drift
-from checks.estimation import ESTIMATED_METRICS, estimate_performance
+from checks.estimation import ESTIMATED_METRICS, estimate_performance, expected_metrics
 from checks.labels import LabelCoverage, label_coverage
 from checks.latency import latency_check
-from checks.performance import performance, performance_metrics
+from checks.performance import performance
 from checks.quality import data_quality
 from checks.recalibration import RecalibrationProposal, propose_recalibration
 from checks.result import CheckResult
@@ -286,23 +286,26 @@ def _mature_reference(model: ModelConfig, reference: pd.DataFrame) -> tuple[pd.D
 
 
 def _estimated(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, seed: int) -> CheckResult:
-    """CBPE on the current scores, compared with the reference's realised metrics when mature."""
-    ref_labelled, unused = _mature_reference(model, reference)
-    realised = None
-    if not ref_labelled.empty and not unused:
-        y_ref, score_ref = _y(ref_labelled, model, "label"), _scores(ref_labelled, model)
-        realised = performance_metrics(y_ref, y_score=score_ref, task="binary", threshold=model.threshold)
+    """CBPE on the current scores, compared with CBPE on the reference's scores.
+
+    Like for like: both estimates assume calibrated scores, so a model that was already
+    miscalibrated in the reference is not reported as degraded (its realised reference
+    metrics would be a biased baseline); what moves the estimate is a change of the scores.
+    """
+    baseline = None
+    if not reference.empty and "score" in reference.columns:
+        scores = reference["score"].dropna().to_numpy(dtype=float)
+        baseline = expected_metrics(scores, threshold=model.threshold)
     settings = model.performance
-    result = estimate_performance(
+    return estimate_performance(
         current["score"].to_numpy(dtype=float),
         threshold=model.threshold,
-        reference=realised,
+        reference=baseline,
         min_delta={k: v for k, v in settings.min_delta.items() if k in ESTIMATED_METRICS} or None,
         n_resamples=settings.n_resamples,
         alpha=settings.alpha,
         seed=seed,
     )
-    return replace(result, details=result.details | {"reference_unused": unused}) if unused else result
 
 
 def run_suite(

@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -217,6 +218,18 @@ class PerformanceConfig(_Strict):
     min_delta: dict[str, float] = Field(default_factory=dict)
     n_resamples: int = Field(default=500, ge=50)
     alpha: float = Field(default=0.05, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _resamples_can_reach_alpha(self) -> PerformanceConfig:
+        # Holm multiplies the smallest bootstrap p-value, 1 / (n_resamples + 1), by the number
+        # of metrics (up to 8): fewer resamples could never show a significant change.
+        needed = math.floor(8 / self.alpha)
+        if self.n_resamples < needed:
+            raise ValueError(
+                f"n_resamples = {self.n_resamples} cannot show a change significant at alpha = "
+                f"{self.alpha} over 8 metrics; use at least {needed}"
+            )
+        return self
 
 
 class CalibrationConfig(_Strict):

@@ -85,7 +85,7 @@ def test_comparing_with_the_half_labelled_reference_would_raise_a_false_alert(tm
     assert performance.status == "alert"  # PR AUC and precision "fell": positives were over-represented
 
 
-def test_before_labels_the_estimate_is_compared_with_the_reference_realised_metrics(tmp_path: Path) -> None:
+def test_before_labels_the_estimate_is_compared_with_the_estimate_on_the_reference(tmp_path: Path) -> None:
     m, reference = model(tmp_path), window(4000, seed=2)
     stable = window(4000, seed=3).assign(label=np.nan)
     outcome = run_suite(m, reference, stable, quarantined=0, window_seconds=86400, seed=0)
@@ -98,3 +98,16 @@ def test_before_labels_the_estimate_is_compared_with_the_reference_realised_metr
     estimated = next(c for c in outcome.checks if c.check == "estimated_performance")
     assert estimated.status == "warn" and "roc_auc" in {f.method for f in estimated.findings}
     assert estimated.details["p_value_adjustment"] == "holm"
+
+
+def test_a_model_miscalibrated_since_the_reference_gets_no_estimated_warning(tmp_path: Path) -> None:
+    # Under-confident scores in both windows: CBPE is biased, but equally so in both.
+    def underconfident(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(score=1 / (1 + np.exp(-0.6 * (frame["x"] - 1.0))))
+
+    m = model(tmp_path)
+    reference = underconfident(window(4000, seed=2))
+    current = underconfident(window(4000, seed=3)).assign(label=np.nan)
+    outcome = run_suite(m, reference, current, quarantined=0, window_seconds=86400, seed=0)
+    estimated = next(c for c in outcome.checks if c.check == "estimated_performance")
+    assert estimated.status == "ok" and "reference_roc_auc" in estimated.metrics

@@ -68,3 +68,15 @@ def test_every_config_key_is_documented_in_the_readme():
 
     undocumented = [path for path in dict.fromkeys(_keys(Config)) if not documented(path)]
     assert not undocumented, f"README.md does not document: {undocumented}"
+
+
+def test_a_performance_bootstrap_too_small_for_alpha_is_a_config_error(tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[models]]\nname = "m"\n[models.features]\nnumeric = ["x"]\n'
+        "[models.performance]\nn_resamples = 100\nalpha = 0.05\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert "models[0].performance" in err and "use at least 160" in err

@@ -23,7 +23,7 @@ LATE = START + 3 * DAY  # the end of day 2's window
 
 @pytest.fixture
 def labelled(store_url: str, tmp_path: Path) -> Iterator[tuple[Store, Config]]:
-    model = model_dict(**{**LIGHT, "performance": {"enabled": True, "n_resamples": 50}})
+    model = model_dict(**{**LIGHT, "performance": {"enabled": True, "n_resamples": 200}})
     model["labels"] = {"min_count": 50, "min_coverage": 0.5, "max_delay": "10d"}
     config = make_config(store_url, tmp_path, [model])
     store = open_store(config)

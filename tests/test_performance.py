@@ -277,3 +277,13 @@ def test_stable_model_alerts_on_any_metric_in_at_most_alpha_of_windows():
         assert r.details["p_value_adjustment"] == "holm"
     assert alerts / windows <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / windows)
     assert raw_alerts > alerts
+
+
+def test_a_bootstrap_too_small_to_ever_be_significant_is_refused():
+    ref, cur = binary_window(500, 3.0, seed=40), binary_window(500, 0.0, seed=41)
+    reference = LabelledWindow(ref[0], y_score=ref[1])
+    with pytest.raises(InvalidParameter, match="use at least 160"):
+        performance(cur[0], y_score=cur[1], task="binary", reference=reference, n_resamples=150)
+    # 160 resamples: 8 / 161 < 0.05, and a collapse of the AUC is found
+    r = performance(cur[0], y_score=cur[1], task="binary", reference=reference, n_resamples=160)
+    assert "roc_auc" in {f.method for f in r.findings}
