@@ -8,12 +8,20 @@ curve, and calibration-in-the-large: the mean score against the observed rate wi
 interval.
 
 ECE is biased upwards in small samples: a perfectly calibrated segment of 200 rows shows an
-ECE of a few points from label noise alone. Each row therefore carries ``ece_noise_floor``,
-the 95th percentile of the ECE the segment would show were it perfectly calibrated (labels
-simulated as ``Bernoulli(score)``, ``n_simulations`` times). As for the whole window, a
-segment is ``miscalibrated`` when its ECE exceeds ``ece_threshold`` or exceeds the same
-segment's reference ECE by at least ``min_delta`` — and, either way, exceeds its noise floor.
-The rows are informative (the report's calibration section); they raise no alert on their own.
+ECE of a few points from label noise alone. Labels simulated as ``Bernoulli(score)``
+(``n_simulations`` times) give the ECE a perfectly calibrated segment of that size shows:
+its mean is the segment's ``ece_noise`` (the bias), its 95th percentile ``ece_noise_floor``.
+A segment is ``miscalibrated`` when one of two material differences is significant:
+
+- **absolute**: the ECE in excess of its noise above ``ece_threshold``, tested against the
+  simulated ECEs (Monte Carlo p-value of "perfectly calibrated");
+- **against its reference** (the same segment in the reference with ``min_support`` rows):
+  the ECE in excess of its noise rose by at least ``min_delta``, tested with a percentile
+  bootstrap of both windows' ECE (``n_resamples`` each, the noise difference removed).
+
+A segment with both gets the smaller p-value times two (Bonferroni); the p-values of all
+segments are then adjusted by Benjamini-Hochberg at ``fdr``. The rows are informative (the
+report's calibration section); they raise no alert on their own.
 
 >>> rng = np.random.default_rng(0)
 >>> frame = pd.DataFrame({"s": rng.uniform(0, 1, 2000), "c": rng.choice(["a", "b"], 2000)})
@@ -30,13 +38,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import false_discovery_control
 
 from checks._params import InvalidParameter, check_interval
 from checks.calibration import brier_decomposition, reliability_curve
 from checks.segmentation import apply_segments, form_segments
 from checks.segments import wilson_interval
 
-_SIMULATED_CELLS = 4_000_000  # simulated labels held in memory at once
+_SIMULATED_CELLS = 4_000_000  # simulated or resampled labels held in memory at once
+_MAX_REFERENCE_ROWS = 50_000  # a reference segment's ECE is estimated on at most this many rows
 
 
 def _ece(y: np.ndarray, p: np.ndarray, n_bins: int) -> np.ndarray:
@@ -48,29 +58,38 @@ def _ece(y: np.ndarray, p: np.ndarray, n_bins: int) -> np.ndarray:
     return np.abs(gap).sum(axis=-1) / len(p)
 
 
-def _noise_floor(p: np.ndarray, n_bins: int, n_simulations: int, rng: np.random.Generator) -> float:
-    """The 95th percentile of the ECE of perfectly calibrated labels for these scores."""
-    eces, left = [], n_simulations
-    step = max(1, _SIMULATED_CELLS // max(len(p), 1))
+def _in_chunks(n_rows: int, total: int, draw: Any) -> np.ndarray:
+    """``draw(b)`` for chunks of ``b`` rows of ``n_rows`` cells, ``total`` rows in all."""
+    step, out, left = max(1, _SIMULATED_CELLS // max(n_rows, 1)), [], total
     while left > 0:
-        b = min(step, left)
-        eces.append(_ece((rng.uniform(size=(b, len(p))) < p).astype(np.float64), p, n_bins))
-        left -= b
-    return float(np.quantile(np.concatenate(eces), 0.95))
+        out.append(draw(min(step, left)))
+        left -= min(step, left)
+    return np.concatenate(out)
+
+
+def _calibrated_eces(p: np.ndarray, n_bins: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """ECE of ``n`` draws of perfectly calibrated labels for these scores."""
+    return _in_chunks(len(p), n, lambda b: _ece((rng.uniform(size=(b, len(p))) < p).astype(float), p, n_bins))
+
+
+def _bootstrap_eces(
+    y: np.ndarray, p: np.ndarray, n_bins: int, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """ECE of ``n`` row resamples of the segment."""
+
+    def draw(b: int) -> np.ndarray:
+        rows = rng.integers(0, len(p), size=(b, len(p)))
+        ids = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], p[rows])
+        keys = (np.arange(b)[:, None] * n_bins + ids).ravel()
+        gap = np.bincount(keys, weights=(p[rows] - y[rows]).ravel(), minlength=b * n_bins)
+        return np.abs(gap.reshape(b, n_bins)).sum(axis=1) / len(p)
+
+    return _in_chunks(len(p), n, draw)
 
 
 def _segment_row(
-    column: str,
-    value: str,
-    y: np.ndarray,
-    p: np.ndarray,
-    *,
-    n: int,
-    n_bins: int,
-    confidence: float,
-    floor: float,
+    column: str, value: str, y: np.ndarray, p: np.ndarray, *, n: int, n_bins: int, confidence: float
 ) -> dict[str, Any]:
-    ece = float(_ece(y, p, n_bins))
     curve = reliability_curve(y, p, n_bins=n_bins)
     filled = curve.count > 0
     low, high = wilson_interval(float(y.sum()), len(y), confidence=confidence)
@@ -79,26 +98,73 @@ def _segment_row(
         "value": value,
         "support": len(y),
         "share": len(y) / n,
-        "ece": ece,
-        "ece_noise_floor": floor,
+        "ece": float(_ece(y, p, n_bins)),
+        "ece_noise": None,
+        "ece_noise_floor": None,
         "mce": float(np.max(np.abs(curve.mean_predicted[filled] - curve.fraction_positive[filled]))),
         "brier": brier_decomposition(y, p, n_bins=n_bins).brier,
         "mean_score": float(p.mean()),
         "observed_rate": float(y.mean()),
         "observed_ci_low": low,
         "observed_ci_high": high,
-        "miscalibrated": False,
         "reference_ece": None,
+        "reference_ece_noise": None,
         "reference_support": None,
+        "excess_rise": None,
+        "p_value": None,
+        "p_adjusted": None,
+        "miscalibrated": False,
         "reliability": curve.to_dict(),
     }
 
 
-def _miscalibrated(row: dict[str, Any], ece_threshold: float, min_delta: float) -> bool:
-    """Beyond its noise floor, and above the threshold or materially above its reference ECE."""
-    ece, reference = row["ece"], row["reference_ece"]
-    worse = reference is not None and ece - reference >= min_delta
-    return bool(ece > row["ece_noise_floor"] and (ece > ece_threshold or worse))
+def _test(
+    row: dict[str, Any],
+    y: np.ndarray,
+    p: np.ndarray,
+    ref: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    n_bins: int,
+    ece_threshold: float,
+    min_delta: float,
+    n_simulations: int,
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> float | None:
+    """Fill the noise and reference figures of ``row``; the p-value of its material tests, if any."""
+    null = _calibrated_eces(p, n_bins, n_simulations, rng)
+    row["ece_noise"], row["ece_noise_floor"] = float(null.mean()), float(np.quantile(null, 0.95))
+    p_values = []
+    if row["ece"] - row["ece_noise"] > ece_threshold:  # material beyond the ECE's own noise
+        p_values.append((1 + np.sum(null >= row["ece"])) / (n_simulations + 1))
+    if ref is not None:
+        y_ref, p_ref = ref
+        ref_null = _calibrated_eces(p_ref, n_bins, max(20, n_simulations // 4), rng)
+        row["reference_ece"], row["reference_support"] = float(_ece(y_ref, p_ref, n_bins)), len(y_ref)
+        row["reference_ece_noise"] = float(ref_null.mean())
+        noise_gap = row["ece_noise"] - row["reference_ece_noise"]
+        row["excess_rise"] = row["ece"] - row["reference_ece"] - noise_gap
+        if row["excess_rise"] >= min_delta:
+            rise = (
+                _bootstrap_eces(y, p, n_bins, n_resamples, rng)
+                - _bootstrap_eces(y_ref, p_ref, n_bins, n_resamples, rng)
+                - noise_gap
+            )
+            p_values.append((1 + np.sum(rise <= 0)) / (n_resamples + 1))
+    return min(1.0, len(p_values) * min(p_values)) if p_values else None
+
+
+def _reference_segment(
+    reference: pd.DataFrame, mask: np.ndarray, y_true: str, y_score: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The segment's reference outcomes and scores, at most ``_MAX_REFERENCE_ROWS`` of them."""
+    rows = np.flatnonzero(mask)
+    if rows.size > _MAX_REFERENCE_ROWS:
+        rows = np.sort(rng.choice(rows, _MAX_REFERENCE_ROWS, replace=False))
+    return (
+        reference[y_true].to_numpy(dtype=np.float64)[rows],
+        reference[y_score].to_numpy(dtype=np.float64)[rows],
+    )
 
 
 def calibration_by_segment(
@@ -111,11 +177,13 @@ def calibration_by_segment(
     n_bins: int = 10,
     ece_threshold: float = 0.1,
     min_delta: float = 0.02,
+    fdr: float = 0.05,
     min_support: int = 50,
     numeric_bins: int = 4,
     top_k: int = 20,
     confidence: float = 0.95,
     n_simulations: int = 200,
+    n_resamples: int = 200,
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Calibration of every segment of ``segments`` with ``min_support`` labelled rows, worst first.
@@ -130,15 +198,19 @@ def calibration_by_segment(
     n_bins : int, default=10
         Uniform bins of the ECE, MCE and reliability curve.
     ece_threshold : float, default=0.1
+        ECE above which a segment is materially miscalibrated.
     min_delta : float, default=0.02
-        Rise of a segment's ECE over its reference ECE that counts as miscalibration.
+        Rise of a segment's excess ECE over its reference's that is material.
+    fdr : float, default=0.05
+        Benjamini-Hochberg level across the segments.
     min_support : int, default=50
     numeric_bins, top_k : int
         As in :func:`checks.segments.segment_check`.
     confidence : float, default=0.95
         Level of the Wilson interval of the observed rate.
-    n_simulations : int, default=200
-        Simulated label draws for each segment's ECE noise floor.
+    n_simulations, n_resamples : int, default=200
+        Simulated calibrated label draws per segment; bootstrap resamples per window of the
+        reference comparison.
     seed : int, default=0
 
     Returns
@@ -149,41 +221,46 @@ def calibration_by_segment(
     func = "calibration_by_segment"
     check_interval("n_bins", n_bins, func, low=2)
     check_interval("min_support", min_support, func, low=1)
-    check_interval("n_simulations", n_simulations, func, low=1)
+    check_interval("fdr", fdr, func, low=0.0, high=1.0, closed="neither")
+    check_interval("n_simulations", n_simulations, func, low=20)
+    check_interval("n_resamples", n_resamples, func, low=20)
     missing = sorted({y_true, y_score, *segments} - set(current.columns))
     if missing:
         raise InvalidParameter(f"columns {missing} of {func} are not in the current frame")
     rng = np.random.default_rng(seed)
     y = current[y_true].to_numpy(dtype=np.float64)
     p = current[y_score].to_numpy(dtype=np.float64)
-    rows = []
+    settings = {
+        "n_bins": n_bins,
+        "ece_threshold": ece_threshold,
+        "min_delta": min_delta,
+        "n_simulations": n_simulations,
+        "n_resamples": n_resamples,
+        "rng": rng,
+    }
+    rows, tested = [], []
     for column in segments:
-        basis = reference[column] if reference is not None and column in reference else current[column]
+        has_ref = reference is not None and column in reference
+        basis = reference[column] if has_ref else current[column]
         how = form_segments(current[column], basis, numeric_bins=numeric_bins, top_k=top_k)
         labels = apply_segments(current[column], how).to_numpy()
-        ref_labels = None
-        if reference is not None and column in reference:
-            ref_labels = apply_segments(reference[column], how).to_numpy()
+        ref_labels = apply_segments(reference[column], how).to_numpy() if has_ref else None
         for value in pd.unique(labels):
             mask = labels == value
             if mask.sum() < min_support:
                 continue
-            floor = _noise_floor(p[mask], n_bins, n_simulations, rng)
             row = _segment_row(
-                column,
-                str(value),
-                y[mask],
-                p[mask],
-                n=len(y),
-                n_bins=n_bins,
-                confidence=confidence,
-                floor=floor,
+                column, str(value), y[mask], p[mask], n=len(y), n_bins=n_bins, confidence=confidence
             )
+            ref = None
             if ref_labels is not None and (ref_labels == value).sum() >= min_support:
-                in_ref = ref_labels == value
-                ref_y = reference[y_true].to_numpy(dtype=np.float64)[in_ref]
-                ref_p = reference[y_score].to_numpy(dtype=np.float64)[in_ref]
-                row["reference_ece"], row["reference_support"] = float(_ece(ref_y, ref_p, n_bins)), len(ref_y)
-            row["miscalibrated"] = _miscalibrated(row, ece_threshold, min_delta)
+                ref = _reference_segment(reference, ref_labels == value, y_true, y_score, rng)
+            row["p_value"] = _test(row, y[mask], p[mask], ref, **settings)
+            if row["p_value"] is not None:
+                tested.append(row)
             rows.append(row)
+    adjusted = false_discovery_control([r["p_value"] for r in tested]) if tested else []
+    for row, q in zip(tested, adjusted, strict=True):
+        row["p_adjusted"] = float(q)
+        row["miscalibrated"] = bool(q <= fdr)
     return sorted(rows, key=lambda r: (not r["miscalibrated"], -r["ece"]))

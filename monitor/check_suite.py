@@ -176,6 +176,7 @@ def _calibration_by_segment(
         n_bins=model.calibration.n_bins,
         ece_threshold=model.calibration.ece_threshold,
         min_delta=model.calibration.min_delta,
+        fdr=model.segments_check.fdr,
         min_support=model.segments_check.min_support,
         numeric_bins=model.segments_check.numeric_bins,
         top_k=model.segments_check.top_k,

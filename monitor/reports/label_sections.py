@@ -209,13 +209,14 @@ def _calibration_by_segment(rows: list[Any]) -> Markup:
                 name(label),
                 num(pick(row, "support")),
                 num(pick(row, "ece")),
-                num(pick(row, "ece_noise_floor")),
+                num(pick(row, "ece_noise")),
                 num(pick(row, "mce")),
                 num(pick(row, "mean_score")),
                 _interval(
                     pick(row, "observed_rate"), pick(row, "observed_ci_low"), pick(row, "observed_ci_high")
                 ),
                 num(pick(row, "reference_ece")),
+                pvalue(pick(row, "p_adjusted")),
                 el("b", "yes") if flagged else "no",
             ]
         )
@@ -237,14 +238,15 @@ def _calibration_by_segment(rows: list[Any]) -> Markup:
                     height=260,
                 )
             )
-    headers = ["segment", "support", "ECE", "noise floor", "MCE", "mean score", "observed rate [interval]"]
+    headers = ["segment", "support", "ECE", "ECE noise", "MCE", "mean score", "observed rate [interval]"]
     return join(
         [
             el("h3", "Calibration by segment"),
             el(
                 "p",
-                "Miscalibrated first: ECE above the threshold and above the 95th percentile of what a "
-                "perfectly calibrated segment of this size would show (its noise floor).",
+                "Miscalibrated first: the ECE in excess of its noise (what a perfectly calibrated segment "
+                "of this size shows) is above the threshold, or rose over the reference's, significantly "
+                "(Benjamini-Hochberg across segments).",
                 class_="dw-muted",
             ),
             table(
