@@ -127,7 +127,9 @@ class Notification:
 def merge(notifications: Iterable[Notification]) -> Notification:
     """Merge pending notifications of one group and receiver, oldest first, into one.
 
-    Each alert appears once in its latest state; run, recommendations and reason are the newest.
+    Each alert appears once in its latest state; run and recommendations are the newest, and so
+    is the reason, except that a merge holding anything but repeats is not a repeat (the
+    receiver has not seen all of it).
     """
     items = list(notifications)
     if not items:
@@ -138,8 +140,10 @@ def merge(notifications: Iterable[Notification]) -> Notification:
             latest.pop(alert.fingerprint, None)
             latest[alert.fingerprint] = alert
     newest = items[-1]
+    reasons = [i.reason for i in items if i.reason != "repeat_due"]
     return replace(
         newest,
+        reason=reasons[-1] if reasons else newest.reason,
         alerts=tuple(latest.values()),
         silenced=max(i.silenced for i in items),
         merged_count=sum(i.merged_count for i in items),

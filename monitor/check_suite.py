@@ -283,6 +283,8 @@ def _mature_reference(model: ModelConfig, reference: pd.DataFrame) -> tuple[pd.D
     coverage = _coverage(model, reference, labelled)
     if coverage.mature or reference.empty:
         return labelled, None
+    if labelled.empty:
+        return labelled, "the reference has no labelled rows"
     return labelled.iloc[0:0], f"the reference's labels are not mature: {coverage.reason}"
 
 

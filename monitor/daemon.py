@@ -44,6 +44,7 @@ from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.schema import quarantine, runs
+from monitor.store.windows import window_counts
 
 log = logging.getLogger("driftwatch.daemon")
 
@@ -318,12 +319,15 @@ class Daemon:
                 if ids
                 else []
             )
-            coverage = conn.execute(
-                select(runs.c.label_coverage)
+            newest = conn.execute(
+                select(runs.c.window_start, runs.c.window_end)
                 .where(runs.c.model == model_name, runs.c.state == "done")
                 .order_by(runs.c.window_end.desc())
                 .limit(1)
-            ).scalar()
+            ).first()
+        # Counted now, not as of the window's last evaluation: labels keep arriving in between.
+        model = self.config.model(model_name)
+        coverage = None if newest is None else window_counts(store, model, *map(_aware, newest)).coverage
         durations = {
             r.id: (r.finished_at - r.started_at).total_seconds()
             for r in timings

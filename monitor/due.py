@@ -60,7 +60,8 @@ def windows_with_new_labels(store: Store, config: Config, model: ModelConfig, no
         start = window_start(end, model.window, config.daemon.timezone)
         counts = window_counts(store, model, start, end)
         was, mature = coverage or 0.0, model.labels.min_coverage
-        # Below maturity a re-evaluation changes nothing (the label checks stay skipped).
+        # Below maturity a re-evaluation would only refresh the coverage figure (the label checks
+        # stay skipped); the daemon's coverage gauge counts live instead.
         grown = mature <= was and counts.coverage - was >= MIN_COVERAGE_GAIN
         newly_mature = was < mature <= counts.coverage
         if final or grown or newly_mature:

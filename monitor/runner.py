@@ -275,19 +275,23 @@ class Runner:
     def batch(self) -> Iterator[None]:
         """Rewrite the report index once after the runs inside, instead of after each run.
 
-        A failure to rewrite it is logged, not raised: the run reports stand on their own and
-        ``driftwatch report`` (or the next batch) rebuilds the index.
+        Batches nest (the outermost one rewrites). A failure to rewrite is logged, not raised:
+        the run reports stand on their own, and ``driftwatch report`` or the next run that
+        writes a report rebuilds the index.
         """
-        self._index_stale = False
+        outermost = self._index_stale is None
+        if outermost:
+            self._index_stale = False
         try:
             yield
         finally:
-            stale, self._index_stale = self._index_stale, None
-            if stale:
-                try:
-                    self.refresh_index()
-                except Exception:
-                    log.exception("The report index was not rewritten; `driftwatch report` rebuilds it")
+            if outermost:
+                stale, self._index_stale = self._index_stale, None
+                if stale:
+                    try:
+                        self.refresh_index()
+                    except Exception:
+                        log.exception("The report index was not rewritten; `driftwatch report` rebuilds it")
 
     def refresh_index(self, extra: ModelRun | None = None) -> Path:
         """Rewrite the index and per-model pages from the stored runs."""

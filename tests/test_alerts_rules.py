@@ -319,3 +319,11 @@ def test_a_repeat_says_the_alerts_are_still_firing_and_since_when() -> None:
     expected = f"[ALERT] fraud: 2 still firing since {first_fired} — amount drifted"
     assert plain_text(repeat).startswith(expected)
     assert "still firing" not in plain_text(replace(repeat, reason="first_notification"))
+
+
+def test_a_merge_of_a_new_alert_and_a_later_repeat_is_not_a_repeat() -> None:
+    queued = _notification(_view("a1"))  # first_notification, never delivered (receiver down)
+    repeat = replace(_notification(_view("a1")), reason="repeat_due")
+    merged = merge([queued, repeat])
+    assert merged.reason == "first_notification" and "still firing" not in plain_text(merged)
+    assert merge([repeat, repeat]).reason == "repeat_due"
