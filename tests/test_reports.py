@@ -379,3 +379,6 @@ def test_calibration_by_segment_lists_the_miscalibrated_segment_first_with_its_d
     assert all("<b>yes</b>" not in row for row in rows[1:])
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table and "<script>alert(1)" not in table
     assert "Reliability: country = BR" in svgs(body)
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", rows_html := table[: table.index("</tr>")])
+    cells = re.findall(r"<td[^>]*>", re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1])
+    assert len(headers) == len(cells), rows_html

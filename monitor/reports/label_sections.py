@@ -250,9 +250,9 @@ def _calibration_by_segment(rows: list[Any]) -> Markup:
                 class_="dw-muted",
             ),
             table(
-                [*headers, "reference ECE", "miscalibrated"],
+                [*headers, "reference ECE", "p adj.", "miscalibrated"],
                 body,
-                numeric=(1, 2, 3, 4, 5, 6, 7),
+                numeric=(1, 2, 3, 4, 5, 6, 7, 8),
                 row_classes=classes,
             ),
             el("div", *charts, class_="dw-grid") if charts else "",
