@@ -8,7 +8,9 @@ fraction of positives. Bins are intervals ``(e[k-1], e[k]]`` (the first one also
 The check compares the current window with a reference window: calibration has *degraded*
 when the expected calibration error went up by at least ``min_delta`` (material) and the
 bootstrap interval of the increase excludes zero (significant). Independently, an ECE above
-``ece_threshold`` is an alert on its own.
+``ece_threshold`` is an alert on its own. ECE is biased upwards by label noise, more so in
+small windows; both rules count each window's ECE beyond its noise, the mean ECE of outcomes
+simulated from its own scores (:func:`calibrated_eces`).
 
 References
 ----------
@@ -239,6 +241,39 @@ def _bootstrap_ece(
     return out
 
 
+def calibrated_eces(
+    y_prob: Any, *, n_bins: int = 10, strategy: str = "uniform", n_simulations: int = 200, seed: int = 0
+) -> np.ndarray:
+    """ECE of perfectly calibrated outcomes (``y ~ Bernoulli(p)``) for these scores.
+
+    The ECE's own noise: a calibrated window of ``n`` rows does not show an ECE of 0 but about
+    the mean of these (roughly ``0.8 sqrt(n_bins / n)`` for spread-out scores), which is what
+    a small window must be corrected for before it is compared with a large reference. At
+    most ``_BOOTSTRAP_CHUNK * 10`` labels are simulated (fewer draws for large windows).
+
+    >>> p = np.random.default_rng(0).uniform(size=1000)
+    >>> bool(0.02 < calibrated_eces(p).mean() < 0.06)
+    True
+    """
+    func = "calibrated_eces"
+    p = as_float_array(y_prob, "y_prob", func)
+    _check_binning(n_bins, strategy, func)
+    check_interval("n_simulations", n_simulations, func, low=1)
+    rng = np.random.default_rng(seed)
+    ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
+    count, sum_p, _ = _bin_sums(ids, p, p, n_bins)
+    n_simulations = int(min(n_simulations, max(20, 10 * _BOOTSTRAP_CHUNK // max(p.size, 1))))
+    out = np.empty(n_simulations)
+    chunk = max(1, _BOOTSTRAP_CHUNK // max(p.size, 1))
+    for start in range(0, n_simulations, chunk):
+        b = min(chunk, n_simulations - start)
+        y = rng.uniform(size=(b, p.size)) < p
+        keys = (np.arange(b)[:, None] * n_bins + ids).ravel()
+        sum_y = np.bincount(keys, weights=y.ravel(), minlength=b * n_bins).reshape(b, n_bins)
+        out[start : start + b] = _ece_from_sums(count, sum_p, sum_y)
+    return out
+
+
 def _two_proportion_p(k1: float, n1: int, k2: float, n2: int) -> float:
     """Two-sided pooled z-test p-value for equal proportions."""
     pooled = (k1 + k2) / (n1 + n2)
@@ -276,9 +311,12 @@ def calibration_check(
     strategy : {"uniform", "quantile"}, default="uniform"
         Binning of the ECE that decides (both ECEs are reported) and of the reliability curve.
     ece_threshold : float, default=0.1
-        Absolute ECE above which the current window alerts whatever the reference.
+        Absolute ECE above which the current window alerts whatever the reference, counted
+        beyond the ECE's own noise (``metrics["ece_noise"]``, :func:`calibrated_eces`).
     min_delta : float, default=0.02
-        Smallest ECE increase over the reference that counts as material.
+        Smallest rise of the ECE over the reference that counts as material, each ECE
+        counted beyond its noise (a 300-row window's ECE exceeds a 40,000-row reference's by
+        about 0.04 with both perfectly calibrated).
     alpha : float, default=0.05
         The increase is significant when the lower bound of its two-sided ``1 - alpha``
         percentile bootstrap interval is above zero (bins held at each window's own edges;
@@ -338,8 +376,9 @@ def calibration_check(
         "mean_score": float(p.mean()),
     }
     details: dict[str, Any] = {"reliability": curve.to_dict(), "strategy": strategy, "n_bins": n_bins}
+    metrics["ece_noise"] = float(calibrated_eces(p, n_bins=n_bins, strategy=strategy, seed=seed).mean())
     findings: list[Finding] = []
-    if ece > ece_threshold:
+    if ece - metrics["ece_noise"] > ece_threshold:
         findings.append(
             Finding(
                 subject="model",
@@ -349,7 +388,13 @@ def calibration_check(
                 effect_size=ece,
                 severity="alert",
                 message=f"expected calibration error {ece:.3f} is above {ece_threshold:g}",
-                evidence={"n": int(y.size), "mce": metrics["mce"], "strategy": strategy, "n_bins": n_bins},
+                evidence={
+                    "n": int(y.size),
+                    "ece_noise": metrics["ece_noise"],
+                    "mce": metrics["mce"],
+                    "strategy": strategy,
+                    "n_bins": n_bins,
+                },
             )
         )
 
@@ -394,15 +439,22 @@ def _compare_with_reference(
     ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
     ids_ref = _bin_ids(p_ref, _bin_edges(p_ref, n_bins, strategy))
     ref_ece = float(_ece_from_sums(*_bin_sums(ids_ref, y_ref, p_ref, n_bins)))
-    delta = metrics["ece"] - ref_ece
+    ref_noise = float(calibrated_eces(p_ref, n_bins=n_bins, strategy=strategy, seed=seed + 1).mean())
+    # The rise of the ECE beyond its noise: a small window's ECE is larger by noise alone.
+    noise_gap = metrics["ece_noise"] - ref_noise
+    delta = metrics["ece"] - ref_ece - noise_gap
     boot = _bootstrap_ece(ids, y, p, n_bins, n_resamples, rng) - _bootstrap_ece(
         ids_ref, y_ref, p_ref, n_bins, n_resamples, rng
     )
+    # Resampling adds noise of its own (a resampled ECE is larger still): keep the bootstrap's
+    # spread, centred on the estimate.
+    boot += delta - boot.mean()
     ci_low, ci_high = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
     p_value = float((1 + np.sum(boot <= 0)) / (n_resamples + 1))
     metrics.update(
         reference_n=int(y_ref.size),
         reference_ece=ref_ece,
+        reference_ece_noise=ref_noise,
         reference_brier=float(np.mean((p_ref - y_ref) ** 2)),
         reference_base_rate=float(y_ref.mean()),
         reference_mean_score=float(p_ref.mean()),
@@ -427,11 +479,13 @@ def _compare_with_reference(
         severity="alert",
         message=(
             f"calibration degraded: ECE {metrics['ece']:.3f} vs {ref_ece:.3f} in the reference "
-            f"(+{delta:.3f}, {100 * (1 - alpha):g}% CI [{ci_low:.3f}, {ci_high:.3f}])"
+            f"(+{delta:.3f} beyond noise, {100 * (1 - alpha):g}% CI [{ci_low:.3f}, {ci_high:.3f}])"
         ),
         evidence={
             "ece": metrics["ece"],
             "reference_ece": ref_ece,
+            "ece_noise": metrics["ece_noise"],
+            "reference_ece_noise": ref_noise,
             "ci_low": ci_low,
             "ci_high": ci_high,
             "confidence": 1 - alpha,

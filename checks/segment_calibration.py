@@ -16,8 +16,9 @@ A segment is ``miscalibrated`` when one of two material differences is significa
 - **absolute**: the ECE in excess of its noise above ``ece_threshold``, tested against the
   simulated ECEs (Monte Carlo p-value of "perfectly calibrated");
 - **against its reference** (the same segment in the reference with ``min_support`` rows):
-  the ECE in excess of its noise rose by at least ``min_delta``, tested with a percentile
-  bootstrap of both windows' ECE (``n_resamples`` each, the noise difference removed).
+  the ECE in excess of its noise rose by at least ``min_delta``, tested with a bootstrap of
+  both windows' ECE (``n_resamples`` each; its spread, centred on the noise-corrected rise,
+  since resampling inflates the ECE further).
 
 A segment with both gets the smaller p-value times two (Bonferroni); the p-values of all
 segments are then adjusted by Benjamini-Hochberg at ``fdr``. The rows are informative (the
@@ -41,7 +42,7 @@ import pandas as pd
 from scipy.stats import false_discovery_control
 
 from checks._params import InvalidParameter, check_interval
-from checks.calibration import brier_decomposition, reliability_curve
+from checks.calibration import brier_decomposition, calibrated_eces, reliability_curve
 from checks.segmentation import apply_segments, form_segments
 from checks.segments import wilson_interval
 
@@ -65,11 +66,6 @@ def _in_chunks(n_rows: int, total: int, draw: Any) -> np.ndarray:
         out.append(draw(min(step, left)))
         left -= min(step, left)
     return np.concatenate(out)
-
-
-def _calibrated_eces(p: np.ndarray, n_bins: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """ECE of ``n`` draws of perfectly calibrated labels for these scores."""
-    return _in_chunks(len(p), n, lambda b: _ece((rng.uniform(size=(b, len(p))) < p).astype(float), p, n_bins))
 
 
 def _bootstrap_eces(
@@ -132,24 +128,23 @@ def _test(
     rng: np.random.Generator,
 ) -> float | None:
     """Fill the noise and reference figures of ``row``; the p-value of its material tests, if any."""
-    null = _calibrated_eces(p, n_bins, n_simulations, rng)
+    null = calibrated_eces(p, n_bins=n_bins, n_simulations=n_simulations, seed=int(rng.integers(2**31)))
     row["ece_noise"], row["ece_noise_floor"] = float(null.mean()), float(np.quantile(null, 0.95))
     p_values = []
     if row["ece"] - row["ece_noise"] > ece_threshold:  # material beyond the ECE's own noise
         p_values.append((1 + np.sum(null >= row["ece"])) / (n_simulations + 1))
     if ref is not None:
         y_ref, p_ref = ref
-        ref_null = _calibrated_eces(p_ref, n_bins, max(20, n_simulations // 4), rng)
+        ref_null = calibrated_eces(p_ref, n_bins=n_bins, n_simulations=50, seed=int(rng.integers(2**31)))
         row["reference_ece"], row["reference_support"] = float(_ece(y_ref, p_ref, n_bins)), len(y_ref)
         row["reference_ece_noise"] = float(ref_null.mean())
         noise_gap = row["ece_noise"] - row["reference_ece_noise"]
         row["excess_rise"] = row["ece"] - row["reference_ece"] - noise_gap
         if row["excess_rise"] >= min_delta:
-            rise = (
-                _bootstrap_eces(y, p, n_bins, n_resamples, rng)
-                - _bootstrap_eces(y_ref, p_ref, n_bins, n_resamples, rng)
-                - noise_gap
+            rise = _bootstrap_eces(y, p, n_bins, n_resamples, rng) - _bootstrap_eces(
+                y_ref, p_ref, n_bins, n_resamples, rng
             )
+            rise += row["excess_rise"] - rise.mean()  # the bootstrap's spread around the estimate
             p_values.append((1 + np.sum(rise <= 0)) / (n_resamples + 1))
     return min(1.0, len(p_values) * min(p_values)) if p_values else None
 

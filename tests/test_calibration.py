@@ -16,6 +16,7 @@ from sklearn.metrics import brier_score_loss, log_loss
 from checks._params import InvalidParameter
 from checks.calibration import (
     brier_decomposition,
+    calibrated_eces,
     calibration_check,
     expected_calibration_error,
     maximum_calibration_error,
@@ -170,9 +171,10 @@ def test_check_alerts_on_distorted_scores_with_evidence() -> None:
     ece = expected_calibration_error(y, distorted)
     ref_ece = expected_calibration_error(y_ref, p_ref)
     assert finding.subject == "model" and finding.severity == "alert"
-    assert finding.statistic == pytest.approx(ece - ref_ece, rel=1e-12)
-    assert 0 < finding.evidence["ci_low"] < finding.statistic < finding.evidence["ci_high"]
     m = result.metrics
+    noise_gap = m["ece_noise"] - m["reference_ece_noise"]
+    assert finding.statistic == pytest.approx(ece - ref_ece - noise_gap, rel=1e-12)
+    assert 0 < finding.evidence["ci_low"] < finding.statistic < finding.evidence["ci_high"]
     assert m["ece_uniform"] == pytest.approx(ece, rel=1e-12)
     assert m["ece_quantile"] == pytest.approx(expected_calibration_error(y, distorted, strategy="quantile"))
     assert m["brier"] == pytest.approx(brier_score_loss(y, distorted), rel=1e-12)
@@ -370,3 +372,23 @@ def test_a_stable_miscalibration_in_small_segments_is_not_flagged_against_a_larg
         flagged += any(r["miscalibrated"] for r in rows)
     # Truly miscalibrated (ECE ~0.06) but below the 0.1 threshold and unchanged: 8% of 100 runs here
     assert flagged / 60 <= 0.1
+
+
+def test_ece_noise_is_the_mean_ece_of_outcomes_drawn_from_the_scores() -> None:
+    _, p = calibrated(800, seed=8)
+    rng = np.random.default_rng(9)
+    draws = [(rng.uniform(size=p.size) < p).astype(int) for _ in range(400)]
+    naive = np.mean([expected_calibration_error(y, p) for y in draws])
+    assert calibrated_eces(p, n_simulations=400, seed=1).mean() == pytest.approx(naive, rel=0.05)
+
+
+@pytest.mark.parametrize("n", [300, 1000])
+def test_a_calibrated_small_window_does_not_alert_against_a_large_reference(n: int) -> None:
+    """Without the noise correction: 99% (300 rows) and 55% (1,000 rows) of these windows alerted."""
+    alerts = 0
+    for seed in range(60):
+        y, p = calibrated(n, seed)
+        y_ref, p_ref = calibrated(40_000, 1000 + seed)
+        result = calibration_check(y, p, reference=(y_ref, p_ref), n_resamples=200, seed=seed)
+        alerts += result.status == "alert"
+    assert alerts / 60 <= 0.05
