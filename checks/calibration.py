@@ -241,6 +241,29 @@ def _bootstrap_ece(
     return out
 
 
+def bootstrap_eces(
+    y_true: Any,
+    y_prob: Any,
+    *,
+    n_bins: int = 10,
+    strategy: str = "uniform",
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> np.ndarray:
+    """ECE of ``n_resamples`` row resamples (bins fixed from the scores, as :func:`calibration_check`).
+
+    >>> y, p = [0, 0, 1, 1], [0.1, 0.3, 0.6, 0.8]
+    >>> bootstrap_eces(y, p, n_bins=2, n_resamples=5).shape
+    (5,)
+    """
+    func = "bootstrap_eces"
+    y, p = _binary_inputs(y_true, y_prob, func)
+    _check_binning(n_bins, strategy, func)
+    check_interval("n_resamples", n_resamples, func, low=1)
+    ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
+    return _bootstrap_ece(ids, y, p, n_bins, n_resamples, np.random.default_rng(seed))
+
+
 def calibrated_eces(
     y_prob: Any, *, n_bins: int = 10, strategy: str = "uniform", n_simulations: int = 200, seed: int = 0
 ) -> np.ndarray:

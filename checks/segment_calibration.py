@@ -42,62 +42,33 @@ import pandas as pd
 from scipy.stats import false_discovery_control
 
 from checks._params import InvalidParameter, check_interval
-from checks.calibration import brier_decomposition, calibrated_eces, reliability_curve
+from checks.calibration import (
+    bootstrap_eces,
+    brier_decomposition,
+    calibrated_eces,
+    expected_calibration_error,
+    maximum_calibration_error,
+    reliability_curve,
+)
 from checks.segmentation import apply_segments, form_segments
 from checks.segments import wilson_interval
 
-_SIMULATED_CELLS = 4_000_000  # simulated or resampled labels held in memory at once
 _MAX_REFERENCE_ROWS = 50_000  # a reference segment's ECE is estimated on at most this many rows
-
-
-def _ece(y: np.ndarray, p: np.ndarray, n_bins: int) -> np.ndarray:
-    """ECE on uniform bins for each row of ``y`` (shape ``(b, n)``), as :mod:`checks.calibration`."""
-    ids = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], p)
-    onehot = np.zeros((len(p), n_bins))
-    onehot[np.arange(len(p)), ids] = 1.0
-    gap = p @ onehot - y @ onehot
-    return np.abs(gap).sum(axis=-1) / len(p)
-
-
-def _in_chunks(n_rows: int, total: int, draw: Any) -> np.ndarray:
-    """``draw(b)`` for chunks of ``b`` rows of ``n_rows`` cells, ``total`` rows in all."""
-    step, out, left = max(1, _SIMULATED_CELLS // max(n_rows, 1)), [], total
-    while left > 0:
-        out.append(draw(min(step, left)))
-        left -= min(step, left)
-    return np.concatenate(out)
-
-
-def _bootstrap_eces(
-    y: np.ndarray, p: np.ndarray, n_bins: int, n: int, rng: np.random.Generator
-) -> np.ndarray:
-    """ECE of ``n`` row resamples of the segment."""
-
-    def draw(b: int) -> np.ndarray:
-        rows = rng.integers(0, len(p), size=(b, len(p)))
-        ids = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], p[rows])
-        keys = (np.arange(b)[:, None] * n_bins + ids).ravel()
-        gap = np.bincount(keys, weights=(p[rows] - y[rows]).ravel(), minlength=b * n_bins)
-        return np.abs(gap.reshape(b, n_bins)).sum(axis=1) / len(p)
-
-    return _in_chunks(len(p), n, draw)
 
 
 def _segment_row(
     column: str, value: str, y: np.ndarray, p: np.ndarray, *, n: int, n_bins: int, confidence: float
 ) -> dict[str, Any]:
-    curve = reliability_curve(y, p, n_bins=n_bins)
-    filled = curve.count > 0
     low, high = wilson_interval(float(y.sum()), len(y), confidence=confidence)
     return {
         "column": column,
         "value": value,
         "support": len(y),
         "share": len(y) / n,
-        "ece": float(_ece(y, p, n_bins)),
+        "ece": expected_calibration_error(y, p, n_bins=n_bins),
         "ece_noise": None,
         "ece_noise_floor": None,
-        "mce": float(np.max(np.abs(curve.mean_predicted[filled] - curve.fraction_positive[filled]))),
+        "mce": maximum_calibration_error(y, p, n_bins=n_bins),
         "brier": brier_decomposition(y, p, n_bins=n_bins).brier,
         "mean_score": float(p.mean()),
         "observed_rate": float(y.mean()),
@@ -110,7 +81,7 @@ def _segment_row(
         "p_value": None,
         "p_adjusted": None,
         "miscalibrated": False,
-        "reliability": curve.to_dict(),
+        "reliability": reliability_curve(y, p, n_bins=n_bins).to_dict(),
     }
 
 
@@ -136,14 +107,15 @@ def _test(
     if ref is not None:
         y_ref, p_ref = ref
         ref_null = calibrated_eces(p_ref, n_bins=n_bins, n_simulations=50, seed=int(rng.integers(2**31)))
-        row["reference_ece"], row["reference_support"] = float(_ece(y_ref, p_ref, n_bins)), len(y_ref)
+        row["reference_ece"] = expected_calibration_error(y_ref, p_ref, n_bins=n_bins)
+        row["reference_support"] = len(y_ref)
         row["reference_ece_noise"] = float(ref_null.mean())
         noise_gap = row["ece_noise"] - row["reference_ece_noise"]
         row["excess_rise"] = row["ece"] - row["reference_ece"] - noise_gap
         if row["excess_rise"] >= min_delta:
-            rise = _bootstrap_eces(y, p, n_bins, n_resamples, rng) - _bootstrap_eces(
-                y_ref, p_ref, n_bins, n_resamples, rng
-            )
+            seeds = [int(s) for s in rng.integers(2**31, size=2)]
+            rise = bootstrap_eces(y, p, n_bins=n_bins, n_resamples=n_resamples, seed=seeds[0])
+            rise -= bootstrap_eces(y_ref, p_ref, n_bins=n_bins, n_resamples=n_resamples, seed=seeds[1])
             rise += row["excess_rise"] - rise.mean()  # the bootstrap's spread around the estimate
             p_values.append((1 + np.sum(rise <= 0)) / (n_resamples + 1))
     return min(1.0, len(p_values) * min(p_values)) if p_values else None

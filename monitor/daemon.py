@@ -296,14 +296,14 @@ class Daemon:
                 self._load_last_checks(store)
                 return None
             started, now = time.perf_counter(), self.clock()
-            if due_windows(store, self.config, model, now) or windows_with_new_labels(
-                store, self.config, model, now
-            ):
+            due = due_windows(store, self.config, model, now)
+            relabelled = windows_with_new_labels(store, self.config, model, now)
+            done = []  # nothing due: the check stack is not even imported
+            if due or relabelled:
                 from monitor.runner import Runner  # pandas, scipy, scikit-learn: only with work to do
 
-                done = Runner(store, self.config, clock=self.clock, owner=self.owner).cycle(model)
-            else:
-                done = []  # nothing due: the check stack is not even imported
+                runner = Runner(store, self.config, clock=self.clock, owner=self.owner)
+                done = runner.work(model, due, relabelled)
             self.metrics.cycle_duration.labels(model_name).observe(time.perf_counter() - started)
         self._note_check(model_name, self.clock())
         self._record_runs(store, model_name, done)

@@ -310,13 +310,17 @@ class Runner:
 
     def cycle(self, model: ModelConfig) -> list[ModelRun]:
         """Catch up every missed window (oldest first), then re-evaluate windows with new labels."""
+        return self.work(model, self.due_windows(model), self.windows_with_new_labels(model))
+
+    def work(self, model: ModelConfig, ends: list[datetime], run_ids: list[int]) -> list[ModelRun]:
+        """Check the windows ending at ``ends``, then re-evaluate the runs ``run_ids``."""
         done: list[ModelRun] = []
         with self.batch():
-            for end in self.due_windows(model):
+            for end in ends:
                 run = self.check_window(model, end)
                 if run is not None:
                     done.append(run)
-            for run_id in self.windows_with_new_labels(model):
+            for run_id in run_ids:
                 run = self.reevaluate(model, run_id)
                 if run is not None:
                     done.append(run)
