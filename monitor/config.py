@@ -15,14 +15,18 @@ import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from alerts.config import AlertsConfig
 from alerts.durations import PositiveDuration as Duration
+from monitor.windows import Window, WindowError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 #: Column names from config are quoted by SQLAlchemy; this only rejects the unprintable.
@@ -117,6 +122,15 @@ class DaemonConfig(_Strict):
     event_retention_days: int = Field(default=90, ge=1)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"{value!r} is not a known time zone (e.g. 'UTC', 'Europe/Berlin')") from None
+        return value
 
 
 class FeaturesConfig(_Strict):
@@ -286,6 +300,19 @@ class SourceConfig(_Strict):
         return self
 
 
+def _to_window(value: Any, info: ValidationInfo) -> Window:
+    if isinstance(value, Window):
+        return value
+    try:
+        return Window.parse(value, anchor=info.data.get("window_anchor"))
+    except WindowError as exc:
+        raise ValueError(str(exc)) from None
+
+
+#: A window length in config: ``"1h"``, ``"1d"``, ``"1w"``, ``"1mo"``, ``"1q"``, ``"1y"``.
+WindowLength = Annotated[Window, BeforeValidator(_to_window), PlainSerializer(str, return_type=str)]
+
+
 class ModelConfig(_Strict):
     name: str
     task: Literal["binary", "multiclass", "regression"] = "binary"
@@ -304,7 +331,10 @@ class ModelConfig(_Strict):
     unknown_category: Literal["keep", "quarantine"] = "keep"
     threshold: float = Field(default=0.5, gt=0, lt=1)
     reference: ReferenceConfig = Field(default_factory=lambda: ReferenceConfig(trailing=timedelta(days=7)))
-    window: Duration = timedelta(days=1)
+    window_anchor: datetime | None = Field(
+        default=None, description="Local date-time fixed-length windows are aligned to."
+    )
+    window: WindowLength = Window()
     schedule: str = "5 0 * * *"
     drift: DriftConfig = Field(default_factory=DriftConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
@@ -321,6 +351,13 @@ class ModelConfig(_Strict):
     def _model_name(cls, value: str) -> str:
         if not NAME_PATTERN.match(value):
             raise ValueError(f"{value!r} is not a valid model name (lower case letters, digits, _; max 40)")
+        return value
+
+    @field_validator("window_anchor")
+    @classmethod
+    def _local_anchor(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError("a local date-time without a UTC offset (windows align in [daemon] timezone)")
         return value
 
     @field_validator("schedule")

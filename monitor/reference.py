@@ -16,7 +16,7 @@ from monitor.ingest.validate import validate_batch
 from monitor.store import Store
 from monitor.store.schema import feature_column, score_columns
 from monitor.store.windows import read_window, window_counts
-from monitor.windows import window_start
+from monitor.windows import local_shift
 
 
 class ReferenceError(ValueError):
@@ -64,7 +64,7 @@ def reference_span(
     ref = model.reference
     if ref.kind == "trailing":
         assert ref.trailing is not None
-        return window_start(current_start, ref.trailing, timezone), current_start
+        return local_shift(current_start, ref.trailing, timezone), current_start
     assert ref.start is not None and ref.end is not None
     return _aware(ref.start), _aware(ref.end)
 
