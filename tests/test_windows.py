@@ -7,8 +7,8 @@ boundaries that :class:`monitor.windows.Window` computes from wall times.
 
 from __future__ import annotations
 
-import itertools
 import functools
+import itertools
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
