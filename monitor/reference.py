@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,21 @@ def reference_span(
         return local_shift(current_start, ref.trailing, timezone), current_start
     assert ref.start is not None and ref.end is not None
     return _aware(ref.start), _aware(ref.end)
+
+
+def window_overlap(reference: tuple[datetime, datetime], window: tuple[datetime, datetime]) -> dict[str, Any]:
+    """Whether the checked ``window`` overlaps the ``reference`` span, and what share of it does.
+
+    A window inside its own reference is partly compared with itself: a shift there is diluted.
+
+    >>> from datetime import timedelta
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> window_overlap((t, t + timedelta(days=7)), (t + timedelta(days=6), t + timedelta(days=8)))
+    {'overlaps_window': True, 'overlap_share': 0.5}
+    """
+    (ref_start, ref_end), (start, end) = reference, window
+    inside = max(min(ref_end, end) - max(ref_start, start), timedelta(0))
+    return {"overlaps_window": inside > timedelta(0), "overlap_share": round(inside / (end - start), 4)}
 
 
 def load_reference(
