@@ -208,6 +208,14 @@ class QualityConfig(_Strict):
     min_missing_increase: float = Field(default=0.05, ge=0, le=1)
     new_category_share: float = Field(default=0.01, ge=0, le=1)
     out_of_range_share: float = Field(default=0.01, ge=0, le=1)
+    vanished_category_share: float = Field(
+        default=0.01, gt=0, le=1, description="Reference share from which an absent category is a finding."
+    )
+    vanished_category_alpha: float = Field(default=0.01, gt=0, lt=1)
+    min_traffic_share: float = Field(
+        default=0.5, ge=0, le=1, description="A window below this share of the expected rows is a finding."
+    )
+    traffic_alpha: float = Field(default=0.01, gt=0, lt=1)
 
 
 class LatencyConfig(_Strict):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from checks.volume import expected_rows
 from monitor.config import ModelConfig
 from monitor.ingest.files import file_format, read_chunks
 from monitor.ingest.validate import validate_batch
@@ -82,6 +83,30 @@ def window_overlap(reference: tuple[datetime, datetime], window: tuple[datetime,
     (ref_start, ref_end), (start, end) = reference, window
     inside = max(min(ref_end, end) - max(ref_start, start), timedelta(0))
     return {"overlaps_window": inside > timedelta(0), "overlap_share": round(inside / (end - start), 4)}
+
+
+def expected_rows_in(
+    reference: Reference, model: ModelConfig, window: tuple[datetime, datetime], timezone: str = "UTC"
+) -> float | None:
+    """Predictions the reference's rate predicts for ``window`` (:func:`checks.volume.expected_rows`).
+
+    The rate of a period or trailing reference is over its span; a file's over the time its
+    rows cover. ``None`` when the reference has no rows or (a file) no time span.
+    """
+    frame = reference.frame
+    if frame.empty:
+        return None
+    if model.reference.kind == "file":
+        span = (frame["ts"].min(), frame["ts"].max())
+        if not span[1] > span[0]:
+            return None
+    else:
+        span = reference_span(model, window[0], timezone)
+    weight = 1.0 / float(reference.description.get("sampled_fraction", 1.0))
+    as_ts = (pd.Timestamp(span[0]), pd.Timestamp(span[1]))
+    return expected_rows(
+        frame["ts"], as_ts, (pd.Timestamp(window[0]), pd.Timestamp(window[1])), weight=weight
+    )
 
 
 def load_reference(

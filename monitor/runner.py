@@ -24,7 +24,7 @@ from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_se
 from monitor.config import Config, ModelConfig
 from monitor.due import due_windows, owner_gone, windows_with_new_labels
 from monitor.policy import recommend
-from monitor.reference import load_reference, reference_span, window_overlap
+from monitor.reference import expected_rows_in, load_reference, reference_span, window_overlap
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
 from monitor.store import Store
 from monitor.store.runs import (
@@ -141,6 +141,8 @@ class Runner:
             quarantined=counts.quarantined,
             window_seconds=(claim.window_end - claim.window_start).total_seconds(),
             seed=window_seed(model.name, claim.window_end),
+            expected_rows=expected_rows_in(reference, model, (claim.window_start, claim.window_end), self.tz),
+            n_rows=counts.predictions,
         )
         if large:
             outcome = self._pushed_down(model, claim, outcome, counts.predictions)

@@ -192,10 +192,12 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, {"status": "alive"})
         elif route == "/readyz":
             ready, reasons = daemon.readiness()
+            # A model's feed going quiet is reported, not a reason to be unready: the daemon works.
+            quiet = {"no_traffic": daemon.no_traffic()} if daemon.no_traffic() else {}
             if ready:
-                self._json(HTTPStatus.OK, {"ready": True})
+                self._json(HTTPStatus.OK, {"ready": True, **quiet})
             else:
-                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"ready": False, "reasons": reasons})
+                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"ready": False, "reasons": reasons, **quiet})
         elif route == "/metrics":
             daemon.readiness()
             self._send(HTTPStatus.OK, daemon.metrics.render(), CONTENT_TYPE_LATEST)
