@@ -166,11 +166,11 @@ def _vanishing_candidates(ref: pd.Series, min_share: float) -> pd.Series:
 
 
 def _vanished_categories(
-    col: str, ref: pd.Series, cur: pd.Series, min_share: float, alpha: float
+    col: str, big: pd.Series, n_ref: int, cur: pd.Series, min_share: float, alpha: float
 ) -> tuple[dict[str, Any], Finding | None]:
+    """Categories of ``big`` (reference counts of the candidates, of ``n_ref`` values) absent from ``cur``."""
     present = cur.dropna()
-    n, big = len(present), _vanishing_candidates(ref, min_share)
-    n_ref = int(ref.notna().sum())
+    n = len(present)
     gone: dict[str, float] = {}
     p_values: dict[str, float] = {}
     seen = set(pd.unique(present))
@@ -259,7 +259,12 @@ def _constant(col: str, ref: pd.Series, cur: pd.Series) -> tuple[dict[str, Any],
 
 
 def _column(
-    col: str, kind: Literal["numeric", "categorical"], ref: pd.Series, cur: pd.Series, opts: dict[str, float]
+    col: str,
+    kind: Literal["numeric", "categorical"],
+    ref: pd.Series,
+    cur: pd.Series,
+    opts: dict[str, float],
+    candidates: pd.Series | None = None,
 ) -> tuple[dict[str, Any], list[Finding]]:
     row: dict[str, Any] = {"column": col, "kind": kind}
     found: list[Finding | None] = []
@@ -271,9 +276,9 @@ def _column(
         parts.append(
             _new_categories(col, ref, cur, opts["new_category_share_threshold"], opts["alert_share"])
         )
-        parts.append(
-            _vanished_categories(col, ref, cur, opts["vanished_category_share"], opts["vanished_alpha_each"])
-        )
+        assert candidates is not None
+        share, alpha = opts["vanished_category_share"], opts["vanished_alpha_each"]
+        parts.append(_vanished_categories(col, candidates, int(ref.notna().sum()), cur, share, alpha))
         row.update(out_of_range_share=None, ref_min=None, ref_max=None)
     else:
         parts.append(_out_of_range(col, ref, cur, opts["out_of_range_share_threshold"], opts["alert_share"]))
@@ -421,8 +426,8 @@ def data_quality(
     empty = "current" if current.empty else "reference" if reference.empty else None
     if empty is not None and not findings and not quarantined:
         return CheckResult.skipped(func, f"the {empty} window has no rows", **metrics)
-    candidates = sum(len(_vanishing_candidates(reference[c], vanished_category_share)) for c in categorical)
-    opts["vanished_alpha_each"] = vanished_alpha / max(candidates, 1)
+    candidates = {c: _vanishing_candidates(reference[c], vanished_category_share) for c in categorical}
+    opts["vanished_alpha_each"] = vanished_alpha / max(sum(map(len, candidates.values())), 1)
 
     rows: list[dict[str, Any]] = []
     if empty is None:
@@ -431,7 +436,7 @@ def data_quality(
             *((c, "categorical") for c in categorical),
         ]
         for col, kind in kinds:
-            row, found = _column(col, kind, reference[col], current[col], opts)
+            row, found = _column(col, kind, reference[col], current[col], opts, candidates.get(col))
             rows.append(row)
             findings.extend(found)
     by_method = [f.method for f in findings]
