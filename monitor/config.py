@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from alerts.config import AlertsConfig
 from alerts.durations import PositiveDuration as Duration
+from alerts.durations import format_duration, parse_duration
 from monitor.windows import Window, WindowError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -155,13 +156,54 @@ class FeaturesConfig(_Strict):
         return [*self.numeric, *self.categorical]
 
 
+def _to_window(value: Any, info: ValidationInfo) -> Window:
+    if isinstance(value, Window):
+        return value
+    try:
+        return Window.parse(value, anchor=info.data.get("window_anchor"))
+    except WindowError as exc:
+        raise ValueError(str(exc)) from None
+
+
+#: A window length in config: ``"1h"``, ``"1d"``, ``"1w"``, ``"1mo"``, ``"1q"``, ``"1y"``.
+WindowLength = Annotated[Window, BeforeValidator(_to_window), PlainSerializer(str, return_type=str)]
+
+
+def _to_trailing(value: Any) -> timedelta | Window:
+    if isinstance(value, timedelta | Window):
+        return value
+    try:
+        window = Window.parse(value)
+    except WindowError:
+        window = None
+    if window is not None and window.calendar:
+        return window
+    try:
+        delta = parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a trailing length (expected e.g. '7d', '36h', '1mo', '1q')"
+        ) from None
+    if delta <= timedelta(0):
+        raise ValueError(f"{value!r} must be a positive duration")
+    return delta
+
+
+#: A trailing reference: any positive duration, or calendar months (``"1mo"``, ``"1q"``, ``"1y"``).
+TrailingLength = Annotated[
+    timedelta | Window,
+    BeforeValidator(_to_trailing),
+    PlainSerializer(lambda v: str(v) if isinstance(v, Window) else format_duration(v), return_type=str),
+]
+
+
 class ReferenceConfig(_Strict):
     """Exactly one of: a fixed period (``start``/``end``), a ``file``, or a ``trailing`` window."""
 
     start: datetime | None = None
     end: datetime | None = None
     file: Path | None = None
-    trailing: Duration | None = None
+    trailing: TrailingLength | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> ReferenceConfig:
@@ -306,19 +348,6 @@ class SourceConfig(_Strict):
             if bool(self.table) == bool(self.query):
                 raise ValueError("a sql source needs exactly one of table or query")
         return self
-
-
-def _to_window(value: Any, info: ValidationInfo) -> Window:
-    if isinstance(value, Window):
-        return value
-    try:
-        return Window.parse(value, anchor=info.data.get("window_anchor"))
-    except WindowError as exc:
-        raise ValueError(str(exc)) from None
-
-
-#: A window length in config: ``"1h"``, ``"1d"``, ``"1w"``, ``"1mo"``, ``"1q"``, ``"1y"``.
-WindowLength = Annotated[Window, BeforeValidator(_to_window), PlainSerializer(str, return_type=str)]
 
 
 class ModelConfig(_Strict):

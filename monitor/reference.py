@@ -17,7 +17,7 @@ from monitor.ingest.validate import validate_batch
 from monitor.store import Store
 from monitor.store.schema import feature_column, score_columns
 from monitor.store.windows import read_window, window_counts
-from monitor.windows import local_shift
+from monitor.windows import Window, local_shift
 
 
 class ReferenceError(ValueError):
@@ -65,7 +65,8 @@ def reference_span(
     ref = model.reference
     if ref.kind == "trailing":
         assert ref.trailing is not None
-        return local_shift(current_start, ref.trailing, timezone), current_start
+        length = ref.trailing.months if isinstance(ref.trailing, Window) else ref.trailing
+        return local_shift(current_start, length, timezone), current_start
     assert ref.start is not None and ref.end is not None
     return _aware(ref.start), _aware(ref.end)
 

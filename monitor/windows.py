@@ -264,14 +264,23 @@ def window_ends(
     return as_window(window).ends(after, until, timezone)
 
 
-def local_shift(moment: datetime, length: timedelta, timezone: str = "UTC") -> datetime:
-    """``moment`` minus ``length`` of wall-clock time in ``timezone`` (a skipped time: the jump).
+def local_shift(moment: datetime, length: timedelta | int, timezone: str = "UTC") -> datetime:
+    """``moment`` minus ``length`` of wall-clock time (an ``int``: calendar months) in ``timezone``.
 
     A trailing reference of ``"7d"`` before a window starting at local midnight starts at local
-    midnight a week earlier, whatever the clocks did in between.
+    midnight a week earlier, whatever the clocks did in between; one of ``"1mo"`` before a
+    window starting on March 1 starts on February 1 (a day past the month's end is its last
+    day). A skipped wall time resolves to the instant of the jump.
     """
     tz = ZoneInfo(timezone)
-    wall = moment.astimezone(tz).replace(tzinfo=None) - length
+    local = moment.astimezone(tz).replace(tzinfo=None)
+    if isinstance(length, int):
+        index = local.year * 12 + local.month - 1 - length
+        year, month = index // 12, index % 12 + 1
+        last = (date(year + month // 12, month % 12 + 1, 1) - DAY).day
+        wall = local.replace(year=year, month=month, day=min(local.day, last))
+    else:
+        wall = local - length
     first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
     second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
     return _transition(second, first, tz) if second < first else first

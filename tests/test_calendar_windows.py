@@ -87,7 +87,7 @@ def test_monthly_windows_check_calendar_months_in_local_time(store_url, tmp_path
         store_url,
         timezone="America/New_York",
         window="1mo",
-        reference='trailing = "28d"',
+        reference='trailing = "1mo"',
         frame=frame,
     )
     assert main(["--config", str(path), "check", "--json", "--at", "2026-03-05T00:00:00Z"]) == 0
@@ -96,6 +96,7 @@ def test_monthly_windows_check_calendar_months_in_local_time(store_url, tmp_path
     assert run["window"] == {"start": "2026-02-01T05:00:00+00:00", "end": "2026-03-01T05:00:00+00:00"}
     quality = next(c for c in run["checks"] if c["check"] == "data_quality")
     assert quality["metrics"]["n_current"] == 28 * 24 * 4
+    assert run["reference"]["start"] == "2026-01-01T05:00:00+00:00"  # January, the month before
     assert run["reference"]["end"] == "2026-02-01T05:00:00+00:00"
     assert run["reference"]["overlaps_window"] is False
 

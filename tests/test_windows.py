@@ -108,6 +108,13 @@ def test_local_shift_lands_on_the_jump_for_a_skipped_time() -> None:
     assert local_shift(utc(2026, 3, 30, 22), 7 * DAY, "Europe/Berlin") == utc(2026, 3, 23, 23)
 
 
+def test_local_shift_by_calendar_months() -> None:
+    assert local_shift(utc(2026, 3, 1, 5), 1, "America/New_York") == utc(2026, 2, 1, 5)
+    assert local_shift(utc(2026, 3, 31), 1, "UTC") == utc(2026, 2, 28)  # clamped to February's end
+    assert local_shift(utc(2026, 1, 1), 3, "UTC") == utc(2025, 10, 1)
+    assert local_shift(utc(2026, 4, 1, 4), 1, "America/New_York") == utc(2026, 3, 1, 5)  # EDT -> EST
+
+
 # -- calendar windows and anchors ---------------------------------------------------------------
 
 
