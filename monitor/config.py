@@ -394,7 +394,9 @@ class ModelConfig(_Strict):
     @classmethod
     def _local_anchor(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is not None:
-            raise ValueError("a local date-time without a UTC offset (windows align in [daemon] timezone)")
+            raise ValueError(
+                "must be a local date-time, without a UTC offset (windows align in [daemon] timezone)"
+            )
         return value
 
     @field_validator("schedule")

@@ -242,11 +242,6 @@ def as_window(window: Window | timedelta) -> Window:
     return window if isinstance(window, Window) else Window(length=window)
 
 
-def check_window(window: Window | timedelta) -> None:
-    """Raise :class:`WindowError` unless ``window`` can be aligned to the calendar."""
-    as_window(window)
-
-
 def latest_window_end(now: datetime, window: Window | timedelta, timezone: str = "UTC") -> datetime:
     """The end of the latest window that is complete at ``now``."""
     return as_window(window).floor(now, timezone)

@@ -163,3 +163,25 @@ def test_due_windows_and_backfill_across_the_spring_forward_night(store_url, tmp
         "fraud: 6 window(s)" in progress
         and progress.count(": ok") + progress.count(": warn") + progress.count(": alert") == 6
     )
+
+
+@pytest.mark.parametrize(
+    ("model_keys", "expected"),
+    [
+        ('window = "7h"', "models[0].window: a window shorter than a day must divide 24h evenly; got 7h"),
+        ('window = "1q"\nwindow_anchor = 2026-01-01T00:00:00', "models[0].window: window_anchor applies to"),
+        (
+            'window = "1d"\nwindow_anchor = 2026-01-01T06:00:00+02:00',
+            "models[0].window_anchor: must be a local date-time",
+        ),
+        ('window = "monthly"', "models[0].window: 'monthly' is not a window length"),
+    ],
+)
+def test_validate_names_the_window_key(tmp_path, capsys, model_keys: str, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[[models]]\nname = "fraud"\n{model_keys}\n[models.features]\nnumeric = ["amount"]\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(path), "validate"]) == 2
+    assert expected in capsys.readouterr().err
