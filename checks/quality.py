@@ -56,7 +56,7 @@ from scipy import stats
 
 from checks._params import InvalidParameter, check_interval
 from checks.result import CheckResult, Finding, Severity
-from checks.volume import traffic_volume
+from checks.volume import Expectation, traffic_volume
 
 TOP_NEW_CATEGORIES = 10
 #: Categories named in a finding's message (the details list more).
@@ -312,7 +312,7 @@ def data_quality(
     alert_share: float = 0.1,
     vanished_category_share: float = 0.01,
     vanished_alpha: float = 0.01,
-    expected_rows: float | None = None,
+    expected_rows: Expectation | None = None,
     n_rows: int | None = None,
     min_traffic_share: float = 0.5,
     traffic_alpha: float = 0.01,
@@ -345,14 +345,15 @@ def data_quality(
         Reference share from which a category absent from the window can be a finding.
     vanished_alpha : float, default=0.01
         Level of the Fisher tests of vanished categories, Bonferroni-split across them.
-    expected_rows : float, optional
-        Predictions the reference's rate predicts for the window (:func:`checks.volume.expected_rows`);
+    expected_rows : Expectation, optional
+        What the reference's rate predicts for the window (:func:`checks.volume.expected_rows`);
         without it traffic volume is not checked.
     n_rows : int, optional
         Predictions in the window (default ``len(current)``; the exact count when
         ``current`` is a sample).
     min_traffic_share, traffic_alpha : float, default=0.5, 0.01
-        A window below this share of ``expected_rows`` with Poisson ``P(X <= n) < traffic_alpha``
+        A window below this share of ``expected_rows`` whose count is significantly low at
+        ``traffic_alpha`` (:func:`checks.volume.traffic_volume`)
         is a finding.
 
     Returns

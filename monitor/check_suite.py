@@ -30,6 +30,7 @@ from checks.result import CheckResult
 from checks.segment_calibration import calibration_by_segment
 from checks.segments import segment_check
 from checks.threshold import threshold_check
+from checks.volume import Expectation
 from monitor.config import ModelConfig
 
 LABEL_CHECKS = ("performance", "calibration", "segments", "threshold")
@@ -130,7 +131,7 @@ def _quality(
     ref: pd.DataFrame,
     cur: pd.DataFrame,
     quarantined: int,
-    expected_rows: float | None,
+    expected_rows: Expectation | None,
     n_rows: int | None,
 ) -> CheckResult:
     cfg = model.quality
@@ -333,7 +334,7 @@ def run_suite(
     quarantined: int,
     window_seconds: float,
     seed: int,
-    expected_rows: float | None = None,
+    expected_rows: Expectation | None = None,
     n_rows: int | None = None,
 ) -> SuiteOutcome:
     """All checks of ``model`` on ``current`` against ``reference``.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from checks.volume import expected_rows
+from checks.volume import Expectation, expected_rows
 from monitor.config import ModelConfig
 from monitor.ingest.files import file_format, read_chunks
 from monitor.ingest.validate import validate_batch
@@ -88,8 +88,8 @@ def window_overlap(reference: tuple[datetime, datetime], window: tuple[datetime,
 
 def expected_rows_in(
     reference: Reference, model: ModelConfig, window: tuple[datetime, datetime], timezone: str = "UTC"
-) -> float | None:
-    """Predictions the reference's rate predicts for ``window`` (:func:`checks.volume.expected_rows`).
+) -> Expectation | None:
+    """What the reference's rate predicts for ``window`` (:func:`checks.volume.expected_rows`).
 
     The rate of a period or trailing reference is over its span; a file's over the time its
     rows cover. ``None`` when the reference has no rows or (a file) no time span.
