@@ -19,6 +19,7 @@ from alerts.notification import AlertView, Notification, RunInfo
 from alerts.render import plain_text, slack_blocks
 from checks.quality import data_quality
 from checks.result import ModelRun
+from monitor.reports.run_report import render_run_report
 
 LEVELS = np.array(["US", "DE", "FR", "BR", "JP"])
 SHARES = np.array([0.5, 0.25, 0.13, 0.10, 0.02])
@@ -109,6 +110,8 @@ def test_new_and_vanished_categories_tell_one_story_in_the_alert() -> None:
     )
     assert "'BR'" in plain_text(note) and "'Brasil'" in plain_text(note)
     assert "'Brasil'" in str(slack_blocks(note))
+    html = render_run_report(run)
+    assert "vanished categories" in html and f"BR (was {was:.1%})" in html
 
 
 def test_new_categories_are_named_with_their_shares() -> None:

@@ -172,6 +172,8 @@ def test_check_reports_dropped_and_stopped_traffic(store_url, tmp_path, capsys):
         "traffic stopped: no predictions where the reference rate predicts"
     )
     assert quality["metrics"]["n_current"] == 0
+    pages = [p.read_text(encoding="utf-8") for p in (tmp_path / "reports" / "fraud").rglob("*.html")]
+    assert any("rows expected (reference rate)" in p and "traffic stopped" in p for p in pages)
 
 
 def test_readyz_lists_models_without_traffic(tmp_path: Path, clock: Clock) -> None:
