@@ -137,10 +137,10 @@ def _category_story(col: str, row: dict[str, Any]) -> str:
 
 
 def _new_categories(
-    col: str, ref: pd.Series, cur: pd.Series, threshold: float, alert_share: float
+    col: str, known: pd.Index, cur: pd.Series, threshold: float, alert_share: float
 ) -> tuple[dict[str, Any], Finding | None]:
     present = cur.dropna()
-    counts = present[~present.isin(pd.unique(ref.dropna()))].value_counts()
+    counts = present[~present.isin(known)].value_counts()
     share = float(counts.sum() / len(present)) if len(present) else 0.0
     top = {str(k): float(v / len(present)) for k, v in counts.head(TOP_NEW_CATEGORIES).items()}
     row = {"new_categories": top, "n_new_categories": len(counts), "new_category_share": share}
@@ -158,19 +158,17 @@ def _new_categories(
     )
 
 
-def _vanishing_candidates(ref: pd.Series, min_share: float) -> pd.Series:
-    """Reference categories with at least ``min_share`` of the non-missing values, with counts."""
-    counts = ref.dropna().value_counts()
-    total = counts.sum()
-    return counts[counts >= min_share * total] if total else counts
+def _vanishing_candidates(counts: pd.Series, min_share: float) -> pd.Series:
+    """Of the reference's category ``counts``, those with at least ``min_share`` of the values."""
+    return counts[counts >= min_share * counts.sum()]
 
 
 def _vanished_categories(
-    col: str, big: pd.Series, n_ref: int, cur: pd.Series, min_share: float, alpha: float
+    col: str, counts: pd.Series, cur: pd.Series, min_share: float, alpha: float
 ) -> tuple[dict[str, Any], Finding | None]:
-    """Categories of ``big`` (reference counts of the candidates, of ``n_ref`` values) absent from ``cur``."""
+    """Reference categories (``counts``: the reference's, non-missing) absent from ``cur``."""
     present = cur.dropna()
-    n = len(present)
+    n, n_ref, big = len(present), int(counts.sum()), _vanishing_candidates(counts, min_share)
     gone: dict[str, float] = {}
     p_values: dict[str, float] = {}
     seen = set(pd.unique(present))
@@ -264,7 +262,7 @@ def _column(
     ref: pd.Series,
     cur: pd.Series,
     opts: dict[str, float],
-    candidates: pd.Series | None = None,
+    ref_counts: pd.Series | None = None,
 ) -> tuple[dict[str, Any], list[Finding]]:
     row: dict[str, Any] = {"column": col, "kind": kind}
     found: list[Finding | None] = []
@@ -273,12 +271,12 @@ def _column(
         _constant(col, ref, cur),
     ]
     if kind == "categorical":
-        parts.append(
-            _new_categories(col, ref, cur, opts["new_category_share_threshold"], opts["alert_share"])
-        )
-        assert candidates is not None
+        counts = ref.value_counts() if ref_counts is None else ref_counts
         share, alpha = opts["vanished_category_share"], opts["vanished_alpha_each"]
-        parts.append(_vanished_categories(col, candidates, int(ref.notna().sum()), cur, share, alpha))
+        parts.append(
+            _new_categories(col, counts.index, cur, opts["new_category_share_threshold"], opts["alert_share"])
+        )
+        parts.append(_vanished_categories(col, counts, cur, share, alpha))
         row.update(out_of_range_share=None, ref_min=None, ref_max=None)
     else:
         parts.append(_out_of_range(col, ref, cur, opts["out_of_range_share_threshold"], opts["alert_share"]))
@@ -427,8 +425,11 @@ def data_quality(
     empty = "current" if current.empty else "reference" if reference.empty else None
     if empty is not None and not findings and not quarantined:
         return CheckResult.skipped(func, f"the {empty} window has no rows", **metrics)
-    candidates = {c: _vanishing_candidates(reference[c], vanished_category_share) for c in categorical}
-    opts["vanished_alpha_each"] = vanished_alpha / max(sum(map(len, candidates.values())), 1)
+    ref_counts = {c: reference[c].value_counts() for c in categorical}
+    tested = sum(
+        len(_vanishing_candidates(counts, vanished_category_share)) for counts in ref_counts.values()
+    )
+    opts["vanished_alpha_each"] = vanished_alpha / max(tested, 1)
 
     rows: list[dict[str, Any]] = []
     if empty is None:
@@ -437,7 +438,7 @@ def data_quality(
             *((c, "categorical") for c in categorical),
         ]
         for col, kind in kinds:
-            row, found = _column(col, kind, reference[col], current[col], opts, candidates.get(col))
+            row, found = _column(col, kind, reference[col], current[col], opts, ref_counts.get(col))
             rows.append(row)
             findings.extend(found)
     by_method = [f.method for f in findings]
