@@ -30,6 +30,7 @@ from checks.result import CheckResult
 from checks.segment_calibration import calibration_by_segment
 from checks.segments import segment_check
 from checks.threshold import threshold_check
+from checks.volume import Expectation
 from monitor.config import ModelConfig
 
 LABEL_CHECKS = ("performance", "calibration", "segments", "threshold")
@@ -125,19 +126,33 @@ def _drift(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame) -> CheckRes
     )
 
 
-def _quality(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, quarantined: int) -> CheckResult:
+def _quality(
+    model: ModelConfig,
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    quarantined: int,
+    expected_rows: Expectation | None,
+    n_rows: int | None,
+) -> CheckResult:
     cfg = model.quality
+    n = len(cur) if n_rows is None else n_rows
     return data_quality(
         ref,
         cur,
         numeric=list(model.features.numeric),
         categorical=list(model.features.categorical),
         quarantined=quarantined,
-        n_ingested=len(cur) + quarantined,
+        n_ingested=n + quarantined,
         min_missing_increase=cfg.min_missing_increase,
         new_category_share_threshold=cfg.new_category_share,
         out_of_range_share_threshold=cfg.out_of_range_share,
         max_quarantine_share=cfg.max_quarantine_share,
+        vanished_category_share=cfg.vanished_category_share,
+        vanished_alpha=cfg.vanished_category_alpha,
+        expected_rows=expected_rows,
+        n_rows=n,
+        min_traffic_share=cfg.min_traffic_share,
+        traffic_alpha=cfg.traffic_alpha,
     )
 
 
@@ -319,19 +334,29 @@ def run_suite(
     quarantined: int,
     window_seconds: float,
     seed: int,
+    expected_rows: Expectation | None = None,
+    n_rows: int | None = None,
 ) -> SuiteOutcome:
-    """All checks of ``model`` on ``current`` against ``reference``."""
+    """All checks of ``model`` on ``current`` against ``reference``.
+
+    ``expected_rows`` (the reference rate's prediction for the window) turns on the traffic
+    volume finding of the data-quality check; ``n_rows`` is the window's exact row count
+    when ``current`` is a sample.
+    """
     checks: list[CheckResult] = []
+    quality = model.quality.enabled and not reference.empty
     if current.empty:
         reason = "no predictions in this window"
         checks = [CheckResult.skipped(name, reason) for name in ("drift", "data_quality", "latency")]
+        if quality:
+            checks[1] = _quality(model, reference, current, quarantined, expected_rows, n_rows)
         return SuiteOutcome(checks=checks, label_coverage=0.0, labels_mature=False)
     if reference.empty:
         checks.append(CheckResult.skipped("drift", "the reference has no rows"))
     elif model.drift.enabled:
         checks.append(_drift(model, reference, current))
-    if model.quality.enabled and not reference.empty:
-        checks.append(_quality(model, reference, current, quarantined))
+    if quality:
+        checks.append(_quality(model, reference, current, quarantined, expected_rows, n_rows))
     if model.latency.enabled:
         checks.append(_latency(model, reference, current, window_seconds))
 

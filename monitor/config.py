@@ -15,14 +15,18 @@ import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,6 +34,8 @@ from sqlalchemy.engine import make_url
 
 from alerts.config import AlertsConfig
 from alerts.durations import PositiveDuration as Duration
+from alerts.durations import format_duration, parse_duration
+from monitor.windows import Window, WindowError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 #: Column names from config are quoted by SQLAlchemy; this only rejects the unprintable.
@@ -118,6 +124,15 @@ class DaemonConfig(_Strict):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"{value!r} is not a known time zone (e.g. 'UTC', 'Europe/Berlin')") from None
+        return value
+
 
 class FeaturesConfig(_Strict):
     numeric: list[str] = Field(default_factory=list)
@@ -141,13 +156,54 @@ class FeaturesConfig(_Strict):
         return [*self.numeric, *self.categorical]
 
 
+def _to_window(value: Any, info: ValidationInfo) -> Window:
+    if isinstance(value, Window):
+        return value
+    try:
+        return Window.parse(value, anchor=info.data.get("window_anchor"))
+    except WindowError as exc:
+        raise ValueError(str(exc)) from None
+
+
+#: A window length in config: ``"1h"``, ``"1d"``, ``"1w"``, ``"1mo"``, ``"1q"``, ``"1y"``.
+WindowLength = Annotated[Window, BeforeValidator(_to_window), PlainSerializer(str, return_type=str)]
+
+
+def _to_trailing(value: Any) -> timedelta | Window:
+    if isinstance(value, timedelta | Window):
+        return value
+    try:
+        window = Window.parse(value)
+    except WindowError:
+        window = None
+    if window is not None and window.calendar:
+        return window
+    try:
+        delta = parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a trailing length (expected e.g. '7d', '36h', '1mo', '1q')"
+        ) from None
+    if delta <= timedelta(0):
+        raise ValueError(f"{value!r} must be a positive duration")
+    return delta
+
+
+#: A trailing reference: any positive duration, or calendar months (``"1mo"``, ``"1q"``, ``"1y"``).
+TrailingLength = Annotated[
+    timedelta | Window,
+    BeforeValidator(_to_trailing),
+    PlainSerializer(lambda v: str(v) if isinstance(v, Window) else format_duration(v), return_type=str),
+]
+
+
 class ReferenceConfig(_Strict):
     """Exactly one of: a fixed period (``start``/``end``), a ``file``, or a ``trailing`` window."""
 
     start: datetime | None = None
     end: datetime | None = None
     file: Path | None = None
-    trailing: Duration | None = None
+    trailing: TrailingLength | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> ReferenceConfig:
@@ -194,6 +250,14 @@ class QualityConfig(_Strict):
     min_missing_increase: float = Field(default=0.05, ge=0, le=1)
     new_category_share: float = Field(default=0.01, ge=0, le=1)
     out_of_range_share: float = Field(default=0.01, ge=0, le=1)
+    vanished_category_share: float = Field(
+        default=0.01, gt=0, le=1, description="Reference share from which an absent category is a finding."
+    )
+    vanished_category_alpha: float = Field(default=0.01, gt=0, lt=1)
+    min_traffic_share: float = Field(
+        default=0.5, ge=0, le=1, description="A window below this share of the expected rows is a finding."
+    )
+    traffic_alpha: float = Field(default=0.01, gt=0, lt=1)
 
 
 class LatencyConfig(_Strict):
@@ -304,7 +368,10 @@ class ModelConfig(_Strict):
     unknown_category: Literal["keep", "quarantine"] = "keep"
     threshold: float = Field(default=0.5, gt=0, lt=1)
     reference: ReferenceConfig = Field(default_factory=lambda: ReferenceConfig(trailing=timedelta(days=7)))
-    window: Duration = timedelta(days=1)
+    window_anchor: datetime | None = Field(
+        default=None, description="Local date-time fixed-length windows are aligned to."
+    )
+    window: WindowLength = Window()
     schedule: str = "5 0 * * *"
     drift: DriftConfig = Field(default_factory=DriftConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
@@ -321,6 +388,15 @@ class ModelConfig(_Strict):
     def _model_name(cls, value: str) -> str:
         if not NAME_PATTERN.match(value):
             raise ValueError(f"{value!r} is not a valid model name (lower case letters, digits, _; max 40)")
+        return value
+
+    @field_validator("window_anchor")
+    @classmethod
+    def _local_anchor(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError(
+                "must be a local date-time, without a UTC offset (windows align in [daemon] timezone)"
+            )
         return value
 
     @field_validator("schedule")

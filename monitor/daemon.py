@@ -43,6 +43,7 @@ from monitor.metrics import DaemonMetrics
 from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
+from monitor.store.runs import stopped_traffic
 from monitor.store.schema import quarantine, runs
 from monitor.store.windows import window_counts
 
@@ -125,6 +126,7 @@ class Daemon:
         self._store_guard = threading.Lock()
         self._dispatcher: Dispatcher | None = None
         self._last_check: dict[str, datetime] = {}
+        self._no_traffic: dict[str, str] = {}
         self._first_ingest_pending: set[str] = set()
         self._retries: dict[str, int] = {}
         self._stopping = False
@@ -179,11 +181,16 @@ class Daemon:
         for model, finished in rows:
             if finished is not None:
                 self._note_check(model, _aware(finished))
+        self._no_traffic = stopped_traffic(store.engine)
 
     def _note_check(self, model: str, moment: datetime) -> None:
         known = self._last_check.get(model)
         if known is None or moment > known:
             self._last_check[model] = moment
+
+    def no_traffic(self) -> dict[str, str]:
+        """Models whose newest checked window had no traffic where rows were expected (``/readyz``)."""
+        return dict(self._no_traffic)
 
     def last_checks(self) -> dict[str, datetime | None]:
         """Last successful check cycle per configured model (``None``: not yet)."""
@@ -307,6 +314,7 @@ class Daemon:
             self.metrics.cycle_duration.labels(model_name).observe(time.perf_counter() - started)
         self._note_check(model_name, self.clock())
         self._record_runs(store, model_name, done)
+        self._no_traffic = stopped_traffic(store.engine)
         return done
 
     def _record_runs(self, store: Store, model_name: str, done: list[Any]) -> None:

@@ -46,7 +46,7 @@ def due_windows(store: Store, config: Config, model: ModelConfig, now: datetime)
     if first is None or bound == 0:
         return []
     tz = config.daemon.timezone
-    earliest = max(first, now - model.window * (bound + 1))
+    earliest = max(first, now - model.window.nominal * (bound + 1))
     ends = [e for e in window_ends(earliest, now, model.window, tz) if e > first]
     done = checked_window_ends(store.engine, model.name, earliest, now=now, is_gone=owner_gone)
     return [e for e in ends if e not in done][-bound:]

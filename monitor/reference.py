@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from checks.volume import Expectation, expected_rows
 from monitor.config import ModelConfig
 from monitor.ingest.files import file_format, read_chunks
 from monitor.ingest.validate import validate_batch
 from monitor.store import Store
 from monitor.store.schema import feature_column, score_columns
 from monitor.store.windows import read_window, window_counts
-from monitor.windows import window_start
+from monitor.windows import Window, local_shift
 
 
 class ReferenceError(ValueError):
@@ -64,9 +65,49 @@ def reference_span(
     ref = model.reference
     if ref.kind == "trailing":
         assert ref.trailing is not None
-        return window_start(current_start, ref.trailing, timezone), current_start
+        length = ref.trailing.months if isinstance(ref.trailing, Window) else ref.trailing
+        return local_shift(current_start, length, timezone), current_start
     assert ref.start is not None and ref.end is not None
     return _aware(ref.start), _aware(ref.end)
+
+
+def window_overlap(reference: tuple[datetime, datetime], window: tuple[datetime, datetime]) -> dict[str, Any]:
+    """Whether the checked ``window`` overlaps the ``reference`` span, and what share of it does.
+
+    A window inside its own reference is partly compared with itself: a shift there is diluted.
+
+    >>> from datetime import timedelta
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> window_overlap((t, t + timedelta(days=7)), (t + timedelta(days=6), t + timedelta(days=8)))
+    {'overlaps_window': True, 'overlap_share': 0.5}
+    """
+    (ref_start, ref_end), (start, end) = reference, window
+    inside = max(min(ref_end, end) - max(ref_start, start), timedelta(0))
+    return {"overlaps_window": inside > timedelta(0), "overlap_share": round(inside / (end - start), 4)}
+
+
+def expected_rows_in(
+    reference: Reference, model: ModelConfig, window: tuple[datetime, datetime], timezone: str = "UTC"
+) -> Expectation | None:
+    """What the reference's rate predicts for ``window`` (:func:`checks.volume.expected_rows`).
+
+    The rate of a period or trailing reference is over its span; a file's over the time its
+    rows cover. ``None`` when the reference has no rows or (a file) no time span.
+    """
+    frame = reference.frame
+    if frame.empty:
+        return None
+    if model.reference.kind == "file":
+        span = (frame["ts"].min(), frame["ts"].max())
+        if not span[1] > span[0]:
+            return None
+    else:
+        span = reference_span(model, window[0], timezone)
+    weight = 1.0 / float(reference.description.get("sampled_fraction", 1.0))
+    as_ts = (pd.Timestamp(span[0]), pd.Timestamp(span[1]))
+    return expected_rows(
+        frame["ts"], as_ts, (pd.Timestamp(window[0]), pd.Timestamp(window[1])), weight=weight
+    )
 
 
 def load_reference(

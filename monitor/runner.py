@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from checks.result import ModelRun, Recommendation
 from monitor.alerting import record_run_alerts
@@ -23,7 +24,7 @@ from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_se
 from monitor.config import Config, ModelConfig
 from monitor.due import due_windows, owner_gone, windows_with_new_labels
 from monitor.policy import recommend
-from monitor.reference import load_reference, reference_span
+from monitor.reference import expected_rows_in, load_reference, reference_span, window_overlap
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
 from monitor.store import Store
 from monitor.store.runs import (
@@ -140,6 +141,8 @@ class Runner:
             quarantined=counts.quarantined,
             window_seconds=(claim.window_end - claim.window_start).total_seconds(),
             seed=window_seed(model.name, claim.window_end),
+            expected_rows=expected_rows_in(reference, model, (claim.window_start, claim.window_end), self.tz),
+            n_rows=counts.predictions,
         )
         if large:
             outcome = self._pushed_down(model, claim, outcome, counts.predictions)
@@ -148,7 +151,7 @@ class Runner:
             model=model.name,
             window_start=claim.window_start,
             window_end=claim.window_end,
-            reference=reference.description,
+            reference=self._reference_description(model, reference.description, claim),
             checks=tuple(outcome.checks),
             run_id=claim.run_id,
             model_version=", ".join(sorted(map(str, versions))) or None,
@@ -188,6 +191,15 @@ class Runner:
             claim.run_id,
         )
         return run
+
+    def _reference_description(
+        self, model: ModelConfig, description: dict[str, Any], claim: RunClaim
+    ) -> dict[str, Any]:
+        """The reference's description, with whether the checked window overlaps it."""
+        if model.reference.kind == "file":
+            return description
+        span = reference_span(model, claim.window_start, self.tz)
+        return {**description, **window_overlap(span, (claim.window_start, claim.window_end))}
 
     def _pushed_down(
         self, model: ModelConfig, claim: RunClaim, outcome: SuiteOutcome, rows: int

@@ -62,7 +62,7 @@ def overdue_after(model: ModelConfig, daemon: DaemonConfig) -> timedelta:
     Two windows, so one slow or missed cycle is tolerated, plus the schedule's slack
     (``daemon.misfire_grace_time``: how late a scheduled run may still start).
     """
-    return 2 * model.window + daemon.misfire_grace_time
+    return 2 * model.window.nominal + daemon.misfire_grace_time
 
 
 def job_specs(config: Config) -> list[JobSpec]:

@@ -4,7 +4,8 @@
     200 while the process runs (liveness).
 ``GET /readyz``
     200 when the store answers, every alert receiver is healthy and no model is overdue;
-    else 503 with the reasons (JSON ``{"ready": false, "reasons": [...]}``).
+    else 503 with the reasons (JSON ``{"ready": false, "reasons": [...]}``). Either way
+    ``no_traffic`` lists models whose newest window had no predictions where some were expected.
 ``GET /metrics``
     Prometheus text format from the daemon's own registry.
 ``POST /v1/log``
@@ -192,10 +193,13 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, {"status": "alive"})
         elif route == "/readyz":
             ready, reasons = daemon.readiness()
+            # A model's feed going quiet is reported, not a reason to be unready: the daemon works.
+            no_traffic = daemon.no_traffic()
+            quiet = {"no_traffic": no_traffic} if no_traffic else {}
             if ready:
-                self._json(HTTPStatus.OK, {"ready": True})
+                self._json(HTTPStatus.OK, {"ready": True, **quiet})
             else:
-                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"ready": False, "reasons": reasons})
+                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"ready": False, "reasons": reasons, **quiet})
         elif route == "/metrics":
             daemon.readiness()
             self._send(HTTPStatus.OK, daemon.metrics.render(), CONTENT_TYPE_LATEST)

@@ -21,6 +21,8 @@ COLUMN_KEYS = {
     "ref_min",
     "ref_max",
     "constant",
+    "vanished_categories",
+    "vanished_p_value",
 }
 
 

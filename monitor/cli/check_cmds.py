@@ -68,6 +68,10 @@ def summarize(run: ModelRun) -> str:
     """A few lines a person reads in the terminal."""
     span = f"{run.window_start:%Y-%m-%d %H:%M} .. {run.window_end:%Y-%m-%d %H:%M} UTC"
     lines = [f"{run.model}  {span}  {run.status.upper()}"]
+    if run.reference.get("overlaps_window"):
+        lines.append(
+            f"  note: {run.reference['overlap_share']:.0%} of the window lies inside the reference period"
+        )
     for check in run.checks:
         if check.status == "skipped":
             lines.append(f"  {check.check:<22} skipped: {check.reason}")

@@ -40,5 +40,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"View the reports:  driftwatch --config {args.config} serve   then open {config.reports.base_url}/"
     )
-    missed = [d for d in outcome.detections if not d.in_time(model.window)]
+    missed = [d for d in outcome.detections if not d.in_time(model.window.nominal)]
     return 1 if outcome.replay.failures or missed or outcome.clean_alerts else 0

@@ -182,7 +182,7 @@ def run_demo(
     clean = clean_period_alerts(scenario, replay.evaluations)
     index = paths.reports / "index.html"
     say()
-    say(summary(scenario, detections, model.window))
+    say(summary(scenario, detections, model.window.nominal))
     say(f"  Clean weeks: {'no alerts' if not clean else f'{len(clean)} window(s) raised alerts'}")
     for failure in replay.failures:
         say(f"  FAILED: {failure}")

@@ -144,6 +144,7 @@ class QualityColumn:
     missing_ref: float | None
     missing_cur: float | None
     new_categories: dict[str, float | None]
+    vanished_categories: dict[str, float | None]
     out_of_range_share: float | None
     ref_min: float | None
     ref_max: float | None
@@ -170,6 +171,10 @@ def quality_columns(details: Mapping[str, Any]) -> list[QualityColumn]:
                     pick(row, "missing_cur", "missing_current", "missing_share_cur", "missing")
                 ),
                 new_categories=new_map,
+                vanished_categories={
+                    str(k): as_float(v)
+                    for k, v in (pick(row, "vanished_categories", default={}) or {}).items()
+                },
                 out_of_range_share=as_float(pick(row, "out_of_range_share", "out_of_range")),
                 ref_min=as_float(pick(row, "ref_min", "reference_min", "min")),
                 ref_max=as_float(pick(row, "ref_max", "reference_max", "max")),

@@ -132,11 +132,11 @@ def _share_trend(history: Sequence[ModelRun]) -> Markup | None:
 def quality_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     columns = quality_columns(result.details)
     counts = [(k, v) for k, v in result.metrics.items() if "quarantin" in k or k.startswith("n_")]
-    parts = [
-        key_figures(
-            [(k.replace("_", " "), num(v), "quarantin" in k and bool(as_float(v))) for k, v in counts]
-        )
-    ]
+    figures = [(k.replace("_", " "), num(v), "quarantin" in k and bool(as_float(v))) for k, v in counts]
+    if result.metrics.get("expected_rows") is not None:
+        dropped = any(f.subject == "traffic" for f in result.findings)
+        figures.append(("rows expected (reference rate)", num(result.metrics["expected_rows"]), dropped))
+    parts = [key_figures(figures)]
     if columns:
         body, classes = [], []
         for c in columns:
@@ -145,6 +145,7 @@ def quality_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
             )
             if len(c.new_categories) > 8:
                 new += f" … +{len(c.new_categories) - 8}"
+            gone = ", ".join(f"{k} (was {pct(v)})" for k, v in c.vanished_categories.items())
             rng = (
                 f"[{num(c.ref_min)}, {num(c.ref_max)}]"
                 if c.ref_min is not None or c.ref_max is not None
@@ -152,6 +153,7 @@ def quality_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
             )
             missing_up = (c.missing_cur or 0) > (c.missing_ref or 0) + 0.01
             bad = missing_up or bool(c.new_categories) or bool(c.out_of_range_share) or bool(c.constant)
+            bad = bad or bool(c.vanished_categories)
             body.append(
                 [
                     name(c.column),
@@ -159,6 +161,7 @@ def quality_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
                     pct(c.missing_ref),
                     pct(c.missing_cur),
                     name(new),
+                    name(gone),
                     pct(c.out_of_range_share),
                     rng,
                     "constant" if c.constant else "",
@@ -174,12 +177,13 @@ def quality_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
                     "missing ref",
                     "missing now",
                     "new categories",
+                    "vanished categories",
                     "out of range",
                     "reference range",
                     "",
                 ],
                 [body[i] for i in order],
-                numeric=(2, 3, 5),
+                numeric=(2, 3, 6),
                 row_classes=[classes[i] for i in order],
             )
         )

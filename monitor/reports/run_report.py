@@ -236,8 +236,21 @@ def _header(run: ModelRun, evidently_href: str | None) -> Markup:
         badge(run.status),
         el("span", " · ".join(meta), class_="dw-meta"),
         el("span", "reference: ", ref, class_="dw-meta") if ref else "",
+        _overlap_note(run),
         *links,
         class_="dw-top",
+    )
+
+
+def _overlap_note(run: ModelRun) -> Markup | str:
+    if not run.reference.get("overlaps_window"):
+        return ""
+    share = float(run.reference.get("overlap_share") or 0.0)
+    return el(
+        "p",
+        f"This window overlaps the reference period ({share:.0%} of it lies inside): "
+        "that part is compared with itself, so a change in it is diluted.",
+        class_="dw-reason dw-overlap",
     )
 
 

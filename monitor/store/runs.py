@@ -271,3 +271,28 @@ def claim_orphaned(
             .values(owner=owner, started_at=naive_utc(now), attempts=runs.c.attempts + 1)
         ).rowcount
     return RunClaim(row.id, model, _aware(row.window_start), end, row.attempts + 1, False) if taken else None
+
+
+def stopped_traffic(engine: Engine) -> dict[str, str]:
+    """Models whose newest checked window had no predictions where rows were expected.
+
+    Read from the traffic findings (:mod:`checks.volume`) of each model's newest finished run,
+    by any replica; the value is the finding's message.
+    """
+    newest = (
+        select(runs.c.model, func.max(runs.c.window_end).label("end"))
+        .where(runs.c.state == "done")
+        .group_by(runs.c.model)
+        .subquery()
+    )
+    query = (
+        select(runs.c.model, runs.c.window_end, findings.c.message)
+        .join(newest, and_(runs.c.model == newest.c.model, runs.c.window_end == newest.c.end))
+        .join(findings, findings.c.run_id == runs.c.id)
+        .where(findings.c.subject == "traffic", findings.c.statistic == 0)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return {
+        model: f"{message} (window ending {_aware(end):%Y-%m-%d %H:%M} UTC)" for model, end, message in rows
+    }
