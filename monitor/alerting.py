@@ -64,6 +64,9 @@ from monitor.store.alerts import (
 
 log = logging.getLogger("driftwatch.alerts")
 
+#: Doublings of the delivery backoff counted at most (past ``max_backoff`` long before).
+MAX_BACKOFF_DOUBLINGS = 20
+
 
 def _naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
@@ -408,7 +411,8 @@ class Dispatcher:
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         delivery = self.config.delivery
-        base = min(delivery.max_backoff, delivery.initial_backoff * 2 ** max(0, attempts - 1))
+        doublings = min(max(0, attempts - 1), MAX_BACKOFF_DOUBLINGS)
+        base = min(delivery.max_backoff, delivery.initial_backoff * 2**doublings)
         jittered = base * (0.5 + 0.5 * self._rng.random())
         return max(jittered, timedelta(seconds=retry_after or 0))
 

@@ -40,6 +40,7 @@ from monitor.due import due_windows, windows_with_new_labels
 from monitor.locks import JobLocks
 from monitor.logs import configure_logging, log_context
 from monitor.metrics import DaemonMetrics
+from monitor.redact import redact_urls
 from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
@@ -52,6 +53,8 @@ T = TypeVar("T")
 
 #: Longest wait between retries of a job that cannot reach the store.
 MAX_RETRY_DELAY = timedelta(minutes=5)
+#: Doublings of the retry delay counted at most (2**20 times any interval is past the cap).
+MAX_RETRY_DOUBLINGS = 20
 
 
 class StoreUnavailable(ConnectionError):
@@ -70,9 +73,22 @@ def is_store_error(exc: BaseException) -> bool:
 
 
 def describe_error(exc: BaseException) -> str:
-    """First line of the driver's message (SQLAlchemy's wrapper adds the SQL and a link)."""
+    """First line of the driver's message (SQLAlchemy's wrapper adds the SQL and a link), redacted."""
     text_ = str(getattr(exc, "orig", None) or exc).strip()
-    return text_.splitlines()[0] if text_ else type(exc).__name__
+    if text_ == "database is locked":
+        return (
+            "the SQLite store stayed locked by another process for longer than store.busy_timeout "
+            "(is another driftwatch writing to the same file?)"
+        )
+    return redact_urls(text_.splitlines()[0]) if text_ else type(exc).__name__
+
+
+def is_schema_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` says a table is missing: the database was dropped and recreated empty."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    return type(orig).__name__ == "UndefinedTable" or "no such table" in str(orig)
 
 
 def _aware(value: datetime) -> datetime:
@@ -123,6 +139,8 @@ class Daemon:
         self._store: Store | None = None
         self._store_error: str | None = "not opened yet"
         self._store_guard = threading.Lock()
+        self._opening = threading.Lock()
+        self._last_tick = self.started_at
         self._dispatcher: Dispatcher | None = None
         self._last_check: dict[str, datetime] = {}
         self._first_ingest_pending: set[str] = set()
@@ -138,11 +156,20 @@ class Daemon:
     def store(self) -> Store:
         """The open store, opening it first if needed.
 
-        :raises StoreUnavailable: it cannot be opened now.
+        One thread opens it at a time, and no lock is held while it connects: a caller that
+        finds another thread connecting (readiness, ``/metrics``, another job) does not wait.
+
+        :raises StoreUnavailable: it cannot be opened now, or another thread is opening it.
         """
-        with self._store_guard:
-            if self._store is not None:
-                return self._store
+        store = self._store
+        if store is not None:
+            return store
+        if not self._opening.acquire(blocking=False):
+            raise StoreUnavailable(f"being opened by another thread (last error: {self._store_error})")
+        try:
+            store = self._store
+            if store is not None:
+                return store
             try:
                 store = open_store(self.config)
             except Exception as exc:
@@ -151,14 +178,17 @@ class Daemon:
                 self._store_error = describe_error(exc)
                 self.metrics.store_up.set(0)
                 raise StoreUnavailable(self._store_error) from None
+            self._load_last_checks(store)
+        finally:
+            self._opening.release()
+        with self._store_guard:
             self._store, self._store_error = store, None
             self._dispatcher = Dispatcher(
                 store.engine, self.config.alerts, clock=self.clock, owner=self.owner
             )
             self.locks.bind(store.engine)
             self.metrics.store_up.set(1)
-            log.info("Store opened (%s)", store.engine.url.render_as_string(hide_password=True))
-        self._load_last_checks(store)
+            log.info("Store opened (%s)", redact_urls(store.engine.url.render_as_string(hide_password=True)))
         return store
 
     def _close_store(self) -> None:
@@ -205,7 +235,11 @@ class Daemon:
                 result = body(self.store())
             except Exception as exc:
                 self.metrics.job_failures.labels(kind, model or "").inc()
-                if is_store_error(exc):
+                if is_schema_gone(exc):
+                    log.warning("The store lost its tables (%s); creating them again", describe_error(exc))
+                    self._close_store()
+                    self._retry_later(job_id, exc)
+                elif is_store_error(exc):
                     if not isinstance(exc, StoreUnavailable):
                         self._store_error = describe_error(exc)
                     self.metrics.store_up.set(0)
@@ -222,7 +256,7 @@ class Daemon:
         attempt = self._retries.get(job_id, 0) + 1
         self._retries[job_id] = attempt
         base = self.config.daemon.store_retry_interval
-        delay = min(base * 2 ** (attempt - 1), max(base, MAX_RETRY_DELAY))
+        delay = min(base * 2 ** min(attempt - 1, MAX_RETRY_DOUBLINGS), max(base, MAX_RETRY_DELAY))
         log.warning(
             'Job "%s" cannot reach the store (%s); retrying in %.0fs (attempt %d)',
             job_id,
@@ -250,9 +284,22 @@ class Daemon:
         try:
             yield
         finally:
+            self._last_tick = self.clock()
             with self._idle:
                 self._running -= 1
                 self._idle.notify_all()
+
+    def liveness(self) -> tuple[bool, str]:
+        """Alive while jobs keep finishing: the last one ended within ``daemon.liveness_timeout``.
+
+        The dispatch job alone finishes every ``daemon.dispatch_interval``; a daemon whose jobs
+        all hang (a store or receiver that never answers) is reported dead so that it is restarted.
+        """
+        quiet = self.clock() - self._last_tick
+        limit = self.config.daemon.liveness_timeout
+        if quiet > limit:
+            return False, f"no scheduled job has finished for {_ago(quiet)} (limit {_ago(limit)})"
+        return True, "alive"
 
     def ingest_job(self, model_name: str) -> Any:
         """Ingest every source of one model once (skipped while another process ingests it)."""
@@ -407,10 +454,16 @@ class Daemon:
             reasons.append(f"store unreachable: {describe_error(exc)}")
         else:
             dispatcher = self._dispatcher
-            if dispatcher is not None:
-                for name, health in dispatcher.receiver_health().items():
-                    if health is not True:
-                        reasons.append(f'alert receiver "{name}" is unhealthy: {health}')
+            try:
+                health = dispatcher.receiver_health() if dispatcher is not None else {}
+            except Exception as exc:
+                if is_schema_gone(exc):
+                    self._close_store()
+                reasons.append(f"store unreadable: {describe_error(exc)}")
+                health = {}
+            for name, status in health.items():
+                if status is not True:
+                    reasons.append(f'alert receiver "{name}" is unhealthy: {status}')
         now = self.clock()
         for model in self.config.models:
             since = self._last_check.get(model.name) or self.started_at

@@ -1,7 +1,8 @@
 """The daemon's HTTP endpoints on ``[server]`` host and port (stdlib ``http.server``).
 
 ``GET /healthz``
-    200 while the process runs (liveness).
+    200 while scheduled jobs keep finishing, 503 when none has for ``daemon.liveness_timeout``
+    (liveness: a daemon frozen on a store or receiver that never answers gets restarted).
 ``GET /readyz``
     200 when the store answers, every alert receiver is healthy and no model is overdue;
     else 503 with the reasons (JSON ``{"ready": false, "reasons": [...]}``).
@@ -189,7 +190,11 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
         route = self._route
         daemon = self.server.daemon
         if route == "/healthz":
-            self._json(HTTPStatus.OK, {"status": "alive"})
+            alive, detail = daemon.liveness()
+            if alive:
+                self._json(HTTPStatus.OK, {"status": "alive"})
+            else:
+                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "stalled", "reason": detail})
         elif route == "/readyz":
             ready, reasons = daemon.readiness()
             if ready:
