@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from alerts.alert import SEVERITY_RANK
 from alerts.notification import AlertView, Notification
 
 #: Slack allows 50 blocks per message; alerts past this many are counted, not listed.
@@ -69,12 +70,14 @@ def summary_line(n: Notification) -> str:
     may itself be clean while the alerts wait out their resolve hysteresis.
     """
     firing, resolved = n.firing, n.resolved
-    tag = "TEST" if n.test else n.severity.upper()
+    brief = n.reason == "fired_and_resolved"  # the receiver never heard of them firing
+    severity = max((a.severity for a in resolved), key=lambda s: SEVERITY_RANK.get(s, 0)) if brief else None
+    tag = "TEST" if n.test else (severity or n.severity).upper()
     repeat = n.reason == "repeat_due" and firing and not resolved
     since = f" since {min(a.starts_at for a in firing)[:16].replace('T', ' ')}" if repeat else ""
     counts = [f"{len(firing)} {'still firing' if repeat else 'firing'}{since}"] if firing else []
     if resolved:
-        counts.append(f"{len(resolved)} resolved")
+        counts.append(f"{len(resolved)} {'fired and resolved' if brief else 'resolved'}")
     head = f"[{tag}] {n.model}: {', '.join(counts) or 'no alerts'}"
     first = firing[0] if firing else (resolved[0] if resolved else None)
     return f"{head} — {first.title}" if first is not None else head

@@ -151,7 +151,9 @@ def _groups(states: Mapping[str, AlertState], just_resolved: set[str], config: A
     return list(groups.values())
 
 
-def record_run_alerts(conn: Connection, run: ModelRun, config: AlertsConfig, *, now: datetime) -> int:
+def record_run_alerts(
+    conn: Connection, run: ModelRun, config: AlertsConfig, *, now: datetime, page: bool = True
+) -> int:
     """Update alert state for ``run`` and queue its notifications, inside the caller's transaction.
 
     Parameters
@@ -163,6 +165,10 @@ def record_run_alerts(conn: Connection, run: ModelRun, config: AlertsConfig, *, 
     config : alerts.config.AlertsConfig
     now : datetime
         The clock (aware or naive UTC).
+    page : bool, default True
+        False for history (a backfill, a window past ``max_notify_age``): alert state advances,
+        nothing is queued and the notification log is left alone, so the next live run
+        announces what still fires as new and never a resolution nobody was paged about.
 
     Returns
     -------
@@ -171,6 +177,8 @@ def record_run_alerts(conn: Connection, run: ModelRun, config: AlertsConfig, *, 
     """
     now = _naive(now)
     states, just_resolved = _advance_states(conn, run, config, now)
+    if not page:
+        return 0
     info = RunInfo(
         run_id=run.run_id,
         window_start=_iso(_naive(run.window_start)),

@@ -56,11 +56,13 @@ class Runner:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owner: str | None = None,
+        notify: bool = True,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.owner = owner or default_owner()
+        self.notify = notify
         self._index_stale: bool | None = None  # None: not in a batch; refresh after every run
 
     @property
@@ -177,17 +179,23 @@ class Runner:
                 now=now,
             )
             alert_run = _label_part(run) if claim.reevaluation else run
-            queued = record_run_alerts(conn, alert_run, self.config.alerts, now=now)
+            page = self.pages(model, claim.window_end, now)
+            queued = record_run_alerts(conn, alert_run, self.config.alerts, now=now, page=page)
         log.info(
-            'Model "%s" window ending %s: %s, %d recommendation(s), %d notification(s) queued (run %d)',
+            'Model "%s" window ending %s: %s, %d recommendation(s), %s (run %d)',
             model.name,
             claim.window_end,
             run.status,
             len(run.recommendations),
-            queued,
+            f"{queued} notification(s) queued" if page else "history: recorded, not paged",
             claim.run_id,
         )
         return run
+
+    def pages(self, model: ModelConfig, window_end: datetime, now: datetime) -> bool:
+        """Whether a run of the window ending at ``window_end`` may page: not a backfill, not old."""
+        max_age = self.config.alerts.max_notify_age or 2 * model.window + model.labels.max_delay
+        return self.notify and window_end >= now - max_age
 
     def _pushed_down(
         self, model: ModelConfig, claim: RunClaim, outcome: SuiteOutcome, rows: int

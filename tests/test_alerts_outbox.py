@@ -37,12 +37,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sa.Engine]
         eng.dispose()
         return
     name = f"dw_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc.orig}")
+        pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc.orig}); start it (see .ci/run)")
     eng = sa.create_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
     metadata.create_all(eng)
     yield eng
