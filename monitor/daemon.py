@@ -388,17 +388,38 @@ class Daemon:
         """Deliver due alert notifications once."""
         return self._run_job("dispatch", "dispatch", None, self._dispatch)
 
-    def _dispatch(self, store: Store) -> DispatchStats:
+    def _dispatch(self, store: Store, deadline: float | None = None) -> DispatchStats:
         assert self._dispatcher is not None
-        stats = self._dispatcher.dispatch_once()
-        with store.engine.connect() as conn:
-            pending = conn.execute(
-                select(func.count()).select_from(alert_outbox).where(alert_outbox.c.status == "pending")
-            ).scalar_one()
+        stats = self._dispatcher.dispatch_once(deadline=deadline)
         self.metrics.observe_dispatch(
-            delivered=stats.delivered, retried=stats.retried, failed=stats.failed, pending=int(pending)
+            delivered=stats.delivered, retried=stats.retried, failed=stats.failed, pending=_pending(store)
         )
         return stats
+
+    def _flush_outbox(self, deadline: float) -> None:
+        """Deliver what is due until nothing is or ``deadline`` (monotonic) passes; log what remains."""
+        delivered, store = 0, None
+        while True:
+            stats = self._run_job(
+                "dispatch", "dispatch", None, lambda s: self._dispatch(s, deadline), final=True
+            )
+            if stats is None:
+                break
+            delivered += stats.delivered
+            store = self._store
+            if stats.left or not stats.claimed or time.monotonic() >= deadline:
+                break
+        try:
+            remaining = _pending(store) if store is not None else None
+        except Exception as exc:
+            log.warning("Could not count the queued alert notifications: %s", describe_error(exc))
+            remaining = None
+        log.info(
+            "Flushed the alert outbox: %d notification(s) delivered, %s still queued%s",
+            delivered,
+            "an unknown number" if remaining is None else remaining,
+            " (delivered after the next start)" if remaining else "",
+        )
 
     def retention_job(self) -> dict[str, int] | None:
         """Delete events, outcomes, quarantine past ``daemon.event_retention_days``; prune reports."""
@@ -579,13 +600,17 @@ class Daemon:
         return True
 
     def shutdown(self, grace: timedelta | None = None) -> bool:
-        """Stop taking jobs, wait for running ones (up to ``grace``), flush the outbox, close.
+        """Stop taking jobs, wait for running ones, deliver due alerts, close; all within ``grace``.
+
+        Alert groups are started until ``grace`` (from the call) has passed, so the flush ends
+        within ``grace`` plus one delivery's deadline; what is left is logged and stays queued.
 
         Returns whether every running job finished in time. When one did not, the caller
         should exit the process: the job's uncommitted run rolls back with its connection,
         and its claim is taken over once the lease expires.
         """
         grace = self.config.daemon.shutdown_grace if grace is None else grace
+        deadline = time.monotonic() + grace.total_seconds()
         log.info("Stopping: no new jobs; waiting up to %s for running ones", grace)
         self._stopping = True
         if self.scheduler is not None and self.scheduler.running:
@@ -596,9 +621,7 @@ class Daemon:
         if not finished:
             log.warning("%d job(s) still running after %s; exiting without them", running, grace)
         else:
-            stats = self._run_job("dispatch", "dispatch", None, self._dispatch, final=True)
-            if stats is not None and stats.claimed:
-                log.info("Flushed the alert outbox: %d notification(s) delivered", stats.delivered)
+            self._flush_outbox(deadline)
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -607,6 +630,15 @@ class Daemon:
             self.locks.dispose()
         log.info("driftwatch daemon stopped")
         return finished
+
+
+def _pending(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(alert_outbox).where(alert_outbox.c.status == "pending")
+            ).scalar_one()
+        )
 
 
 def _ago(delta: timedelta) -> str:

@@ -123,3 +123,50 @@ def test_max_notify_age_default_is_two_windows_plus_label_delay(tmp_path: Path) 
     model, now = config.models[0], START + 30 * DAY
     limit = 2 * model.window + model.labels.max_delay
     assert runner.pages(model, now - limit, now) and not runner.pages(model, now - limit - DAY, now)
+
+
+class Ticking:
+    """A receiver each of whose deliveries takes ``seconds`` on a fake monotonic clock."""
+
+    name = "console"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.now, self.sent = seconds, 0.0, 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def identity(self) -> str:
+        return "ticking"
+
+    def deliver(self, notification: Notification) -> Any:
+        from alerts.delivery import DeliveryResult
+
+        self.now += self.seconds
+        self.sent += 1
+        return DeliveryResult("delivered")
+
+
+def test_shutdown_delivers_what_is_due_within_the_grace_and_logs_what_remains(
+    tmp_path: Path, monkeypatch: Any, caplog: Any
+) -> None:
+    from types import SimpleNamespace
+
+    from monitor.alerting import record_run_alerts
+    from monitor.daemon import Daemon
+    from tests.test_alerts_outbox import T0, _run
+
+    clock = Clock(T0 + 2 * DAY)
+    daemon = Daemon(make_config(f"sqlite:///{tmp_path / 'dw.db'}", tmp_path), clock=clock, serve=False)
+    with daemon.store().engine.begin() as conn:
+        for i in range(5):
+            record_run_alerts(conn, _run(1, "amount", model=f"m{i}"), daemon.config.alerts, now=T0 + DAY)
+    receiver = Ticking(seconds=10)
+    daemon._dispatcher.receivers["console"] = receiver  # type: ignore[union-attr]
+    fake_time = SimpleNamespace(monotonic=receiver.monotonic)
+    monkeypatch.setattr("monitor.daemon.time", fake_time)
+    monkeypatch.setattr("monitor.alerting.time", fake_time)
+    caplog.set_level("INFO", logger="driftwatch.daemon")
+    assert daemon.shutdown(timedelta(seconds=25))  # SIGTERM
+    assert receiver.sent == 3  # started at 0, 10 and 20 s; not at 30 s
+    assert "Flushed the alert outbox: 3 notification(s) delivered, 2 still queued" in caplog.text
