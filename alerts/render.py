@@ -107,17 +107,22 @@ def _footer(n: Notification) -> str:
 
 
 def plain_text(n: Notification) -> str:
-    """The ``text`` fallback of a Slack message (notifications, screen readers, old clients)."""
+    """The ``text`` fallback of a Slack message (notifications, screen readers, old clients).
+
+    Slack parses it as mrkdwn like the blocks, so it is escaped like them: a category value
+    ``<!channel>`` must not notify a whole channel.
+    """
     parts = [summary_line(n)]
     if len(n.firing) > 1:
         parts.append("Also: " + "; ".join(a.title for a in n.firing[1:MAX_LISTED_ALERTS]))
     parts.extend(_recommendation_lines(n))
     if n.run.report_url:
         parts.append(f"Report: {n.run.report_url}")
-    return "\n".join(parts)
+    return _esc("\n".join(parts))
 
 
 def _esc(text: str) -> str:
+    """Slack's mrkdwn escaping: ``&``, ``<`` and ``>`` (what makes links, mentions and ``<!channel>``)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -130,9 +135,9 @@ def slack_blocks(n: Notification) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": summary_line(n)[:150], "emoji": True}}
     ]
-    facts = [f"*Model* `{_esc(n.model)}`", f"*Severity* {n.severity}"]
+    facts = [f"*Model* `{_esc(n.model)}`", f"*Severity* {_esc(n.severity)}"]
     if _window(n):
-        facts.append(f"*Window* {_window(n)}")
+        facts.append(f"*Window* {_esc(_window(n))}")
     blocks.append(_section("   ".join(facts)))
     blocks.append({"type": "divider"})
     firing = n.firing
