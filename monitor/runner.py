@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from checks.result import ModelRun, Recommendation
 from monitor.alerting import record_run_alerts
@@ -23,6 +24,7 @@ from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_se
 from monitor.config import Config, ModelConfig
 from monitor.due import due_windows, owner_gone, windows_with_new_labels
 from monitor.policy import recommend
+from monitor.redact import redact_urls
 from monitor.reference import load_reference, reference_span
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
 from monitor.store import Store
@@ -56,7 +58,7 @@ class Runner:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owner: str | None = None,
-        notify: bool = True,
+        notify: Literal["recent", "all", "none"] = "recent",
     ) -> None:
         self.store = store
         self.config = config
@@ -122,7 +124,7 @@ class Runner:
                 claim.window_end,
                 claim.run_id,
             )
-            fail_run(self.store.engine, claim, f"{type(exc).__name__}: {exc}", now=self.clock())
+            fail_run(self.store.engine, claim, redact_urls(f"{type(exc).__name__}: {exc}"), now=self.clock())
             raise
 
     def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
@@ -193,9 +195,16 @@ class Runner:
         return run
 
     def pages(self, model: ModelConfig, window_end: datetime, now: datetime) -> bool:
-        """Whether a run of the window ending at ``window_end`` may page: not a backfill, not old."""
+        """Whether a run of the window ending at ``window_end`` queues notifications.
+
+        ``notify`` is ``"recent"`` (the daemon, ``backfill --notify``: windows within
+        ``alerts.max_notify_age``), ``"all"`` (``driftwatch check``: a person asked for this
+        window) or ``"none"`` (``backfill``: history is recorded, not paged).
+        """
+        if self.notify != "recent":
+            return self.notify == "all"
         max_age = self.config.alerts.max_notify_age or 2 * model.window + model.labels.max_delay
-        return self.notify and window_end >= now - max_age
+        return window_end >= now - max_age
 
     def _pushed_down(
         self, model: ModelConfig, claim: RunClaim, outcome: SuiteOutcome, rows: int

@@ -44,7 +44,7 @@ def _outbox(store: Store) -> list[Any]:
 def test_backfill_and_old_windows_are_recorded_but_not_paged(store_url: str, tmp_path: Path) -> None:
     config, store = _store(store_url, tmp_path, 12, alerts={"max_notify_age": "3d"})
     clock = Clock(START + 12 * DAY + timedelta(minutes=10))
-    history = Runner(store, config, clock=clock, notify=False)  # `driftwatch backfill`
+    history = Runner(store, config, clock=clock, notify="none")  # `driftwatch backfill`
     for day in (4, 5, 6, 7):
         assert history.check_window(config.models[0], START + day * DAY).status == "alert"
     live = Runner(store, config, clock=clock)  # the daemon catching up: windows past 3 days are history
@@ -103,7 +103,7 @@ def test_incident_queued_behind_history_is_announced_firing(store_url: str, tmp_
         store_url, tmp_path, 12, alerts={"route": {"group_interval": "5m", "group_wait": "30s"}}
     )
     clock = Clock(START + 12 * DAY + timedelta(minutes=10))
-    Runner(store, config, clock=clock, notify=False).work(
+    Runner(store, config, clock=clock, notify="none").work(
         config.models[0], [START + d * DAY for d in range(4, 11)], []
     )
     assert _outbox(store) == []  # no flood of history
@@ -123,6 +123,8 @@ def test_max_notify_age_default_is_two_windows_plus_label_delay(tmp_path: Path) 
     model, now = config.models[0], START + 30 * DAY
     limit = 2 * model.window + model.labels.max_delay
     assert runner.pages(model, now - limit, now) and not runner.pages(model, now - limit - DAY, now)
+    assert Runner(None, config, notify="all").pages(model, START, now)  # type: ignore[arg-type]
+    assert not Runner(None, config, notify="none").pages(model, now, now)  # type: ignore[arg-type]
 
 
 class Ticking:

@@ -99,7 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     store = open_store(config)
-    runner = Runner(store, config)
+    runner = Runner(store, config, notify="all")
     results: list[ModelRun] = []
     failed: list[str] = []
     try:
@@ -143,7 +143,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     store = open_store(config)
-    runner = Runner(store, config, notify=args.notify)
+    runner = Runner(store, config, notify="recent" if args.notify else "none")
     until = args.end or datetime.now(UTC)
     failures = 0
     try:
