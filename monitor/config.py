@@ -114,6 +114,10 @@ class ServerConfig(_Strict):
         default=None, description="Environment variable holding the bearer token of POST /v1/log."
     )
     max_body_bytes: int = Field(default=10_000_000, ge=1024)
+    request_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="Longest wait for a client's next bytes."
+    )
+    max_connections: int = Field(default=64, ge=1, le=10_000)
 
 
 class DaemonConfig(_Strict):
