@@ -178,7 +178,7 @@ class Runner:
                 label_coverage=outcome.label_coverage,
                 labels_final=labels_final,
                 report_path=str(report_path),
-                now=now,
+                now=self.clock(),  # finished now: the run's duration covers its checks and report
             )
             alert_run = _label_part(run) if claim.reevaluation else run
             page = self.pages(model, claim.window_end, now)
