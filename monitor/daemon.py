@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +56,17 @@ T = TypeVar("T")
 MAX_RETRY_DELAY = timedelta(minutes=5)
 #: Doublings of the retry delay counted at most (2**20 times any interval is past the cap).
 MAX_RETRY_DOUBLINGS = 20
+#: Longest ``/readyz`` waits for the store's answer before saying it is unreachable.
+PROBE_TIMEOUT = 2.0
+
+
+@dataclass
+class _Probe:
+    """One readiness probe of the store, running in its own thread."""
+
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    reasons: list[str] = field(default_factory=list)
 
 
 class StoreUnavailable(ConnectionError):
@@ -140,6 +152,8 @@ class Daemon:
         self._store_error: str | None = "not opened yet"
         self._store_guard = threading.Lock()
         self._opening = threading.Lock()
+        self._probe: _Probe | None = None
+        self._probe_guard = threading.Lock()
         self._last_tick = self.started_at
         self._dispatcher: Dispatcher | None = None
         self._last_check: dict[str, datetime] = {}
@@ -460,31 +474,13 @@ class Daemon:
     # -- readiness ------------------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """Ready when the store answers, every alert receiver is healthy and no model is overdue."""
-        reasons: list[str] = []
-        try:
-            store = self.store()
-            with store.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            self.metrics.store_up.set(1)
-        except StoreUnavailable as exc:
-            self.metrics.store_up.set(0)
-            reasons.append(str(exc))
-        except Exception as exc:
-            self.metrics.store_up.set(0)
-            reasons.append(f"store unreachable: {describe_error(exc)}")
-        else:
-            dispatcher = self._dispatcher
-            try:
-                health = dispatcher.receiver_health() if dispatcher is not None else {}
-            except Exception as exc:
-                if is_schema_gone(exc):
-                    self._close_store()
-                reasons.append(f"store unreadable: {describe_error(exc)}")
-                health = {}
-            for name, status in health.items():
-                if status is not True:
-                    reasons.append(f'alert receiver "{name}" is unhealthy: {status}')
+        """Ready when the store answers, every alert receiver is healthy and no model is overdue.
+
+        The store is probed in a thread of its own, one probe at a time; the answer waits at
+        most :data:`PROBE_TIMEOUT` for it, so ``/readyz`` and ``/metrics`` answer promptly even
+        when the store never does.
+        """
+        reasons = self._probe_store()
         now = self.clock()
         for model in self.config.models:
             since = self._last_check.get(model.name) or self.started_at
@@ -496,6 +492,43 @@ class Daemon:
                 )
         self.metrics.ready.set(0 if reasons else 1)
         return not reasons, reasons
+
+    def _probe_store(self) -> list[str]:
+        with self._probe_guard:
+            probe = self._probe
+            if probe is None or probe.done.is_set():
+                probe = self._probe = _Probe(time.monotonic())
+                threading.Thread(
+                    target=self._run_probe, args=(probe,), name="driftwatch-probe", daemon=True
+                ).start()
+        if not probe.done.wait(PROBE_TIMEOUT):
+            self.metrics.store_up.set(0)
+            waited = time.monotonic() - probe.started
+            return [
+                f"store unreachable: no answer for {waited:.0f}s (last error: {self._store_error or 'none'})"
+            ]
+        return probe.reasons
+
+    def _run_probe(self, probe: _Probe) -> None:
+        """``SELECT 1`` and the receivers' health; the reasons go on ``probe``."""
+        try:
+            store = self.store()
+            with store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            dispatcher = self._dispatcher
+            health = dispatcher.receiver_health() if dispatcher is not None else {}
+        except StoreUnavailable as exc:
+            probe.reasons.append(str(exc))
+        except Exception as exc:
+            if is_schema_gone(exc):
+                self._close_store()
+            probe.reasons.append(f"store unreachable: {describe_error(exc)}")
+        else:
+            for name, status in health.items():
+                if status is not True:
+                    probe.reasons.append(f'alert receiver "{name}" is unhealthy: {status}')
+        self.metrics.store_up.set(0 if probe.reasons and probe.reasons[0].startswith("store") else 1)
+        probe.done.set()
 
     # -- life cycle -----------------------------------------------------------------------
 

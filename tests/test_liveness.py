@@ -18,7 +18,7 @@ from sqlalchemy import inspect
 
 from alerts.config import AlertsConfig
 from monitor.alerting import Dispatcher
-from monitor.daemon import MAX_RETRY_DELAY, Daemon, StoreUnavailable
+from monitor.daemon import MAX_RETRY_DELAY, PROBE_TIMEOUT, Daemon, StoreUnavailable
 from monitor.store import open_store
 from monitor.store.schema import metadata
 from tests.conftest import Clock, make_config, model_dict
@@ -81,8 +81,10 @@ def test_black_hole_store_neither_freezes_start_up_nor_readiness(black_hole: int
         assert error is None
         assert time.monotonic() - started < 10
         assert daemon.scheduler is not None and daemon.scheduler.running
+        started = time.monotonic()
         finished, answer = in_thread(daemon.readiness, timeout=15)
         assert finished, "readiness hangs on a store that never answers"
+        assert time.monotonic() - started < PROBE_TIMEOUT + 1  # a probe answers while the store does not
         ready, reasons = answer  # type: ignore[misc]
         assert not ready and reasons[0].startswith("store unreachable")
     finally:
