@@ -181,3 +181,26 @@ def test_database_dropped_and_recreated_empty_is_migrated_again(
     with daemon.store().engine.connect() as conn:
         assert "dw_runs" in inspect(conn).get_table_names()
     daemon.shutdown(timedelta(seconds=1))
+
+
+def test_sqlite_locked_by_another_process_fails_after_the_busy_timeout_with_a_clear_error(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "dw.db"
+    config = make_config(f"sqlite:///{path}", tmp_path, store={"url": "sqlite:///x", "busy_timeout": "0.3s"})
+    daemon = Daemon(config, clock=clock, serve=False)
+    daemon.store()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process writes and does not let go
+    try:
+        started = time.monotonic()
+        assert daemon.retention_job() is None  # its DELETE waits for the lock, then gives up
+        assert time.monotonic() - started < 3
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "stayed locked by another process for longer than store.busy_timeout" in caplog.text
+    assert daemon.retention_job() is not None
+    daemon.shutdown(timedelta(seconds=1))
