@@ -121,5 +121,6 @@ def build_receiver(
             spec, env, max_retry_wait=config.delivery.max_retry_wait.total_seconds(), sleep=sleep, clock=clock
         )
     if isinstance(spec, WebhookReceiver):
-        return WebhookSender(spec, env, clock=clock)
+        deadline = min(spec.timeout, config.delivery.lease / 2).total_seconds()
+        return WebhookSender(spec, env, clock=clock, deadline=deadline)
     raise TypeError(f"unsupported receiver type {type(spec).__name__}")

@@ -134,8 +134,10 @@ class WebhookSender:
         environ: Mapping[str, str],
         *,
         clock: Callable[[], datetime] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.name = spec.name
+        self._deadline = spec.timeout.total_seconds() if deadline is None else deadline
         self._spec = spec
         self._url = environ.get(spec.url_env) or None
         self._secret = environ.get(spec.secret_env) or None
@@ -162,7 +164,7 @@ class WebhookSender:
                 SIGNATURE_HEADER: sign(self._secret.encode(), timestamp, body),
             },
         )
-        seconds = self._spec.timeout.total_seconds()
+        seconds = self._deadline
         deadline = Deadline(seconds)
         try:
             with deadline, deadline.opener().open(request, timeout=seconds) as response:
