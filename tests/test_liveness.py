@@ -204,3 +204,68 @@ def test_sqlite_locked_by_another_process_fails_after_the_busy_timeout_with_a_cl
     assert "stayed locked by another process for longer than store.busy_timeout" in caplog.text
     assert daemon.retention_job() is not None
     daemon.shutdown(timedelta(seconds=1))
+
+
+class FreezingProxy:
+    """A TCP proxy to PostgreSQL that can go silent: it keeps acknowledging, it stops forwarding."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.frozen = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+                if not data:
+                    return
+                if self.frozen.is_set():
+                    return  # swallowed: the connection stays open and silent
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.mark.postgres
+def test_a_store_that_stops_answering_mid_query_is_cut_off(pg_url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from monitor.store.engine import make_engine
+
+    real = make_url(pg_url)
+    proxy = FreezingProxy((real.host or "127.0.0.1", real.port or 5432))
+    url = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    engine = make_engine(url, statement_timeout=timedelta(seconds=1), connect_timeout=timedelta(seconds=2))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+            proxy.frozen.set()  # the server's answers stop arriving; the server cannot cancel anything
+            started = time.monotonic()
+            finished, error = in_thread(lambda: conn.execute(text("SELECT 1")), timeout=20)
+        assert finished, "a statement waits forever on a store that stopped answering"
+        assert isinstance(error, OperationalError)
+        assert 2.5 < time.monotonic() - started < 6  # statement_timeout + connect_timeout
+        proxy.frozen.clear()
+        with engine.connect() as conn:  # the cut connection was discarded: the store works again
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+        proxy.close()

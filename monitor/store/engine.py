@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from monitor.config import Config, ModelConfig
-from monitor.store import schema
+from monitor.store import schema, watchdog
 
 log = logging.getLogger("driftwatch.store")
 
@@ -85,9 +85,10 @@ def make_engine(
     """An engine for SQLite (WAL, busy timeout) or PostgreSQL (psycopg 3) whose every wait is bounded.
 
     PostgreSQL: ``connect_timeout`` bounds connecting (and waiting for a pooled connection),
-    TCP keepalives and ``tcp_user_timeout`` drop a peer that stopped answering, and the server
-    cancels a statement after ``statement_timeout``. SQLite: a write waits ``busy_timeout`` for
-    another process's lock, then fails with "database is locked".
+    TCP keepalives and ``tcp_user_timeout`` drop a peer that stopped answering, the server
+    cancels a statement after ``statement_timeout``, and :mod:`monitor.store.watchdog` cuts a
+    connection whose statement still has no answer a ``connect_timeout`` later. SQLite: a write
+    waits ``busy_timeout`` for another process's lock, then fails with "database is locked".
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -97,12 +98,16 @@ def make_engine(
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(
+    engine = create_engine(
         _bounded_pg_url(parsed, connect_timeout, statement_timeout),
         pool_size=pool_size,
         pool_pre_ping=True,
         pool_timeout=connect_timeout.total_seconds(),
     )
+    # The server cancels a statement at statement_timeout; past that plus a connect timeout's
+    # grace, nobody is answering: the client cuts the connection itself.
+    watchdog.install(engine, (statement_timeout + connect_timeout).total_seconds())
+    return engine
 
 
 #: Migrations from version ``v`` to ``v + 1``; each runs in the transaction that records the new version.
