@@ -9,7 +9,10 @@ Keys
     ``resolve_after_windows`` (int, default 2): consecutive evaluated windows without the
     finding before a firing alert resolves (hysteresis: a value hovering at its threshold does
     not flap). ``resolve_timeout`` (duration, optional): an alert not seen for this long
-    resolves on its own (e.g. its check was removed). Unset: never.
+    resolves on its own (e.g. its check was removed). Unset: never. ``max_notify_age``
+    (duration, optional): a run whose window ended longer ago than this updates alert state
+    and its report but pages nobody (a backfill or a catch-up over old history). Unset: twice
+    the model's window plus its labels' ``max_delay``.
 ``[alerts.route]`` (the root route; children in ``[[alerts.route.routes]]``, nested as deep as needed)
     ``match`` (table, children only): label → value or list of values; labels are ``severity``,
     ``model``, ``check``, ``subject``. ``receivers`` (list of receiver names). ``group_by`` (list of
@@ -26,7 +29,9 @@ Keys
     environment variable holding a bot token, posts with ``chat.postMessage``) or
     ``webhook_url_env`` (variable holding an incoming-webhook URL); ``base_url`` (default
     ``"https://slack.com/api/"``, for proxies and GovSlack); ``timeout`` (default ``"10s"``).
-    ``webhook``: ``url_env``, ``secret_env`` (variable holding the HMAC secret), ``timeout``.
+    ``webhook``: ``url_env``, ``secret_env`` (variable holding the HMAC secret), ``timeout`` (the
+    whole delivery's deadline, connecting to the last byte of the answer, and never more than
+    half of ``delivery.lease``).
 ``[alerts.delivery]``
     ``initial_backoff`` (``"10s"``), ``max_backoff`` (``"10m"``): exponential backoff with jitter
     between delivery attempts, persisted in the outbox. ``lease`` (``"5m"``): how long a
@@ -155,6 +160,7 @@ def _default_receivers() -> list[ConsoleReceiver | SlackReceiver | WebhookReceiv
 class AlertsConfig(_Strict):
     resolve_after_windows: int = Field(default=2, ge=1, le=100)
     resolve_timeout: Duration | None = None
+    max_notify_age: Duration | None = None
     route: RootRouteConfig = Field(default_factory=RootRouteConfig)
     receivers: list[ReceiverConfig] = Field(default_factory=_default_receivers)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol
 
 from alerts.config import AlertsConfig, ConsoleReceiver, SlackReceiver, WebhookReceiver
@@ -43,6 +45,36 @@ class Receiver(Protocol):
     def identity(self) -> str:
         """A hash of the receiver's settings and secret: a change re-enables a broken receiver."""
         ...
+
+
+#: Longest Retry-After honoured (a receiver asking for more is retried after this).
+MAX_RETRY_AFTER = 86_400.0
+
+
+def parse_retry_after(value: object, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date (RFC 9110).
+
+    >>> from datetime import UTC, datetime
+    >>> now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    >>> parse_retry_after("120", now), parse_retry_after("Sun, 01 Nov 2026 12:02:30 GMT", now)
+    (120.0, 150.0)
+    >>> parse_retry_after("soon", now) is None, parse_retry_after("1e400", now)
+    (True, 86400.0)
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - now.timestamp()
+    if math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
@@ -86,8 +118,9 @@ def build_receiver(
         return ConsoleSender(spec)
     if isinstance(spec, SlackReceiver):
         return SlackSender(
-            spec, env, max_retry_wait=config.delivery.max_retry_wait.total_seconds(), sleep=sleep
+            spec, env, max_retry_wait=config.delivery.max_retry_wait.total_seconds(), sleep=sleep, clock=clock
         )
     if isinstance(spec, WebhookReceiver):
-        return WebhookSender(spec, env, clock=clock)
+        deadline = min(spec.timeout, config.delivery.lease / 2).total_seconds()
+        return WebhookSender(spec, env, clock=clock, deadline=deadline)
     raise TypeError(f"unsupported receiver type {type(spec).__name__}")

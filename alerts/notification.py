@@ -21,6 +21,8 @@ from typing import Any, Literal
 from alerts.alert import SEVERITY_RANK
 
 PAYLOAD_VERSION = 1
+#: Reasons of a notification that tells the receiver of alerts it has not heard of firing yet.
+NEWS = frozenset({"first_notification", "new_alerts", "escalated"})
 
 
 @dataclass(frozen=True)
@@ -129,21 +131,30 @@ def merge(notifications: Iterable[Notification]) -> Notification:
 
     Each alert appears once in its latest state; run and recommendations are the newest, and so
     is the reason, except that a merge holding anything but repeats is not a repeat (the
-    receiver has not seen all of it).
+    receiver has not seen all of it), and that alerts first announced in these pending rows
+    and resolved since are never presented as a bare resolution: the reason becomes
+    ``fired_and_resolved`` (the receiver hears of them for the first time).
     """
     items = list(notifications)
     if not items:
         raise ValueError("merge() needs at least one notification")
     latest: dict[str, AlertView] = {}
+    announced: set[str] = set()
     for item in items:
         for alert in item.alerts:
             latest.pop(alert.fingerprint, None)
             latest[alert.fingerprint] = alert
+            if alert.status == "firing" and item.reason in NEWS:
+                announced.add(alert.fingerprint)
     newest = items[-1]
     reasons = [i.reason for i in items if i.reason != "repeat_due"]
+    reason = reasons[-1] if reasons else newest.reason
+    views = latest.values()
+    if not any(a.status == "firing" for a in views) and any(a.fingerprint in announced for a in views):
+        reason = "fired_and_resolved"
     return replace(
         newest,
-        reason=reasons[-1] if reasons else newest.reason,
+        reason=reason,
         alerts=tuple(latest.values()),
         silenced=max(i.silenced for i in items),
         merged_count=sum(i.merged_count for i in items),

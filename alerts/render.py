@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from alerts.alert import SEVERITY_RANK
 from alerts.notification import AlertView, Notification
 
 #: Slack allows 50 blocks per message; alerts past this many are counted, not listed.
@@ -69,12 +70,14 @@ def summary_line(n: Notification) -> str:
     may itself be clean while the alerts wait out their resolve hysteresis.
     """
     firing, resolved = n.firing, n.resolved
-    tag = "TEST" if n.test else n.severity.upper()
+    brief = n.reason == "fired_and_resolved"  # the receiver never heard of them firing
+    severity = max((a.severity for a in resolved), key=lambda s: SEVERITY_RANK.get(s, 0)) if brief else None
+    tag = "TEST" if n.test else (severity or n.severity).upper()
     repeat = n.reason == "repeat_due" and firing and not resolved
     since = f" since {min(a.starts_at for a in firing)[:16].replace('T', ' ')}" if repeat else ""
     counts = [f"{len(firing)} {'still firing' if repeat else 'firing'}{since}"] if firing else []
     if resolved:
-        counts.append(f"{len(resolved)} resolved")
+        counts.append(f"{len(resolved)} {'fired and resolved' if brief else 'resolved'}")
     head = f"[{tag}] {n.model}: {', '.join(counts) or 'no alerts'}"
     first = firing[0] if firing else (resolved[0] if resolved else None)
     return f"{head} — {first.title}" if first is not None else head
@@ -104,17 +107,22 @@ def _footer(n: Notification) -> str:
 
 
 def plain_text(n: Notification) -> str:
-    """The ``text`` fallback of a Slack message (notifications, screen readers, old clients)."""
+    """The ``text`` fallback of a Slack message (notifications, screen readers, old clients).
+
+    Slack parses it as mrkdwn like the blocks, so it is escaped like them: a category value
+    ``<!channel>`` must not notify a whole channel.
+    """
     parts = [summary_line(n)]
     if len(n.firing) > 1:
         parts.append("Also: " + "; ".join(a.title for a in n.firing[1:MAX_LISTED_ALERTS]))
     parts.extend(_recommendation_lines(n))
     if n.run.report_url:
         parts.append(f"Report: {n.run.report_url}")
-    return "\n".join(parts)
+    return _esc("\n".join(parts))
 
 
 def _esc(text: str) -> str:
+    """Slack's mrkdwn escaping: ``&``, ``<`` and ``>`` (what makes links, mentions and ``<!channel>``)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -127,9 +135,9 @@ def slack_blocks(n: Notification) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": summary_line(n)[:150], "emoji": True}}
     ]
-    facts = [f"*Model* `{_esc(n.model)}`", f"*Severity* {n.severity}"]
+    facts = [f"*Model* `{_esc(n.model)}`", f"*Severity* {_esc(n.severity)}"]
     if _window(n):
-        facts.append(f"*Window* {_window(n)}")
+        facts.append(f"*Window* {_esc(_window(n))}")
     blocks.append(_section("   ".join(facts)))
     blocks.append({"type": "divider"})
     firing = n.firing

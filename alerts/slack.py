@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -32,7 +33,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from alerts.config import SlackReceiver
-from alerts.delivery import DeliveryResult, identity_hash, scrub
+from alerts.delivery import DeliveryResult, identity_hash, parse_retry_after, scrub
 from alerts.notification import Notification
 from alerts.render import plain_text, slack_blocks
 
@@ -77,24 +78,28 @@ WEBHOOK_BROKEN = frozenset(
 TIMEOUT_DETAIL = "timed out (Slack may have posted it; the retry can duplicate it)"
 
 
-def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+def _retry_after(headers: Mapping[str, Any] | None, now: datetime) -> float | None:
     for key, value in (headers or {}).items():
         if key.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return None
+            return parse_retry_after(value[0] if isinstance(value, list | tuple) else value, now)
     return None
 
 
 class RateLimitRetry(RateLimitErrorRetryHandler):
     """Retries a 429 in-process when its Retry-After is short; sleeps with an injectable function."""
 
-    def __init__(self, *, max_wait: float, sleep: Callable[[float], None], max_retry_count: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        max_wait: float,
+        sleep: Callable[[float], None],
+        clock: Callable[[], datetime],
+        max_retry_count: int = 2,
+    ) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait = max_wait
         self.sleep = sleep
+        self.clock = clock
 
     def _can_retry(
         self,
@@ -104,7 +109,7 @@ class RateLimitRetry(RateLimitErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        wait = _retry_after(response.headers) if response is not None else None
+        wait = _retry_after(response.headers, self.clock()) if response is not None else None
         return super()._can_retry(state=state, request=request, response=response, error=error) and (
             wait is None or wait <= self.max_wait
         )
@@ -118,7 +123,7 @@ class RateLimitRetry(RateLimitErrorRetryHandler):
         error: Exception | None = None,
     ) -> None:
         state.next_attempt_requested = True
-        wait = _retry_after(response.headers) if response is not None else None
+        wait = _retry_after(response.headers, self.clock()) if response is not None else None
         self.sleep(1.0 if wait is None else wait)
         state.increment_current_attempt()
 
@@ -173,9 +178,11 @@ class SlackSender:
         *,
         max_retry_wait: float = 5.0,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         import time
 
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.name = spec.name
         self._spec = spec
         env_name = spec.token_env or spec.webhook_url_env
@@ -183,7 +190,7 @@ class SlackSender:
         self._secret = environ.get(env_name or "") or None
         sleep = sleep or time.sleep
         self._handlers: list[RetryHandler] = [
-            RateLimitRetry(max_wait=max_retry_wait, sleep=sleep),
+            RateLimitRetry(max_wait=max_retry_wait, sleep=sleep, clock=self._clock),
             ServerErrorRetry(sleep=sleep),
         ]
 
@@ -242,7 +249,7 @@ class SlackSender:
         status = response.status_code
         error = response.get("error") if isinstance(response.data, dict) else None
         if status == 429 or (status >= 500 and error is None):
-            return DeliveryResult("retry", f"HTTP {status}", _retry_after(response.headers))
+            return DeliveryResult("retry", f"HTTP {status}", _retry_after(response.headers, self._clock()))
         if error in BROKEN_ERRORS:
             return DeliveryResult("broken", f"Slack error {error}")
         if error in REJECTED_ERRORS:
@@ -264,7 +271,7 @@ class SlackSender:
             return DeliveryResult("delivered")
         detail = scrub(f"webhook answered HTTP {status} {body[:80]}", [url])
         if status == 429 or status >= 500:
-            return DeliveryResult("retry", detail, _retry_after(response.headers))
+            return DeliveryResult("retry", detail, _retry_after(response.headers, self._clock()))
         if body in WEBHOOK_BROKEN or status in {403, 404, 410}:
             return DeliveryResult("broken", detail)
         return DeliveryResult("rejected", detail)

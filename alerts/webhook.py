@@ -16,17 +16,22 @@ False
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import logging
+import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from alerts.config import WebhookReceiver
-from alerts.delivery import DeliveryResult, identity_hash, scrub
+from alerts.delivery import DeliveryResult, identity_hash, parse_retry_after, scrub
 from alerts.notification import Notification
 from alerts.render import webhook_body
 
@@ -56,12 +61,70 @@ def verify_signature(
     return abs(now - ts) <= tolerance and hmac.compare_digest(sign(secret, ts, body), signature)
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    value = (headers or {}).get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+class Deadline:
+    """Cuts a request off when its overall deadline passes: urllib's own timeout is per socket read,
+    so an answer dripping one byte at a time would otherwise hold a delivery without bound.
+
+    Use :meth:`opener` for the request inside ``with deadline:``; at the deadline the request's
+    socket is shut down (the read fails at once) and :attr:`expired` is set.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._guard = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._guard:
+            self.expired = True
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._guard:
+            self._sockets.append(sock)
+            if self.expired:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _connection(self, cls: type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
+        def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+            conn = cls(host, **kwargs)
+            connect = conn.connect
+
+            def tracked() -> None:
+                connect()
+                self._track(conn.sock)
+
+            conn.connect = tracked  # type: ignore[method-assign]
+            return conn
+
+        return make
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """An opener (proxies from the environment included) whose connections obey the deadline."""
+        make = self._connection
+
+        class Http(urllib.request.HTTPHandler):
+            def http_open(self, req: urllib.request.Request) -> Any:
+                return self.do_open(make(http.client.HTTPConnection), req)
+
+        class Https(urllib.request.HTTPSHandler):
+            def https_open(self, req: urllib.request.Request) -> Any:
+                return self.do_open(make(http.client.HTTPSConnection), req, context=self._context)
+
+        return urllib.request.build_opener(Http(), Https())
 
 
 class WebhookSender:
@@ -71,8 +134,10 @@ class WebhookSender:
         environ: Mapping[str, str],
         *,
         clock: Callable[[], datetime] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.name = spec.name
+        self._deadline = spec.timeout.total_seconds() if deadline is None else deadline
         self._spec = spec
         self._url = environ.get(spec.url_env) or None
         self._secret = environ.get(spec.secret_env) or None
@@ -99,18 +164,24 @@ class WebhookSender:
                 SIGNATURE_HEADER: sign(self._secret.encode(), timestamp, body),
             },
         )
+        seconds = self._deadline
+        deadline = Deadline(seconds)
         try:
-            with urllib.request.urlopen(request, timeout=self._spec.timeout.total_seconds()) as response:
+            with deadline, deadline.opener().open(request, timeout=seconds) as response:
                 response.read()
+            if deadline.expired:
+                return DeliveryResult("retry", TIMEOUT_DETAIL)
             return DeliveryResult("delivered")
         except urllib.error.HTTPError as exc:
             status = exc.code
             detail = f"HTTP {status}"
             if status in RETRY_STATUSES or status >= 500:
-                return DeliveryResult("retry", detail, _retry_after(exc.headers))
+                return DeliveryResult(
+                    "retry", detail, parse_retry_after(exc.headers.get("Retry-After"), self._clock())
+                )
             return DeliveryResult("broken" if status in BROKEN_STATUSES else "rejected", detail)
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
-            if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+            if deadline.expired or isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
                 return DeliveryResult("retry", TIMEOUT_DETAIL)
             return DeliveryResult("retry", scrub(f"connection failed: {reason}", [self._url, self._secret]))

@@ -6,12 +6,13 @@ silences, routes and groups the alerts, asks :func:`alerts.notify.notify_reason`
 (group, receiver) needs a message, and writes one outbox row per message plus the notification
 log entry. Findings, alert state and outbox commit together or not at all.
 
-Delivery. :class:`Dispatcher` claims due outbox rows with a lease (``claimed_by``,
-``claimed_until``; on PostgreSQL the claim's sub-select uses ``FOR UPDATE SKIP LOCKED``, on
-SQLite the single writer lock serialises claims), merges the rows of one (group, receiver) into
-one message, delivers it, and then marks the rows delivered. A failed attempt stores its backoff
-(``attempts``, ``next_attempt_at`` with exponential backoff and jitter, at least the receiver's
-Retry-After, ``last_error``) on the rows.
+Delivery. :class:`Dispatcher` claims the due outbox rows of one (group, receiver) at a time
+with a lease (``claimed_by`` holds a fresh token per claim, ``claimed_until``; on PostgreSQL the
+claim's sub-select uses ``FOR UPDATE SKIP LOCKED``, on SQLite the single writer lock serialises
+claims), merges them into one message, delivers it while a heartbeat extends the lease, and then
+marks the rows delivered, conditional on the token (a claim that was lost changes nothing). A
+failed attempt stores its backoff (``attempts``, ``next_attempt_at`` with exponential backoff
+and jitter, at least the receiver's Retry-After, ``last_error``) on the rows.
 
 Guarantees. A crash or restart never loses an alert: rows stay pending until a receiver
 acknowledged them, and an expired lease hands them to the next dispatcher. A duplicate message
@@ -33,14 +34,16 @@ import logging
 import os
 import random
 import socket
+import threading
+import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from alerts.alert import Alert, alerts_from_run, evaluated_checks
 from alerts.config import AlertsConfig
@@ -63,6 +66,9 @@ from monitor.store.alerts import (
 )
 
 log = logging.getLogger("driftwatch.alerts")
+
+#: Doublings of the delivery backoff counted at most (past ``max_backoff`` long before).
+MAX_BACKOFF_DOUBLINGS = 20
 
 
 def _naive(value: datetime) -> datetime:
@@ -148,7 +154,9 @@ def _groups(states: Mapping[str, AlertState], just_resolved: set[str], config: A
     return list(groups.values())
 
 
-def record_run_alerts(conn: Connection, run: ModelRun, config: AlertsConfig, *, now: datetime) -> int:
+def record_run_alerts(
+    conn: Connection, run: ModelRun, config: AlertsConfig, *, now: datetime, page: bool = True
+) -> int:
     """Update alert state for ``run`` and queue its notifications, inside the caller's transaction.
 
     Parameters
@@ -160,6 +168,10 @@ def record_run_alerts(conn: Connection, run: ModelRun, config: AlertsConfig, *, 
     config : alerts.config.AlertsConfig
     now : datetime
         The clock (aware or naive UTC).
+    page : bool, default True
+        False for history (a backfill, a window past ``max_notify_age``): alert state advances,
+        nothing is queued and the notification log is left alone, so the next live run
+        announces what still fires as new and never a resolution nobody was paged about.
 
     Returns
     -------
@@ -168,6 +180,8 @@ def record_run_alerts(conn: Connection, run: ModelRun, config: AlertsConfig, *, 
     """
     now = _naive(now)
     states, just_resolved = _advance_states(conn, run, config, now)
+    if not page:
+        return 0
     info = RunInfo(
         run_id=run.run_id,
         window_start=_iso(_naive(run.window_start)),
@@ -249,6 +263,7 @@ class DispatchStats:
     delivered: int = 0
     retried: int = 0
     failed: int = 0
+    left: int = 0  #: due groups not started because the deadline passed
 
 
 def default_owner() -> str:
@@ -277,6 +292,8 @@ class Dispatcher:
         Jitter of the persisted backoff.
     receivers : mapping of str to Receiver, optional
         Receivers to use instead of those built from ``config``.
+    heartbeat : float, default a third of ``delivery.lease`` in seconds
+        How often the lease of a group being delivered is extended.
     """
 
     def __init__(
@@ -290,10 +307,12 @@ class Dispatcher:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         receivers: Mapping[str, Receiver] | None = None,
+        heartbeat: float | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.clock = clock
+        self.heartbeat = config.delivery.lease.total_seconds() / 3 if heartbeat is None else heartbeat
         self.owner = owner or default_owner()
         self._rng = rng or random.Random()
         self.receivers: dict[str, Receiver] = dict(receivers or {})
@@ -355,17 +374,35 @@ class Dispatcher:
     def _usable_receivers(self) -> list[str]:
         return [name for name, ok in self.receiver_health().items() if ok is True]
 
-    def _claim(self, now: datetime) -> list[Any]:
-        token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
-        usable = self._usable_receivers()
-        if not usable:
-            return []
+    def _due(self, now: datetime, usable: list[str]) -> Any:
         free = or_(alert_outbox.c.claimed_until.is_(None), alert_outbox.c.claimed_until < now)
-        due = and_(
+        return and_(
             alert_outbox.c.status == "pending",
             alert_outbox.c.next_attempt_at <= now,
             alert_outbox.c.receiver.in_(usable),
             free,
+        )
+
+    def _due_groups(self, now: datetime) -> list[tuple[str, str]]:
+        """(receiver, group) pairs with due, unclaimed rows, oldest first."""
+        usable = self._usable_receivers()
+        if not usable:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(alert_outbox.c.receiver, alert_outbox.c.group_key)
+                .where(self._due(now, usable))
+                .group_by(alert_outbox.c.receiver, alert_outbox.c.group_key)
+                .order_by(func.min(alert_outbox.c.id))
+                .limit(self.config.delivery.batch_size)
+            ).all()
+        return [(r.receiver, r.group_key) for r in rows]
+
+    def _claim(self, receiver: str, key: str, now: datetime) -> list[Any]:
+        """Claim the due rows of one (receiver, group) under a fresh token; ``[]`` if another has them."""
+        token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
+        due = and_(
+            self._due(now, [receiver]), alert_outbox.c.receiver == receiver, alert_outbox.c.group_key == key
         )
         candidates = (
             select(alert_outbox.c.id)
@@ -374,41 +411,79 @@ class Dispatcher:
             .limit(self.config.delivery.batch_size)
             .with_for_update(skip_locked=True)
         )
-        until = now + self.config.delivery.lease
         with self.engine.begin() as conn:
             conn.execute(
                 update(alert_outbox)
                 .where(alert_outbox.c.id.in_(candidates), due)
-                .values(claimed_by=token, claimed_until=until)
+                .values(claimed_by=token, claimed_until=now + self.config.delivery.lease)
             )
             return conn.execute(
                 select(alert_outbox).where(alert_outbox.c.claimed_by == token).order_by(alert_outbox.c.id)
             ).all()
 
-    def dispatch_once(self) -> DispatchStats:
-        """Deliver every due pending row once (merged per group and receiver)."""
-        now = self._now()
+    def _extend(self, token: str) -> int:
+        """Push the lease of ``token``'s rows to now + lease; the number of rows still held."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(alert_outbox)
+                .where(alert_outbox.c.claimed_by == token, alert_outbox.c.status == "pending")
+                .values(claimed_until=self._now() + self.config.delivery.lease)
+            ).rowcount
+
+    @contextmanager
+    def _leased(self, token: str) -> Iterator[None]:
+        """Extend the claim every ``heartbeat`` seconds while the block (a delivery) runs."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.heartbeat):
+                try:
+                    self._extend(token)
+                except Exception as exc:  # the store is out of reach: the lease may lapse
+                    log.warning("Could not extend the lease of claim %s: %s", token, type(exc).__name__)
+
+        thread = threading.Thread(target=beat, name="driftwatch-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def dispatch_once(self, *, deadline: float | None = None) -> DispatchStats:
+        """Deliver every due pending row once, merged per (group, receiver), one group claim at a time.
+
+        Each group is claimed just before it is sent and its lease extended while it is sent, so
+        a slow receiver never lets another dispatcher take the rows it is delivering. With a
+        ``deadline`` (a ``time.monotonic()`` value) no group is started after it; the groups not
+        reached count in ``stats.left``.
+        """
         stats = DispatchStats()
-        self._revive_changed_receivers(now)
-        rows = self._claim(now)
-        stats.claimed = len(rows)
-        by_group: dict[tuple[str, str], list[Any]] = defaultdict(list)
-        for row in rows:
-            by_group[(row.receiver, row.group_key)].append(row)
-        for (name, key), group_rows in by_group.items():
-            notification = merge(Notification.from_payload(r.payload) for r in group_rows)
-            try:
-                result = self.receivers[name].deliver(notification)
-            except Exception as exc:  # a receiver bug must not stop the other groups; the rows back off
-                log.exception('Alert receiver "%s" raised while delivering group "%s"', name, key)
-                result = DeliveryResult("retry", f"unexpected {type(exc).__name__} in receiver")
+        self._revive_changed_receivers(self._now())
+        groups = self._due_groups(self._now())
+        for i, (name, key) in enumerate(groups):
+            if deadline is not None and time.monotonic() >= deadline:
+                stats.left = len(groups) - i
+                break
+            rows = self._claim(name, key, self._now())
+            if not rows:
+                continue  # another dispatcher has this group
+            stats.claimed += len(rows)
+            notification = merge(Notification.from_payload(r.payload) for r in rows)
+            with self._leased(rows[0].claimed_by):
+                try:
+                    result = self.receivers[name].deliver(notification)
+                except Exception as exc:  # a receiver bug must not stop the other groups; the rows back off
+                    log.exception('Alert receiver "%s" raised while delivering group "%s"', name, key)
+                    result = DeliveryResult("retry", f"unexpected {type(exc).__name__} in receiver")
             stats.messages += 1
-            self._settle(name, key, group_rows, result, stats)
+            self._settle(name, key, rows, result, stats)
         return stats
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         delivery = self.config.delivery
-        base = min(delivery.max_backoff, delivery.initial_backoff * 2 ** max(0, attempts - 1))
+        doublings = min(max(0, attempts - 1), MAX_BACKOFF_DOUBLINGS)
+        base = min(delivery.max_backoff, delivery.initial_backoff * 2**doublings)
         jittered = base * (0.5 + 0.5 * self._rng.random())
         return max(jittered, timedelta(seconds=retry_after or 0))
 
@@ -424,7 +499,17 @@ class Dispatcher:
             if result.delivered:
                 values.update(status="delivered", delivered_at=now, delivered_with=ids[-1], attempts=attempts)
                 values["last_error"] = None
-                stats.delivered += conn.execute(update(alert_outbox).where(mine).values(**values)).rowcount
+                marked = conn.execute(update(alert_outbox).where(mine).values(**values)).rowcount
+                if marked < len(ids):
+                    log.warning(
+                        'Alert group "%s" to "%s" was delivered after its claim was lost (%d of %d rows '
+                        "still ours); another dispatcher may deliver the rest again",
+                        key,
+                        name,
+                        marked,
+                        len(ids),
+                    )
+                stats.delivered += marked
                 conn.execute(
                     update(notification_log)
                     .where(notification_log.c.receiver == name, notification_log.c.group_key == key)

@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from alerts.config import AlertsConfig
 from alerts.durations import PositiveDuration as Duration
 from alerts.durations import format_duration, parse_duration
+from monitor.redact import PASSWORD_KEYS
 from monitor.windows import Window, WindowError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -70,6 +71,15 @@ class StoreConfig(_Strict):
     sample_rows: int = Field(
         default=500_000, ge=1000, description="Sample size of the checks of such windows."
     )
+    connect_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="PostgreSQL: longest wait for a connection."
+    )
+    statement_timeout: Duration = Field(
+        default=timedelta(minutes=10), description="PostgreSQL: longest a statement may run."
+    )
+    busy_timeout: Duration = Field(
+        default=timedelta(seconds=30), description="SQLite: longest wait for another process's write lock."
+    )
 
     @field_validator("url")
     @classmethod
@@ -78,7 +88,7 @@ class StoreConfig(_Strict):
             url = make_url(value)
         except Exception as exc:
             raise ValueError(f"not a valid database URL ({type(exc).__name__})") from None
-        if url.password:
+        if url.password or any(key.lower() in PASSWORD_KEYS for key in url.query):
             raise ValueError("contains a password; put the URL in an environment variable and set url_env")
         if url.get_backend_name() not in {"sqlite", "postgresql"}:
             raise ValueError(f"unsupported database {url.get_backend_name()!r} (use sqlite or postgresql)")
@@ -110,6 +120,10 @@ class ServerConfig(_Strict):
         default=None, description="Environment variable holding the bearer token of POST /v1/log."
     )
     max_body_bytes: int = Field(default=10_000_000, ge=1024)
+    request_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="Longest wait for a client's next bytes."
+    )
+    max_connections: int = Field(default=64, ge=1, le=10_000)
 
 
 class DaemonConfig(_Strict):
@@ -123,6 +137,19 @@ class DaemonConfig(_Strict):
     event_retention_days: int = Field(default=90, ge=1)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    liveness_timeout: Duration = Field(
+        default=timedelta(minutes=10),
+        description="/healthz fails when no scheduled job has finished for this long.",
+    )
+
+    @model_validator(mode="after")
+    def _liveness_after_dispatch(self) -> DaemonConfig:
+        if self.liveness_timeout <= self.dispatch_interval:
+            raise ValueError(
+                f"liveness_timeout ({self.liveness_timeout}) must be longer than dispatch_interval "
+                f"({self.dispatch_interval}): the dispatch job is the daemon's heartbeat"
+            )
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +41,7 @@ from monitor.due import due_windows, windows_with_new_labels
 from monitor.locks import JobLocks
 from monitor.logs import configure_logging, log_context
 from monitor.metrics import DaemonMetrics
+from monitor.redact import redact_urls
 from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
@@ -53,6 +55,19 @@ T = TypeVar("T")
 
 #: Longest wait between retries of a job that cannot reach the store.
 MAX_RETRY_DELAY = timedelta(minutes=5)
+#: Doublings of the retry delay counted at most (2**20 times any interval is past the cap).
+MAX_RETRY_DOUBLINGS = 20
+#: Longest ``/readyz`` waits for the store's answer before saying it is unreachable.
+PROBE_TIMEOUT = 2.0
+
+
+@dataclass
+class _Probe:
+    """One readiness probe of the store, running in its own thread."""
+
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    reasons: list[str] = field(default_factory=list)
 
 
 class StoreUnavailable(ConnectionError):
@@ -71,9 +86,22 @@ def is_store_error(exc: BaseException) -> bool:
 
 
 def describe_error(exc: BaseException) -> str:
-    """First line of the driver's message (SQLAlchemy's wrapper adds the SQL and a link)."""
+    """First line of the driver's message (SQLAlchemy's wrapper adds the SQL and a link), redacted."""
     text_ = str(getattr(exc, "orig", None) or exc).strip()
-    return text_.splitlines()[0] if text_ else type(exc).__name__
+    if text_ == "database is locked":
+        return (
+            "the SQLite store stayed locked by another process for longer than store.busy_timeout "
+            "(is another driftwatch writing to the same file?)"
+        )
+    return redact_urls(text_.splitlines()[0]) if text_ else type(exc).__name__
+
+
+def is_schema_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` says a table is missing: the database was dropped and recreated empty."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    return type(orig).__name__ == "UndefinedTable" or "no such table" in str(orig)
 
 
 def _aware(value: datetime) -> datetime:
@@ -124,6 +152,10 @@ class Daemon:
         self._store: Store | None = None
         self._store_error: str | None = "not opened yet"
         self._store_guard = threading.Lock()
+        self._opening = threading.Lock()
+        self._probe: _Probe | None = None
+        self._probe_guard = threading.Lock()
+        self._last_tick = self.started_at
         self._dispatcher: Dispatcher | None = None
         self._last_check: dict[str, datetime] = {}
         self._no_traffic: dict[str, str] = {}
@@ -140,11 +172,20 @@ class Daemon:
     def store(self) -> Store:
         """The open store, opening it first if needed.
 
-        :raises StoreUnavailable: it cannot be opened now.
+        One thread opens it at a time, and no lock is held while it connects: a caller that
+        finds another thread connecting (readiness, ``/metrics``, another job) does not wait.
+
+        :raises StoreUnavailable: it cannot be opened now, or another thread is opening it.
         """
-        with self._store_guard:
-            if self._store is not None:
-                return self._store
+        store = self._store
+        if store is not None:
+            return store
+        if not self._opening.acquire(blocking=False):
+            raise StoreUnavailable(f"being opened by another thread (last error: {self._store_error})")
+        try:
+            store = self._store
+            if store is not None:
+                return store
             try:
                 store = open_store(self.config)
             except Exception as exc:
@@ -153,14 +194,17 @@ class Daemon:
                 self._store_error = describe_error(exc)
                 self.metrics.store_up.set(0)
                 raise StoreUnavailable(self._store_error) from None
+            self._load_last_checks(store)
+        finally:
+            self._opening.release()
+        with self._store_guard:
             self._store, self._store_error = store, None
             self._dispatcher = Dispatcher(
                 store.engine, self.config.alerts, clock=self.clock, owner=self.owner
             )
             self.locks.bind(store.engine)
             self.metrics.store_up.set(1)
-            log.info("Store opened (%s)", store.engine.url.render_as_string(hide_password=True))
-        self._load_last_checks(store)
+            log.info("Store opened (%s)", redact_urls(store.engine.url.render_as_string(hide_password=True)))
         return store
 
     def _close_store(self) -> None:
@@ -212,7 +256,11 @@ class Daemon:
                 result = body(self.store())
             except Exception as exc:
                 self.metrics.job_failures.labels(kind, model or "").inc()
-                if is_store_error(exc):
+                if is_schema_gone(exc):
+                    log.warning("The store lost its tables (%s); creating them again", describe_error(exc))
+                    self._close_store()
+                    self._retry_later(job_id, exc)
+                elif is_store_error(exc):
                     if not isinstance(exc, StoreUnavailable):
                         self._store_error = describe_error(exc)
                     self.metrics.store_up.set(0)
@@ -229,7 +277,7 @@ class Daemon:
         attempt = self._retries.get(job_id, 0) + 1
         self._retries[job_id] = attempt
         base = self.config.daemon.store_retry_interval
-        delay = min(base * 2 ** (attempt - 1), max(base, MAX_RETRY_DELAY))
+        delay = min(base * 2 ** min(attempt - 1, MAX_RETRY_DOUBLINGS), max(base, MAX_RETRY_DELAY))
         log.warning(
             'Job "%s" cannot reach the store (%s); retrying in %.0fs (attempt %d)',
             job_id,
@@ -257,9 +305,22 @@ class Daemon:
         try:
             yield
         finally:
+            self._last_tick = self.clock()
             with self._idle:
                 self._running -= 1
                 self._idle.notify_all()
+
+    def liveness(self) -> tuple[bool, str]:
+        """Alive while jobs keep finishing: the last one ended within ``daemon.liveness_timeout``.
+
+        The dispatch job alone finishes every ``daemon.dispatch_interval``; a daemon whose jobs
+        all hang (a store or receiver that never answers) is reported dead so that it is restarted.
+        """
+        quiet = self.clock() - self._last_tick
+        limit = self.config.daemon.liveness_timeout
+        if quiet > limit:
+            return False, f"no scheduled job has finished for {_ago(quiet)} (limit {_ago(limit)})"
+        return True, "alive"
 
     def ingest_job(self, model_name: str) -> Any:
         """Ingest every source of one model once (skipped while another process ingests it)."""
@@ -349,17 +410,38 @@ class Daemon:
         """Deliver due alert notifications once."""
         return self._run_job("dispatch", "dispatch", None, self._dispatch)
 
-    def _dispatch(self, store: Store) -> DispatchStats:
+    def _dispatch(self, store: Store, deadline: float | None = None) -> DispatchStats:
         assert self._dispatcher is not None
-        stats = self._dispatcher.dispatch_once()
-        with store.engine.connect() as conn:
-            pending = conn.execute(
-                select(func.count()).select_from(alert_outbox).where(alert_outbox.c.status == "pending")
-            ).scalar_one()
+        stats = self._dispatcher.dispatch_once(deadline=deadline)
         self.metrics.observe_dispatch(
-            delivered=stats.delivered, retried=stats.retried, failed=stats.failed, pending=int(pending)
+            delivered=stats.delivered, retried=stats.retried, failed=stats.failed, pending=_pending(store)
         )
         return stats
+
+    def _flush_outbox(self, deadline: float) -> None:
+        """Deliver what is due until nothing is or ``deadline`` (monotonic) passes; log what remains."""
+        delivered, store = 0, None
+        while True:
+            stats = self._run_job(
+                "dispatch", "dispatch", None, lambda s: self._dispatch(s, deadline), final=True
+            )
+            if stats is None:
+                break
+            delivered += stats.delivered
+            store = self._store
+            if stats.left or not stats.claimed or time.monotonic() >= deadline:
+                break
+        try:
+            remaining = _pending(store) if store is not None else None
+        except Exception as exc:
+            log.warning("Could not count the queued alert notifications: %s", describe_error(exc))
+            remaining = None
+        log.info(
+            "Flushed the alert outbox: %d notification(s) delivered, %s still queued%s",
+            delivered,
+            "an unknown number" if remaining is None else remaining,
+            " (delivered after the next start)" if remaining else "",
+        )
 
     def retention_job(self) -> dict[str, int] | None:
         """Delete events, outcomes, quarantine past ``daemon.event_retention_days``; prune reports."""
@@ -400,25 +482,13 @@ class Daemon:
     # -- readiness ------------------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """Ready when the store answers, every alert receiver is healthy and no model is overdue."""
-        reasons: list[str] = []
-        try:
-            store = self.store()
-            with store.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            self.metrics.store_up.set(1)
-        except StoreUnavailable as exc:
-            self.metrics.store_up.set(0)
-            reasons.append(str(exc))
-        except Exception as exc:
-            self.metrics.store_up.set(0)
-            reasons.append(f"store unreachable: {describe_error(exc)}")
-        else:
-            dispatcher = self._dispatcher
-            if dispatcher is not None:
-                for name, health in dispatcher.receiver_health().items():
-                    if health is not True:
-                        reasons.append(f'alert receiver "{name}" is unhealthy: {health}')
+        """Ready when the store answers, every alert receiver is healthy and no model is overdue.
+
+        The store is probed in a thread of its own, one probe at a time; the answer waits at
+        most :data:`PROBE_TIMEOUT` for it, so ``/readyz`` and ``/metrics`` answer promptly even
+        when the store never does.
+        """
+        reasons = self._probe_store()
         now = self.clock()
         for model in self.config.models:
             since = self._last_check.get(model.name) or self.started_at
@@ -430,6 +500,43 @@ class Daemon:
                 )
         self.metrics.ready.set(0 if reasons else 1)
         return not reasons, reasons
+
+    def _probe_store(self) -> list[str]:
+        with self._probe_guard:
+            probe = self._probe
+            if probe is None or probe.done.is_set():
+                probe = self._probe = _Probe(time.monotonic())
+                threading.Thread(
+                    target=self._run_probe, args=(probe,), name="driftwatch-probe", daemon=True
+                ).start()
+        if not probe.done.wait(PROBE_TIMEOUT):
+            self.metrics.store_up.set(0)
+            waited = time.monotonic() - probe.started
+            return [
+                f"store unreachable: no answer for {waited:.0f}s (last error: {self._store_error or 'none'})"
+            ]
+        return probe.reasons
+
+    def _run_probe(self, probe: _Probe) -> None:
+        """``SELECT 1`` and the receivers' health; the reasons go on ``probe``."""
+        try:
+            store = self.store()
+            with store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            dispatcher = self._dispatcher
+            health = dispatcher.receiver_health() if dispatcher is not None else {}
+        except StoreUnavailable as exc:
+            probe.reasons.append(str(exc))
+        except Exception as exc:
+            if is_schema_gone(exc):
+                self._close_store()
+            probe.reasons.append(f"store unreachable: {describe_error(exc)}")
+        else:
+            for name, status in health.items():
+                if status is not True:
+                    probe.reasons.append(f'alert receiver "{name}" is unhealthy: {status}')
+        self.metrics.store_up.set(0 if probe.reasons and probe.reasons[0].startswith("store") else 1)
+        probe.done.set()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -534,13 +641,17 @@ class Daemon:
         return True
 
     def shutdown(self, grace: timedelta | None = None) -> bool:
-        """Stop taking jobs, wait for running ones (up to ``grace``), flush the outbox, close.
+        """Stop taking jobs, wait for running ones, deliver due alerts, close; all within ``grace``.
+
+        Alert groups are started until ``grace`` (from the call) has passed, so the flush ends
+        within ``grace`` plus one delivery's deadline; what is left is logged and stays queued.
 
         Returns whether every running job finished in time. When one did not, the caller
         should exit the process: the job's uncommitted run rolls back with its connection,
         and its claim is taken over once the lease expires.
         """
         grace = self.config.daemon.shutdown_grace if grace is None else grace
+        deadline = time.monotonic() + grace.total_seconds()
         log.info("Stopping: no new jobs; waiting up to %s for running ones", grace)
         self._stopping = True
         if self.scheduler is not None and self.scheduler.running:
@@ -551,9 +662,7 @@ class Daemon:
         if not finished:
             log.warning("%d job(s) still running after %s; exiting without them", running, grace)
         else:
-            stats = self._run_job("dispatch", "dispatch", None, self._dispatch, final=True)
-            if stats is not None and stats.claimed:
-                log.info("Flushed the alert outbox: %d notification(s) delivered", stats.delivered)
+            self._flush_outbox(deadline)
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -562,6 +671,15 @@ class Daemon:
             self.locks.dispose()
         log.info("driftwatch daemon stopped")
         return finished
+
+
+def _pending(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(alert_outbox).where(alert_outbox.c.status == "pending")
+            ).scalar_one()
+        )
 
 
 def _ago(delta: timedelta) -> str:

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
+from monitor.store.watchdog import install_like
+
 log = logging.getLogger("driftwatch.locks")
 
 #: Advisory-lock keys live in one 64-bit space shared with other applications; this prefix
@@ -57,6 +59,7 @@ class JobLocks:
         old, self._pg = self._pg, None
         if engine is not None and engine.dialect.name == "postgresql":
             self._pg = create_engine(engine.url, poolclass=NullPool)
+            install_like(engine, self._pg)
         if old is not None:
             old.dispose()
 

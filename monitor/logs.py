@@ -31,6 +31,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from monitor.redact import RedactingFilter
+
 #: The context fields, in the order they are printed.
 FIELDS = ("job", "model", "check", "run_id")
 
@@ -99,13 +101,16 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def make_handler(fmt: Literal["text", "json"], stream: TextIO | None = None) -> logging.Handler:
-    """A stream handler (standard error by default) with the context filter and formatter."""
+    """A stream handler (standard error by default) with the context and redaction filters."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(ContextFilter())
+    handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     return handler
 

@@ -22,8 +22,11 @@ The daemon mounts the same pages under its own server by calling
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
+import socket
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,6 +61,55 @@ SECURITY_HEADERS = {
 }
 
 _CHUNK = 64 * 1024
+
+#: Defaults of ``[server] request_timeout`` (seconds) and ``max_connections``.
+REQUEST_TIMEOUT = 10.0
+MAX_CONNECTIONS = 64
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+)
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server whose every connection is bounded in time and number.
+
+    Each socket read waits at most ``request_timeout`` seconds (a half-open or idle keep-alive
+    connection is closed after it), and at most ``max_connections`` connections are served at
+    once; one more gets an immediate 503 with ``Retry-After`` instead of a thread.
+    """
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        request_timeout: float = REQUEST_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.request_timeout = request_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        request.settimeout(self.request_timeout)
+        try:
+            super().process_request(request, client_address)  # type: ignore[arg-type]
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[arg-type]
+        finally:
+            self._slots.release()
 
 
 def _send_status(
@@ -181,19 +233,26 @@ class ReportRequestHandler(BaseHTTPRequestHandler):
         log.debug("%s - " + format, self.address_string(), *args)
 
 
-class ReportServer(ThreadingHTTPServer):
-    """A threading HTTP server that knows the directory it serves."""
+class ReportServer(BoundedHTTPServer):
+    """A bounded threading HTTP server that knows the directory it serves."""
 
-    daemon_threads = True
-
-    def __init__(self, reports_dir: Path, address: tuple[str, int]) -> None:
+    def __init__(self, reports_dir: Path, address: tuple[str, int], **bounds: float) -> None:
         self.reports_dir = Path(reports_dir)
-        super().__init__(address, ReportRequestHandler)
+        super().__init__(address, ReportRequestHandler, **bounds)  # type: ignore[arg-type]
 
 
-def make_report_server(reports_dir: Path, host: str = "127.0.0.1", port: int = 8787) -> ReportServer:
+def make_report_server(
+    reports_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    *,
+    request_timeout: float = REQUEST_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> ReportServer:
     """A bound (not yet serving) report server; ``port=0`` picks a free port."""
-    return ReportServer(Path(reports_dir), (host, port))
+    return ReportServer(
+        Path(reports_dir), (host, port), request_timeout=request_timeout, max_connections=max_connections
+    )
 
 
 def serve_reports(reports_dir: Path, host: str = "127.0.0.1", port: int = 8787) -> None:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from checks.result import ModelRun, Recommendation
 from monitor.alerting import record_run_alerts
@@ -24,6 +24,7 @@ from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_se
 from monitor.config import Config, ModelConfig
 from monitor.due import due_windows, owner_gone, windows_with_new_labels
 from monitor.policy import recommend
+from monitor.redact import redact_urls
 from monitor.reference import expected_rows_in, load_reference, reference_span, window_overlap
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
 from monitor.store import Store
@@ -57,11 +58,13 @@ class Runner:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owner: str | None = None,
+        notify: Literal["recent", "all", "none"] = "recent",
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.owner = owner or default_owner()
+        self.notify = notify
         self._index_stale: bool | None = None  # None: not in a batch; refresh after every run
 
     @property
@@ -121,7 +124,7 @@ class Runner:
                 claim.window_end,
                 claim.run_id,
             )
-            fail_run(self.store.engine, claim, f"{type(exc).__name__}: {exc}", now=self.clock())
+            fail_run(self.store.engine, claim, redact_urls(f"{type(exc).__name__}: {exc}"), now=self.clock())
             raise
 
     def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
@@ -177,17 +180,18 @@ class Runner:
                 label_coverage=outcome.label_coverage,
                 labels_final=labels_final,
                 report_path=str(report_path),
-                now=now,
+                now=self.clock(),  # finished now: the run's duration covers its checks and report
             )
             alert_run = _label_part(run) if claim.reevaluation else run
-            queued = record_run_alerts(conn, alert_run, self.config.alerts, now=now)
+            page = self.pages(model, claim.window_end, now)
+            queued = record_run_alerts(conn, alert_run, self.config.alerts, now=now, page=page)
         log.info(
-            'Model "%s" window ending %s: %s, %d recommendation(s), %d notification(s) queued (run %d)',
+            'Model "%s" window ending %s: %s, %d recommendation(s), %s (run %d)',
             model.name,
             claim.window_end,
             run.status,
             len(run.recommendations),
-            queued,
+            f"{queued} notification(s) queued" if page else "history: recorded, not paged",
             claim.run_id,
         )
         return run
@@ -200,6 +204,18 @@ class Runner:
             return description
         span = reference_span(model, claim.window_start, self.tz)
         return {**description, **window_overlap(span, (claim.window_start, claim.window_end))}
+
+    def pages(self, model: ModelConfig, window_end: datetime, now: datetime) -> bool:
+        """Whether a run of the window ending at ``window_end`` queues notifications.
+
+        ``notify`` is ``"recent"`` (the daemon, ``backfill --notify``: windows within
+        ``alerts.max_notify_age``), ``"all"`` (``driftwatch check``: a person asked for this
+        window) or ``"none"`` (``backfill``: history is recorded, not paged).
+        """
+        if self.notify != "recent":
+            return self.notify == "all"
+        max_age = self.config.alerts.max_notify_age or 2 * model.window.nominal + model.labels.max_delay
+        return window_end >= now - max_age
 
     def _pushed_down(
         self, model: ModelConfig, claim: RunClaim, outcome: SuiteOutcome, rows: int

@@ -1,7 +1,8 @@
 """The daemon's HTTP endpoints on ``[server]`` host and port (stdlib ``http.server``).
 
 ``GET /healthz``
-    200 while the process runs (liveness).
+    200 while scheduled jobs keep finishing, 503 when none has for ``daemon.liveness_timeout``
+    (liveness: a daemon frozen on a store or receiver that never answers gets restarted).
 ``GET /readyz``
     200 when the store answers, every alert receiver is healthy and no model is overdue;
     else 503 with the reasons (JSON ``{"ready": false, "reasons": [...]}``). Either way
@@ -32,13 +33,13 @@ import threading
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import UnknownModelError
 from monitor.metrics import CONTENT_TYPE_LATEST
-from monitor.report_server import SECURITY_HEADERS, handle_report_request
+from monitor.report_server import SECURITY_HEADERS, BoundedHTTPServer, handle_report_request
 
 if TYPE_CHECKING:
     from monitor.daemon import Daemon
@@ -106,6 +107,8 @@ def parse_log_body(body: bytes) -> tuple[str, str, list[dict[str, Any]]]:
     """
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise BadRequest("body is nested too deeply to be a log batch (rows are flat objects)") from None
     except UnicodeDecodeError:
         raise BadRequest("body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -130,17 +133,21 @@ def parse_log_body(body: bytes) -> tuple[str, str, list[dict[str, Any]]]:
     return model, kind, rows
 
 
-class DaemonServer(ThreadingHTTPServer):
+class DaemonServer(BoundedHTTPServer):
     """The daemon's HTTP server; handlers reach the daemon through ``self.server.daemon``."""
-
-    daemon_threads = True
 
     def __init__(
         self, daemon: Daemon, address: tuple[str, int], *, limiter: RateLimiter | None = None
     ) -> None:
         self.daemon = daemon
         self.limiter = limiter or RateLimiter()
-        super().__init__(address, DaemonRequestHandler)
+        cfg = daemon.config.server
+        super().__init__(
+            address,
+            DaemonRequestHandler,
+            request_timeout=cfg.request_timeout.total_seconds(),
+            max_connections=cfg.max_connections,
+        )
 
     @property
     def url(self) -> str:
@@ -190,7 +197,11 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
         route = self._route
         daemon = self.server.daemon
         if route == "/healthz":
-            self._json(HTTPStatus.OK, {"status": "alive"})
+            alive, detail = daemon.liveness()
+            if alive:
+                self._json(HTTPStatus.OK, {"status": "alive"})
+            else:
+                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "stalled", "reason": detail})
         elif route == "/readyz":
             ready, reasons = daemon.readiness()
             # A model's feed going quiet is reported, not a reason to be unready: the daemon works.
@@ -237,18 +248,22 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(HTTPStatus.NOT_FOUND, "ingestion over HTTP is disabled (set server.ingest_token_env)")
             return
-        wait = self.server.limiter.allow(self.client_address[0])
+        # The token first: unauthenticated clients (behind the same proxy, say) draw from a
+        # bucket of their own and never use up the real client's requests.
+        given = self.headers.get("Authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        authorized = scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), token.encode()
+        )
+        client = self.client_address[0]
+        wait = self.server.limiter.allow(client if authorized else f"unauthenticated {client}")
         if wait:
             self.close_connection = True
             self._error(
                 HTTPStatus.TOO_MANY_REQUESTS, "too many requests", {"Retry-After": str(math.ceil(wait))}
             )
             return
-        given = self.headers.get("Authorization", "")
-        scheme, _, credentials = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            credentials.strip().encode(), token.encode()
-        ):
+        if not authorized:
             self.close_connection = True
             self._error(
                 HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}

@@ -64,7 +64,8 @@ def pg_database() -> Iterator[str]:
 def pg_url(pg_database: str) -> str:
     """A fresh schema in the run's database, selected through ``search_path``."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(make_url(pg_database).set(drivername="postgresql").render_as_string(False)) as conn:
+    conninfo = make_url(pg_database).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo, connect_timeout=5) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     return f"{pg_database}?options=-csearch_path%3D{schema}"
 

@@ -467,11 +467,11 @@ def full_run(*, run_id: int = 42, window_end: datetime = T_END, step: int = 0) -
         model=MODEL,
         window_start=window_end - timedelta(days=1),
         window_end=window_end,
-        reference={"kind": "fixed", "start": "2026-01-01", "end": "2026-02-01", "rows": 1500},
+        reference={"kind": "fixed", "start": "2026-01-01", "end": "2026-02-01", "rows": 1500, "file": XSS},
         checks=checks,
         recommendations=recs,
         run_id=run_id,
-        model_version="2026.02.1",
+        model_version=f"2026.02.1 {XSS_DOM}",  # from the logs: hostile as any logged value
     )
 
 

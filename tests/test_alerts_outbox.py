@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,12 +38,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sa.Engine]
         eng.dispose()
         return
     name = f"dw_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc.orig}")
+        pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc.orig}); start it (see .ci/run)")
     eng = sa.create_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
     metadata.create_all(eng)
     yield eng
@@ -246,7 +247,8 @@ def test_crash_between_outbox_write_and_delivery_delivers_once(engine: sa.Engine
     config, clock = _config(slack), Clock(T0 + DAY)
     _record(engine, _run(1, "amount"), config, clock.now)
     crashed = _dispatcher(engine, config, clock, owner="crashed")
-    crashed._claim(crashed._now())  # claimed, then the process dies before sending
+    (group,) = crashed._due_groups(crashed._now())
+    assert crashed._claim(*group, crashed._now())  # claimed, then the process dies before sending
     survivor = _dispatcher(engine, config, clock, owner="survivor")
     assert survivor.dispatch_once().claimed == 0  # the lease still holds
     clock.now += config.delivery.lease + timedelta(seconds=1)
@@ -278,12 +280,71 @@ def test_two_dispatchers_never_double_send(engine: sa.Engine, slack: FakeSlack) 
     for i in range(6):
         _record(engine, _run(1, "amount", model=f"model_{i}"), config, clock.now)
     first, second = _dispatcher(engine, config, clock, "a"), _dispatcher(engine, config, clock, "b")
-    rows_a, rows_b = first._claim(first._now()), second._claim(second._now())
-    assert len(rows_a) == 6 and rows_b == []
-    assert second.dispatch_once().claimed == 0
+    groups = first._due_groups(first._now())
+    assert len(groups) == 6
+    assert len(first._claim(*groups[0], first._now())) == 1
+    assert second._claim(*groups[0], second._now()) == []  # one claim per group
+    assert second.dispatch_once().delivered == 5  # the other groups are free
     clock.now += config.delivery.lease + timedelta(seconds=1)
     total = first.dispatch_once().delivered + second.dispatch_once().delivered
-    assert total == 6 and len(slack.messages) == 6
+    assert total == 1 and len(slack.messages) == 6
+
+
+class SlowReceiver:
+    """Takes longer than the lease (on the injected clock) to deliver; records every message."""
+
+    def __init__(self, name: str, clock: Clock, lease: timedelta, sent: list[tuple[str, str]]) -> None:
+        self.name, self.clock, self.lease, self.sent = name, clock, lease, sent
+        self.during: Any = None  # called once, mid-send: the other replica's dispatch
+
+    def identity(self) -> str:
+        return "slow"
+
+    def deliver(self, notification: Any) -> Any:
+        from alerts.delivery import DeliveryResult
+
+        self.clock.now += self.lease + timedelta(minutes=1)
+        if self.during is not None:
+            during, self.during = self.during, None
+            during()
+        self.sent.append((self.name, notification.group_key))
+        return DeliveryResult("delivered")
+
+
+def test_receiver_slower_than_the_lease_gets_each_group_once(engine: sa.Engine, slack: FakeSlack) -> None:
+    """Reproducer: with a receiver slower than the lease, two dispatchers sent 8 of 9 groups twice."""
+    config, clock = _config(slack), Clock(T0 + DAY)
+    for i in range(9):
+        _record(engine, _run(1, "amount", model=f"model_{i}"), config, clock.now)
+    sent: list[tuple[str, str]] = []
+    slow_a = SlowReceiver("a", clock, config.delivery.lease, sent)
+    fast_b = SlowReceiver("b", clock, timedelta(0), sent)
+    first = Dispatcher(engine, config, clock=clock, receivers={"slack": slow_a}, heartbeat=0.01)
+    second = Dispatcher(engine, config, clock=clock, receivers={"slack": fast_b}, heartbeat=0.01)
+
+    def lease_extended() -> bool:  # the heartbeat of the send in progress moved the lease past the clock
+        with engine.connect() as conn:
+            until = conn.execute(
+                sa.select(sa.func.max(alert_outbox.c.claimed_until)).where(
+                    alert_outbox.c.claimed_by.is_not(None)
+                )
+            ).scalar_one()
+        return until is not None and until > clock.now.replace(tzinfo=None)
+
+    def replica_b_runs() -> None:
+        deadline = time.monotonic() + 5
+        while not lease_extended() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second.dispatch_once()
+
+    slow_a.during = replica_b_runs
+    first.dispatch_once()
+    groups = [group for _, group in sent]
+    assert sorted(groups) == sorted(set(groups)) and len(groups) == 9, f"sent twice: {sent}"
+    assert {who for who, _ in sent} == {"a", "b"}  # both replicas delivered
+    with engine.connect() as conn:
+        statuses = conn.execute(sa.select(alert_outbox.c.status, alert_outbox.c.claimed_by)).all()
+    assert set(statuses) == {("delivered", None)}
 
 
 def test_severity_routes_and_console_default(engine: sa.Engine, slack: FakeSlack, capsys: Any) -> None:

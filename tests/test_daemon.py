@@ -1,4 +1,7 @@
-"""The daemon's jobs driven directly with an injected clock: catch-up, faults, reload, shutdown."""
+"""The daemon's jobs driven directly with an injected clock: catch-up, faults, reload, shutdown.
+
+Tests of what the store does (claims, leases, outbox, readiness) run on SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -129,16 +132,16 @@ def test_catch_up_after_downtime_checks_each_missed_window_once_oldest_first(
     second.shutdown(timedelta(seconds=1))
 
 
-def test_catch_up_is_bounded_by_max_catchup_windows(sqlite_url: str, tmp_path: Path, clock: Clock) -> None:
-    config = light_config(sqlite_url, tmp_path, daemon={"max_catchup_windows": 2})
+def test_catch_up_is_bounded_by_max_catchup_windows(store_url: str, tmp_path: Path, clock: Clock) -> None:
+    config = light_config(store_url, tmp_path, daemon={"max_catchup_windows": 2})
     clock.now = START + 10 * DAY + timedelta(minutes=5)
     daemon = Daemon(config, clock=clock, serve=False)
     load_days(daemon, range(11), now=clock.now)
     assert [r.window_end for r in daemon.check_job("fraud")] == [START + 9 * DAY, START + 10 * DAY]
 
 
-def test_abandoned_run_is_taken_over_after_its_lease(sqlite_url: str, tmp_path: Path, clock: Clock) -> None:
-    config = light_config(sqlite_url, tmp_path)
+def test_abandoned_run_is_taken_over_after_its_lease(store_url: str, tmp_path: Path, clock: Clock) -> None:
+    config = light_config(store_url, tmp_path)
     clock.now = START + 2 * DAY + timedelta(minutes=5)
     daemon = Daemon(config, clock=clock, serve=False)
     load_days(daemon, range(3), now=clock.now)
@@ -193,10 +196,10 @@ def test_store_outage_keeps_daemon_up_then_resumes_and_catches_up(tmp_path: Path
 
 
 def test_one_failing_model_does_not_stop_the_others(
-    sqlite_url: str, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+    store_url: str, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = model_dict(name="broken", **{**LIGHT, "reference": {"file": str(tmp_path / "missing.parquet")}})
-    config = make_config(sqlite_url, tmp_path, [model_dict(name="fraud", **LIGHT), broken])
+    config = make_config(store_url, tmp_path, [model_dict(name="fraud", **LIGHT), broken])
     clock.now = START + 2 * DAY + timedelta(minutes=5)
     daemon = Daemon(config, clock=clock, serve=False)
     load_days(daemon, range(3), "fraud", now=clock.now)
@@ -291,10 +294,10 @@ def test_reload_rejects_invalid_config_without_secrets_and_applies_valid_one(
 
 
 def test_shutdown_waits_for_the_running_job_then_flushes_the_outbox(
-    sqlite_url: str, tmp_path: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+    store_url: str, tmp_path: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     slo = model_dict(name="fraud", **{**LIGHT, "latency": {"slo_p95_ms": 1.0}})  # every window alerts
-    config = make_config(sqlite_url, tmp_path, [slo])
+    config = make_config(store_url, tmp_path, [slo])
     clock.now = START + 2 * DAY + timedelta(minutes=5)
     daemon = Daemon(config, clock=clock, serve=False)
     load_days(daemon, range(3), now=clock.now)
@@ -335,8 +338,8 @@ def test_shutdown_waits_for_the_running_job_then_flushes_the_outbox(
     assert pending == 0
 
 
-def test_shutdown_gives_up_on_a_job_past_the_grace(sqlite_url: str, tmp_path: Path, clock: Clock) -> None:
-    daemon = Daemon(light_config(sqlite_url, tmp_path), clock=clock, serve=False)
+def test_shutdown_gives_up_on_a_job_past_the_grace(store_url: str, tmp_path: Path, clock: Clock) -> None:
+    daemon = Daemon(light_config(store_url, tmp_path), clock=clock, serve=False)
     release = threading.Event()
     entered = threading.Event()
 
@@ -408,8 +411,8 @@ def test_logs_carry_job_and_model_in_json(tmp_path: Path, clock: Clock) -> None:
     assert warning["logger"] == "driftwatch.daemon" and "cannot reach the store" in warning["message"]
 
 
-def test_metrics_and_overdue_readiness(sqlite_url: str, tmp_path: Path, clock: Clock) -> None:
-    config = light_config(sqlite_url, tmp_path)
+def test_metrics_and_overdue_readiness(store_url: str, tmp_path: Path, clock: Clock) -> None:
+    config = light_config(store_url, tmp_path)
     clock.now = START + 3 * DAY + timedelta(minutes=5)
     daemon = Daemon(config, clock=clock, serve=False)
     load_days(daemon, range(4), now=clock.now)

@@ -45,6 +45,7 @@ dispatch_interval = "1s"
 store_retry_interval = "1s"
 shutdown_grace = "20s"
 log_format = "json"
+log_level = "DEBUG"
 
 [alerts.route]
 receivers = ["slack"]
@@ -138,3 +139,12 @@ def test_two_daemons_check_each_window_once_and_send_each_alert_once(pg_url: str
         for _, err in outputs:
             assert "Traceback" not in err
             assert "driftwatch daemon stopped" in err
+        # Both replicas competed for the same work: each owns runs or was turned away by the other's lock.
+        owners = {r.owner for r in rows}
+        for daemon, (_, err) in zip(daemons, outputs, strict=True):
+            owns = any(owner.endswith(f"-{daemon.pid}") for owner in owners)
+            turned_away = 'Another process is checking model \\"fraud\\"' in err or (
+                'Another process is ingesting model \\"fraud\\"' in err
+            )
+            assert owns or turned_away, f"replica {daemon.pid} never competed: owners {owners}"
+        assert len({d.pid for d in daemons}) == 2

@@ -252,9 +252,22 @@ def test_slack_down_ten_minutes_with_429s_then_everything_delivered_once(outbox_
                 "chat.postMessage",
                 *[Answer.rate_limited(retry_after=45), Answer.server_error(503)] * 40,
             )
+            with outbox_engine.connect() as conn:
+                tried = dict(conn.execute(select(alert_outbox.c.id, alert_outbox.c.attempts)).all())
             stats = dispatcher.dispatch_once()
             assert stats.delivered == 0
             attempts_during_outage += slack.calls("chat.postMessage") - before
+            with outbox_engine.connect() as conn:
+                rows = conn.execute(
+                    select(alert_outbox.c.id, alert_outbox.c.attempts, alert_outbox.c.next_attempt_at)
+                )
+                waits = [
+                    r.next_attempt_at - clock.now.replace(tzinfo=None)
+                    for r in rows
+                    if r.attempts > tried[r.id]
+                ]
+            # every message just refused waits out Retry-After (45 s), whatever its backoff says
+            assert all(wait >= timedelta(seconds=45) for wait in waits), waits
             with slack._lock:
                 slack._scripts.clear()
             clock.advance(seconds=15)

@@ -106,6 +106,16 @@ def test_hostile_names_render_as_text_only(page: str, history: list[ModelRun]) -
     assert data and json.loads(data.group(1)) == json.loads(json.dumps(history[-1].to_dict()))
 
 
+def test_header_fields_render_as_text_only(page: str, history: list[ModelRun]) -> None:
+    """The header's model version (from the logs) and reference description carry hostile values."""
+    header = page[page.index("<header") : page.index("</header>")]
+    run = history[-1]
+    assert fx.XSS_DOM in str(run.model_version) and fx.XSS in str(run.reference)
+    assert f"version 2026.02.1 {esc(fx.XSS_DOM)}" in header and f"file: {esc(fx.XSS)}" in header
+    assert f"run {run.run_id}" in header and "window 20" in header
+    assert fx.XSS_DOM not in header and fx.XSS not in header
+
+
 def test_hostile_model_name_is_escaped_everywhere(tmp_path: Path) -> None:
     run = replace(fx.labels_pending_run(), model=fx.XSS_DOM)
     path = write_run_report(run, tmp_path)

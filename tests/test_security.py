@@ -151,7 +151,9 @@ def _leaks(text: str) -> list[str]:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("where", ["userinfo", "query"])
 def test_planted_secrets_never_leak(
+    where: str,
     pg_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -160,7 +162,10 @@ def test_planted_secrets_never_leak(
 ) -> None:
     """Ingest, check (``--json``), dispatch (one receiver timing out), report, a dead store: grep all."""
     caplog.set_level(logging.DEBUG)
-    with_password = make_url(pg_url).set(password=STORE_PASSWORD).render_as_string(hide_password=False)
+    if where == "userinfo":
+        with_password = make_url(pg_url).set(password=STORE_PASSWORD).render_as_string(hide_password=False)
+    else:  # libpq's password parameter: SQLAlchemy's hide_password does not hide it
+        with_password = f"{pg_url}&password={STORE_PASSWORD}"
     hook = SlowWebhook(slow=1, delay=1.0)
     outputs: list[str] = []
     with FakeSlack(token=SLACK_TOKEN, channels={"#alerts"}) as slack:
@@ -212,7 +217,7 @@ def test_planted_secrets_never_leak(
         store.dispose()
 
         # a store that cannot be reached: the error printed names no password
-        dead = make_url(with_password).set(port=9).render_as_string(hide_password=False)
+        dead = with_password.replace(f":{make_url(pg_url).port}/", ":9/")
         monkeypatch.setenv("DW_SEC_STORE_URL", dead)
         assert main([config, "ingest"]) == 1
         readiness = Daemon(load_config(path), serve=False).readiness()
@@ -256,14 +261,22 @@ def _get(server: Any, path: str) -> str:
     return text
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://dw:{STORE_PASSWORD}@db/dw",
+        f"postgresql://dw@db/dw?sslmode=require&password={STORE_PASSWORD}",
+        f"postgresql://dw@db/dw?PWD={STORE_PASSWORD}",
+    ],
+)
 def test_a_password_in_the_config_file_is_refused_without_echoing_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "config.toml"
-    path.write_text(f'[store]\nurl = "postgresql://dw:{STORE_PASSWORD}@db/dw"\n', encoding="utf-8")
+    path.write_text(f'[store]\nurl = "{url}"\n', encoding="utf-8")
     assert main([f"--config={path}", "validate"]) == 2
     err = capsys.readouterr().err
-    assert "store.url: contains a password" in err and STORE_PASSWORD not in err
+    assert "store.url: contains a password" in err and "url_env" in err and STORE_PASSWORD not in err
 
 
 def test_servers_bind_to_localhost_by_default() -> None:

@@ -44,6 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="end", type=_moment, default=None, help="ISO 8601 time (default: now)")
     p.add_argument("--model", help="only this model")
     p.add_argument("--force", action="store_true", help="re-check windows that were checked already")
+    p.add_argument(
+        "--notify",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="queue alert notifications for the windows checked (default: --no-notify; alert state "
+        "and reports are updated either way, and windows past alerts.max_notify_age never page)",
+    )
     p.set_defaults(handler=cmd_backfill)
 
     p = sub.add_parser("report", help="rewrite the report index from the stored runs and print its path")
@@ -96,7 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     store = open_store(config)
-    runner = Runner(store, config)
+    runner = Runner(store, config, notify="all")
     results: list[ModelRun] = []
     failed: list[str] = []
     try:
@@ -140,7 +147,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     store = open_store(config)
-    runner = Runner(store, config)
+    runner = Runner(store, config, notify="recent" if args.notify else "none")
     until = args.end or datetime.now(UTC)
     failures = 0
     try:

@@ -92,7 +92,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: no reports directory {reports_dir} (run `driftwatch check` first)", file=sys.stderr)
         return 2
     try:
-        server = make_report_server(Path(reports_dir), host, port)
+        bounds = (
+            {
+                "request_timeout": config.server.request_timeout.total_seconds(),
+                "max_connections": config.server.max_connections,
+            }
+            if config
+            else {}
+        )
+        server = make_report_server(Path(reports_dir), host, port, **bounds)  # type: ignore[arg-type]
     except OSError as exc:
         print(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

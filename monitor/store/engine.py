@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from monitor.config import Config, ModelConfig
-from monitor.store import schema
+from monitor.store import schema, watchdog
 
 log = logging.getLogger("driftwatch.store")
 
@@ -30,25 +30,84 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+#: Defaults of the waits bounded in :func:`make_engine` (``[store]`` overrides them).
+CONNECT_TIMEOUT = timedelta(seconds=10)
+STATEMENT_TIMEOUT = timedelta(minutes=10)
+BUSY_TIMEOUT = timedelta(seconds=30)
+#: TCP keepalive probes (seconds idle, seconds between, count): a silent peer is dropped in ~1 min.
+KEEPALIVES = (30, 10, 3)
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for SQLite (WAL, busy timeout) or PostgreSQL (psycopg 3)."""
+def _sqlite_pragmas(busy_ms: int) -> Callable[..., None]:
+    def on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return on_connect
+
+
+def _bounded_pg_url(url: URL, connect_timeout: timedelta, statement_timeout: timedelta) -> URL:
+    """``url`` with libpq's connect timeout, TCP keepalives and user timeout, and a statement timeout.
+
+    They travel in the URL so that every engine made from it (the advisory-lock connections of
+    :mod:`monitor.locks` too) is bounded; settings already in the URL win.
+    """
+    idle, interval, count = KEEPALIVES
+    bounds = {
+        "connect_timeout": str(max(2, round(connect_timeout.total_seconds()))),
+        "keepalives": "1",
+        "keepalives_idle": str(idle),
+        "keepalives_interval": str(interval),
+        "keepalives_count": str(count),
+        "tcp_user_timeout": str(int((idle + interval * count) * 1000)),
+    }
+    query = {k: v for k, v in bounds.items() if k not in url.query}
+    options = url.query.get("options", "")
+    options = options if isinstance(options, str) else " ".join(options)
+    if "statement_timeout" not in options:
+        ms = int(statement_timeout.total_seconds() * 1000)
+        query["options"] = f"{options} -c statement_timeout={ms}".strip()
+    return url.update_query_dict(query)
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    connect_timeout: timedelta = CONNECT_TIMEOUT,
+    statement_timeout: timedelta = STATEMENT_TIMEOUT,
+    busy_timeout: timedelta = BUSY_TIMEOUT,
+) -> Engine:
+    """An engine for SQLite (WAL, busy timeout) or PostgreSQL (psycopg 3) whose every wait is bounded.
+
+    PostgreSQL: ``connect_timeout`` bounds connecting (and waiting for a pooled connection),
+    TCP keepalives and ``tcp_user_timeout`` drop a peer that stopped answering, the server
+    cancels a statement after ``statement_timeout``, and :mod:`monitor.store.watchdog` cuts a
+    connection whose statement still has no answer a ``connect_timeout`` later. SQLite: a write
+    waits ``busy_timeout`` for another process's lock, then fails with "database is locked".
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        seconds = busy_timeout.total_seconds()
+        engine = create_engine(parsed, connect_args={"timeout": seconds})
+        event.listen(engine, "connect", _sqlite_pragmas(int(seconds * 1000)))
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_size=pool_size, pool_pre_ping=True)
+    engine = create_engine(
+        _bounded_pg_url(parsed, connect_timeout, statement_timeout),
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=connect_timeout.total_seconds(),
+    )
+    # The server cancels a statement at statement_timeout; past that plus a connect timeout's
+    # grace, nobody is answering: the client cuts the connection itself.
+    watchdog.install(engine, (statement_timeout + connect_timeout).total_seconds())
+    return engine
 
 
 #: Migrations from version ``v`` to ``v + 1``; each runs in the transaction that records the new version.
@@ -140,7 +199,14 @@ def open_store(config: Config, *, url: str | None = None) -> Store:
 
     :raises StoreVersionError: the store was written by a newer version.
     """
-    engine = make_engine(url or config.store.resolved_url(), pool_size=config.store.pool_size)
+    cfg = config.store
+    engine = make_engine(
+        url or cfg.resolved_url(),
+        pool_size=cfg.pool_size,
+        connect_timeout=cfg.connect_timeout,
+        statement_timeout=cfg.statement_timeout,
+        busy_timeout=cfg.busy_timeout,
+    )
     store = Store(engine, config.models)
     migrate(engine, store._md)
     return store

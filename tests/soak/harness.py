@@ -74,6 +74,8 @@ def write_config(tmp_path: Path, url: str, slack_api_url: str = "http://127.0.0.
 url = "{url}"
 [reports]
 dir = "{tmp_path / "reports"}"
+[alerts]
+max_notify_age = "3650d"  # the history replayed here still pages (with backfill --notify)
 [alerts.route]
 receivers = ["slack"]
 group_by = ["model", "check"]
@@ -267,7 +269,7 @@ def backfill_kills(tmp_path: Path, url: str, *, kills: int, seed: int, days: int
     expected = window_ends(START, end, DAY)
     stats = KillStats("backfill", items=len(expected))
     done = select(func.count()).select_from(runs).where(runs.c.state == "done")
-    args = ["backfill", "--from", START.isoformat(), "--to", end.isoformat()]
+    args = ["backfill", "--notify", "--from", START.isoformat(), "--to", end.isoformat()]
 
     def arm() -> tuple[Callable[[], bool], float]:
         target = min(_count(store.engine, done) + rng.randrange(0, 2), len(expected) - 1)
