@@ -206,6 +206,7 @@ def _label_checks(
                 n_resamples=model.performance.n_resamples,
                 seed=seed,
                 min_delta=model.performance.min_delta or None,
+                min_relative=model.performance.min_relative,
                 alpha=model.performance.alpha,
             )
         )
@@ -305,6 +306,7 @@ def _estimated(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFram
         threshold=model.threshold,
         reference=baseline,
         min_delta={k: v for k, v in settings.min_delta.items() if k in ESTIMATED_METRICS} or None,
+        min_relative=settings.min_relative,
         n_resamples=settings.n_resamples,
         alpha=settings.alpha,
         seed=seed,

@@ -216,6 +216,11 @@ class LabelsConfig(_Strict):
 class PerformanceConfig(_Strict):
     enabled: bool = True
     min_delta: dict[str, float] = Field(default_factory=dict)
+    min_relative: float = Field(
+        default=0.25,
+        gt=0,
+        description="Bounded metrics: a rise of the error 1 - metric by this share is material too.",
+    )
     n_resamples: int = Field(default=500, ge=50)
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
