@@ -106,7 +106,12 @@ def test_stationary_false_alarm_rate_stays_below_alpha_near_the_ceiling() -> Non
             draws.append((y, 1 / (1 + np.exp(-(z - 1.5)))))
         (ry, rs), (cy, cs) = draws
         r = performance(
-            cy, y_score=cs, task="binary", reference=LabelledWindow(ry, y_score=rs), n_resamples=200, seed=seed
+            cy,
+            y_score=cs,
+            task="binary",
+            reference=LabelledWindow(ry, y_score=rs),
+            n_resamples=200,
+            seed=seed,
         )
         alerts += r.status == "alert"
     assert alerts / windows <= 0.05
