@@ -42,6 +42,7 @@ ACTION_TITLES = {
     "retrain": "Retrain the model",
     "recalibrate": "Recalibrate the probabilities",
     "retune_threshold": "Retune the decision threshold",
+    "investigate_data": "Investigate the data",
 }
 
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -147,7 +148,8 @@ def _summary(run: ModelRun) -> Markup:
     if not run.recommendations:
         failing = [c for c in run.checks if c.status in ("warn", "alert")]
         text = (
-            f"No automatic action recommended; {len(failing)} check(s) need a look (below)."
+            run.no_action_reason
+            or f"No automatic action recommended; {len(failing)} check(s) need a look (below)."
             if failing
             else "All checks within thresholds: nothing to do."
         )
