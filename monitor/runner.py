@@ -148,7 +148,7 @@ class Runner:
             model=model.name,
             window_start=claim.window_start,
             window_end=claim.window_end,
-            reference=reference.description,
+            reference={**reference.description, **outcome.extra},
             checks=tuple(outcome.checks),
             run_id=claim.run_id,
             model_version=", ".join(sorted(map(str, versions))) or None,

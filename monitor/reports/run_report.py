@@ -223,7 +223,8 @@ def _section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
 
 
 def _header(run: ModelRun, evidently_href: str | None) -> Markup:
-    ref = ", ".join(f"{k}: {v}" for k, v in jsonable(dict(run.reference)).items())
+    described = {k: v for k, v in jsonable(dict(run.reference)).items() if not k.startswith("importance")}
+    ref = ", ".join(f"{k}: {v}" for k, v in described.items())
     meta = [f"window {when(run.window_start)} → {when(run.window_end)}"]
     if run.model_version:
         meta.append(f"version {run.model_version}")
@@ -238,9 +239,23 @@ def _header(run: ModelRun, evidently_href: str | None) -> Markup:
         badge(run.status),
         el("span", " · ".join(meta), class_="dw-meta"),
         el("span", "reference: ", ref, class_="dw-meta") if ref else "",
+        _importance_line(run),
         *links,
         class_="dw-top",
     )
+
+
+def _importance_line(run: ModelRun) -> Markup | str:
+    """The feature importance used by the drift policy, and whether it was configured or estimated."""
+    importance = run.reference.get("importance") or {}
+    if not importance:
+        return ""
+    total = sum(importance.values()) or 1.0
+    ranked = sorted(importance.items(), key=lambda kv: -kv[1])
+    shares = ", ".join(f"{name} {value / total:.0%}" for name, value in ranked[:8])
+    source = run.reference.get("importance_source", "configured")
+    how = f"estimated: {run.reference.get('importance_method', '')}" if source == "estimated" else source
+    return el("span", f"feature importance ({how}): ", shares, class_="dw-meta dw-importance")
 
 
 def render_run_report(
