@@ -163,9 +163,18 @@ def ranking_intact(performance: CheckResult | None) -> bool:
 
 
 def heavy_drift(drift: CheckResult | None, rules: PolicyRules, evidence: dict[str, Any]) -> list[str]:
+    """Reasons and evidence when the drift is heavy: the dataset rule, or drift of important features.
+
+    The drift check's own ``importance_share`` finding is restated with where the importance
+    came from (configured, or the score's dependence estimated from the reference).
+    """
     if drift is None:
         return []
-    reasons = [sentence(f.message) for f in drift.findings if f.subject == "model" and f.severity == "alert"]
+    reasons = [
+        sentence(f.message)
+        for f in drift.findings
+        if f.subject == "model" and f.severity == "alert" and f.method != "importance_share"
+    ]
     if drift.metrics.get("dataset_drifted") and not reasons:
         reasons.append(f"{drift.metrics.get('share_drifted', math.nan):.0%} of the features drifted.")
     drifted = {
@@ -175,18 +184,20 @@ def heavy_drift(drift: CheckResult | None, rules: PolicyRules, evidence: dict[st
     }
     if drifted:
         total = sum(drifted.values())
-        top = max(drifted, key=lambda k: drifted[k])
+        ranked = sorted(drifted, key=lambda k: -drifted[k])
         evidence["drifted_importance_share"] = total
-        evidence["drifted_features"] = sorted(drifted, key=lambda k: -drifted[k])
+        evidence["drifted_features"] = ranked
         what = _importance_name(drift)
         evidence["importance_source"] = drift.details.get("importance_source", "configured")
-        if not reasons and total >= rules.drifted_importance_share:
+        if total >= rules.drifted_importance_share:
             reasons.append(
-                f"The drifted features carry {total:.0%} of {what} "
+                f"The drifted features ({', '.join(ranked)}) carry {total:.0%} of {what} "
                 f"(rule: {rules.drifted_importance_share:.0%})."
             )
-        elif not reasons and drifted[top] >= rules.top_feature_importance:
-            reasons.append(f"Feature {top!r}, which carries {drifted[top]:.0%} of {what}, drifted.")
+        elif not reasons and drifted[ranked[0]] >= rules.top_feature_importance:
+            reasons.append(
+                f"Feature {ranked[0]!r}, which carries {drifted[ranked[0]]:.0%} of {what}, drifted."
+            )
     if reasons:
         evidence["share_drifted"] = drift.metrics.get("share_drifted")
     return reasons
@@ -194,7 +205,7 @@ def heavy_drift(drift: CheckResult | None, rules: PolicyRules, evidence: dict[st
 
 def _importance_name(drift: CheckResult) -> str:
     if drift.details.get("importance_source") == "estimated":
-        return "the score's dependence on the features (estimated from the reference)"
+        return "the score's dependence on the features (estimated on the reference window)"
     return "the feature importance"
 
 
