@@ -273,6 +273,10 @@ def _label_checks(
                 top_k=cfg.top_k,
                 min_support=cfg.min_support,
                 fdr=cfg.fdr,
+                alert_min_rows=cfg.alert_min_rows,
+                alert_min_share=cfg.alert_min_share,
+                min_ratio=cfg.min_ratio,
+                alert_fdr=cfg.alert_fdr,
                 seed=seed,
             )
         )

@@ -250,6 +250,18 @@ class SegmentsConfig(_Strict):
     fdr: float = Field(default=0.05, gt=0, lt=1)
     top_k: int = Field(default=20, ge=1)
     numeric_bins: int = Field(default=4, ge=2, le=20)
+    alert_min_rows: int = Field(
+        default=300, ge=1, description="A flagged segment with fewer labelled rows is a warning only."
+    )
+    alert_min_share: float = Field(
+        default=0.01, ge=0, le=1, description="Likewise below this share of the window's labelled rows."
+    )
+    min_ratio: float = Field(
+        default=1.5,
+        ge=1,
+        description="Alert only when the segment's error is this many times its comparison.",
+    )
+    alert_fdr: float = Field(default=0.01, gt=0, le=1, description="Alert only at this BH-adjusted p-value.")
 
 
 class ThresholdConfig(_Strict):
