@@ -114,4 +114,4 @@ def test_stationary_false_alarm_rate_stays_below_alpha_near_the_ceiling() -> Non
             seed=seed,
         )
         alerts += r.status == "alert"
-    assert alerts / windows <= 0.05
+    assert alerts / windows <= 0.05  # measured: 10 of 300 (5 of them on ROC AUC)
