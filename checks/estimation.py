@@ -48,7 +48,14 @@ from scipy import stats
 from checks._params import InvalidParameter, as_float_array, check_interval
 from checks.bootstrap import MAX_CELLS, bootstrap_p_value, percentile_interval
 from checks.metric_kernels import tie_groups
-from checks.performance import METRICS, check_resolution, holm_adjusted, metric_row
+from checks.performance import (
+    DEFAULT_MIN_RELATIVE,
+    METRICS,
+    check_resolution,
+    holm_adjusted,
+    materiality,
+    metric_row,
+)
 from checks.result import CheckResult, Finding
 
 ESTIMATED_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
@@ -136,6 +143,8 @@ def _finding(row: dict[str, Any], n: int) -> Finding:
             "n": n,
             "delta": row["delta"],
             "min_delta": row["min_delta"],
+            "relative_rise": row["relative_rise"],
+            "material_by": row["material_by"],
             "unadjusted_p_value": row["p_value"],
             "estimated": True,
             "method": "cbpe",
@@ -149,6 +158,7 @@ def estimate_performance(
     threshold: float = 0.5,
     reference: Mapping[str, float] | None = None,
     min_delta: Mapping[str, float] | None = None,
+    min_relative: float = DEFAULT_MIN_RELATIVE,
     n_resamples: int = 1000,
     confidence: float = 0.95,
     alpha: float = 0.05,
@@ -165,11 +175,15 @@ def estimate_performance(
     reference : mapping of str to float, optional
         Realised reference metrics (e.g. ``checks.performance.performance_metrics`` on the
         labelled reference window). When given, an estimated degradation becomes a ``warn``
-        finding under the rule of ``checks.performance`` (material by ``min_delta`` and the
+        finding under the rule of ``checks.performance`` (material by ``min_delta`` or
+        ``min_relative`` and the
         one-sided test on the simulated distribution against the reference value, Holm-adjusted
         across the metrics, at ``alpha``).
     min_delta : mapping of str to float, optional
         Overrides of the defaults in ``checks.performance.METRICS``.
+    min_relative : float, default=0.25
+        Relative materiality: a rise of the error ``1 - metric`` by this share of the
+        reference error is material even below ``min_delta``.
     n_resamples : int, default=1000
         Number of simulated label draws.
     confidence : float, default=0.95
@@ -188,6 +202,7 @@ def estimate_performance(
     check_interval("n_resamples", n_resamples, func, low=1)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
+    check_interval("min_relative", min_relative, func, low=0.0, closed="neither")
     s = as_float_array(y_score, "y_score", func)
     if s.size and (s.min() < 0 or s.max() > 1):
         raise InvalidParameter(f"'y_score' of {func} must be probabilities in [0, 1]")
@@ -214,9 +229,9 @@ def estimate_performance(
         row = metric_row(spec, value, low, high, estimated=True)
         ref = None if reference is None else reference.get(name)
         if ref is not None and np.isfinite(ref) and np.isfinite(value):
-            md = overrides.get(name, spec.min_delta)
             p = bootstrap_p_value(dist[:, j] - ref, alternative="less")
-            row.update(reference=ref, delta=value - ref, min_delta=md, threshold=ref - md, p_value=p)
+            rule = materiality(spec, value, ref, min_delta=overrides, min_relative=min_relative)
+            row.update(reference=ref, p_value=p, **rule)
             metrics[f"reference_{name}"] = ref
         rows.append(row)
     findings = []
@@ -224,7 +239,7 @@ def estimate_performance(
     check_resolution(len(compared), n_resamples, alpha, func)
     for row, adjusted in zip(compared, holm_adjusted([row["p_value"] for row in compared]), strict=True):
         row["adjusted_p_value"] = float(adjusted)
-        row["degraded"] = bool(-row["delta"] >= row["min_delta"] and adjusted < alpha)
+        row["degraded"] = bool(row.pop("material") and adjusted < alpha)
         if row["degraded"]:
             findings.append(_finding(row, len(s)))
     return CheckResult(

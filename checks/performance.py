@@ -12,8 +12,15 @@ Decision rule, per metric and **directional** (AUC falling, RMSE rising; never "
 a metric is *degraded* when both
 
 * **material**: the change in the bad direction is at least ``min_delta`` (absolute, in the
-  metric's units; the finding's ``threshold`` is ``reference - min_delta`` for
-  higher-is-better metrics and ``reference + min_delta`` for lower-is-better ones), and
+  metric's units) *or*, for the bounded metrics (ROC AUC, PR AUC, F1, macro F1, precision,
+  recall, accuracy), the metric's *error* ``1 - metric`` rose by at least ``min_relative``
+  of its reference value (default 25%). Near the ceiling an absolute delta is the wrong
+  scale: ROC AUC 0.971 -> 0.960 is only 0.011, but 39% more mis-ranked pairs (1 - AUC from
+  0.029 to 0.040); far from it (0.80 -> 0.78, +10% error) the absolute bar decides. The
+  error metrics (log loss, Brier, RMSE, MAE, MAPE) are judged by a relative rise already
+  (their default ``min_delta`` is a share of the reference). The finding's ``threshold`` is
+  the value at which the first clause is met (``reference -/+`` the smaller allowed drop)
+  and ``evidence["material_by"]`` says which clause decided, and
 * **significant**: the one-sided bootstrap test of "current is worse than reference" has
   a Holm-adjusted ``p < alpha`` (adjusted across the metrics compared, which controls the
   chance that a window without change alerts on *any* metric). With a labelled reference
@@ -23,7 +30,8 @@ a metric is *degraded* when both
   ``(1 + #resamples not worse) / (B + 1)`` (:func:`checks.bootstrap.bootstrap_p_value`), i.e.
   the one-sided ``1 - alpha`` percentile bound of the difference excludes 0.
 
-Default ``min_delta`` (absolute unless marked relative, then a share of the reference value):
+Default ``min_delta`` (absolute unless marked relative, then a share of the reference value;
+``bounded`` metrics also have the ``min_relative`` clause):
 
 ================  ================  ========================
 metric            direction         default ``min_delta``
@@ -81,18 +89,19 @@ class MetricSpec:
     direction: Direction
     min_delta: float
     relative: bool = False
+    bounded: bool = False
 
 
 METRICS: dict[str, MetricSpec] = {
     m.name: m
     for m in (
-        MetricSpec("roc_auc", "higher_is_better", 0.02),
-        MetricSpec("pr_auc", "higher_is_better", 0.03),
-        MetricSpec("f1", "higher_is_better", 0.03),
-        MetricSpec("precision", "higher_is_better", 0.03),
-        MetricSpec("recall", "higher_is_better", 0.03),
-        MetricSpec("accuracy", "higher_is_better", 0.02),
-        MetricSpec("macro_f1", "higher_is_better", 0.03),
+        MetricSpec("roc_auc", "higher_is_better", 0.02, bounded=True),
+        MetricSpec("pr_auc", "higher_is_better", 0.03, bounded=True),
+        MetricSpec("f1", "higher_is_better", 0.03, bounded=True),
+        MetricSpec("precision", "higher_is_better", 0.03, bounded=True),
+        MetricSpec("recall", "higher_is_better", 0.03, bounded=True),
+        MetricSpec("accuracy", "higher_is_better", 0.02, bounded=True),
+        MetricSpec("macro_f1", "higher_is_better", 0.03, bounded=True),
         MetricSpec("r2", "higher_is_better", 0.05),
         MetricSpec("log_loss", "lower_is_better", 0.10, relative=True),
         MetricSpec("brier", "lower_is_better", 0.10, relative=True),
@@ -130,10 +139,67 @@ def performance_metrics(
     return dict(metric_window(y_true, y_pred, y_score, task, threshold, classes).values)
 
 
+DEFAULT_MIN_RELATIVE = 0.25
+
+
 def _min_delta(spec: MetricSpec, reference: float, overrides: Mapping[str, float]) -> float:
     if spec.name in overrides:
         return float(overrides[spec.name])
     return spec.min_delta * abs(reference) if spec.relative else spec.min_delta
+
+
+def materiality(
+    spec: MetricSpec,
+    value: float,
+    reference: float,
+    *,
+    min_delta: Mapping[str, float] | None = None,
+    min_relative: float = DEFAULT_MIN_RELATIVE,
+) -> dict[str, Any]:
+    """Whether a metric's change from ``reference`` to ``value`` is a material degradation.
+
+    Material when the change in the bad direction is at least the absolute ``min_delta``, or,
+    for a bounded metric, when its error ``1 - metric`` rose by at least ``min_relative`` of the
+    reference error (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``delta``, ``min_delta``, ``min_relative`` (None for unbounded metrics), ``relative_rise``
+        (the error's relative rise; None where undefined), ``threshold`` (the value at which
+        the degradation becomes material), ``material`` and ``material_by``
+        (``"absolute"``, ``"relative"`` or None).
+
+    >>> m = materiality(METRICS["roc_auc"], 0.960, 0.971)
+    >>> m["material"], m["material_by"], round(m["relative_rise"], 2)
+    (True, 'relative', 0.38)
+    >>> materiality(METRICS["roc_auc"], 0.968, 0.971)["material"]
+    False
+    """
+    higher = spec.direction == "higher_is_better"
+    md = _min_delta(spec, reference, min_delta or {})
+    delta = value - reference
+    worse_by = -delta if higher else delta
+    allowed, relative_rise = md, None
+    if spec.bounded:
+        error_before = 1.0 - reference
+        if error_before > 0:
+            relative_rise = worse_by / error_before
+            allowed = min(md, min_relative * error_before)
+    material_by = None
+    if worse_by > 0 and worse_by >= md:
+        material_by = "absolute"
+    elif worse_by > 0 and relative_rise is not None and relative_rise >= min_relative:
+        material_by = "relative"
+    return {
+        "delta": delta,
+        "min_delta": md,
+        "min_relative": min_relative if spec.bounded else None,
+        "relative_rise": relative_rise,
+        "threshold": reference - allowed if higher else reference + allowed,
+        "material": material_by is not None,
+        "material_by": material_by,
+    }
 
 
 def _distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:
@@ -153,20 +219,16 @@ def _assess(
     cur_d: np.ndarray,
     ref_d: np.ndarray | None,
     overrides: Mapping[str, float],
+    min_relative: float,
 ) -> dict[str, Any]:
     """Materiality and one-sided significance of the change of one metric versus its reference."""
     higher = spec.direction == "higher_is_better"
-    delta, md = value - ref_value, _min_delta(spec, ref_value, overrides)
-    worse_by = -delta if higher else delta
     diff = cur_d - (ref_value if ref_d is None else ref_d)
     p = bootstrap_p_value(diff, alternative="less" if higher else "greater")
     return {
         "reference": ref_value,
-        "delta": delta,
-        "min_delta": md,
-        "threshold": ref_value - md if higher else ref_value + md,
+        **materiality(spec, value, ref_value, min_delta=overrides, min_relative=min_relative),
         "p_value": p,
-        "material": bool(worse_by >= md and worse_by > 0),
     }
 
 
@@ -215,6 +277,9 @@ def metric_row(spec: MetricSpec, value: float, low: float, high: float, *, estim
         "estimated": estimated,
         "delta": None,
         "min_delta": None,
+        "min_relative": None,
+        "relative_rise": None,
+        "material_by": None,
         "threshold": None,
         "p_value": None,
         "adjusted_p_value": None,
@@ -230,6 +295,9 @@ def _finding(row: Mapping[str, Any], n: int, n_reference: int | None, confidence
         "n": n,
         "delta": row["delta"],
         "min_delta": row["min_delta"],
+        "min_relative": row["min_relative"],
+        "relative_rise": row["relative_rise"],
+        "material_by": row["material_by"],
         "reference_ci_low": row["reference_ci_low"],
         "reference_ci_high": row["reference_ci_high"],
         "test": "one-sided percentile bootstrap",
@@ -237,6 +305,9 @@ def _finding(row: Mapping[str, Any], n: int, n_reference: int | None, confidence
     }
     if n_reference is not None:
         evidence["n_reference"] = n_reference
+    scale = ""
+    if row["material_by"] == "relative":
+        scale = f"; its error 1 - {name} rose {row['relative_rise']:.0%}"
     return Finding(
         subject="model",
         method=name,
@@ -247,7 +318,7 @@ def _finding(row: Mapping[str, Any], n: int, n_reference: int | None, confidence
         severity="alert",
         message=(
             f"{name} {verb} from {row['reference']:.4g} to {row['value']:.4g} "
-            f"({confidence:.0%} CI {row['ci_low']:.4g}-{row['ci_high']:.4g}, n={n})"
+            f"({confidence:.0%} CI {row['ci_low']:.4g}-{row['ci_high']:.4g}, n={n}{scale})"
         ),
         evidence=evidence,
     )
@@ -266,6 +337,7 @@ def performance(
     confidence: float = 0.95,
     seed: int = 0,
     min_delta: Mapping[str, float] | None = None,
+    min_relative: float = DEFAULT_MIN_RELATIVE,
     alpha: float = 0.05,
 ) -> CheckResult:
     """Performance of the current window with bootstrap intervals, and degradation versus a reference.
@@ -296,6 +368,9 @@ def performance(
         The current and reference windows use ``SeedSequence(seed).spawn(2)``.
     min_delta : mapping of str to float, optional
         Absolute materiality per metric name, overriding the defaults in the module docstring.
+    min_relative : float, default=0.25
+        Relative materiality of the bounded metrics: a rise of their error ``1 - metric`` by
+        this share of the reference error is material even below ``min_delta``.
     alpha : float, default=0.05
         Family-wise error rate across the compared metrics: each one-sided bootstrap p-value is
         Holm-adjusted (:func:`holm_adjusted`) before it is compared with ``alpha``, so a window
@@ -314,6 +389,7 @@ def performance(
     check_interval("n_resamples", n_resamples, func, low=1)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
+    check_interval("min_relative", min_relative, func, low=0.0, closed="neither")
     overrides = dict(min_delta or {})
     unknown = sorted(set(overrides) - set(METRICS))
     if unknown:
@@ -361,7 +437,7 @@ def performance(
                 row["reference_ci_low"], row["reference_ci_high"] = percentile_interval(
                     ref_d, confidence=confidence
                 )
-            row.update(_assess(spec, value, ref_value, cur_dist[:, j], ref_d, overrides))
+            row.update(_assess(spec, value, ref_value, cur_dist[:, j], ref_d, overrides, min_relative))
         rows.append(row)
     compared = [row for row in rows if row["p_value"] is not None]
     check_resolution(len(compared), n_resamples, alpha, func)
@@ -376,6 +452,7 @@ def performance(
         "n_resamples": n_resamples,
         "confidence": confidence,
         "alpha": alpha,
+        "min_relative": min_relative,
         "p_value_adjustment": "holm",
     }
     return CheckResult(

@@ -28,7 +28,7 @@ import numpy as np
 
 Status = Literal["ok", "warn", "alert", "skipped"]
 Severity = Literal["warn", "alert"]
-Action = Literal["recalibrate", "retune_threshold", "retrain"]
+Action = Literal["recalibrate", "retune_threshold", "retrain", "investigate_data"]
 
 STATUS_ORDER: dict[str, int] = {"skipped": 0, "ok": 1, "warn": 2, "alert": 3}
 
@@ -224,7 +224,11 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class ModelRun:
-    """All results for one model over one window: the unit that is stored, reported and alerted."""
+    """All results for one model over one window: the unit that is stored, reported and alerted.
+
+    ``no_action_reason`` says why the policy recommended nothing when a check warned or
+    alerted (None when it recommended an action or all is well).
+    """
 
     model: str
     window_start: datetime
@@ -235,6 +239,7 @@ class ModelRun:
     run_id: int | None = None
     model_version: str | None = None
     report_url: str | None = None
+    no_action_reason: str | None = None
 
     @property
     def status(self) -> Status:
@@ -257,6 +262,7 @@ class ModelRun:
             run_id=data.get("run_id"),
             model_version=data.get("model_version"),
             report_url=data.get("report_url"),
+            no_action_reason=data.get("no_action_reason"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,6 +277,7 @@ class ModelRun:
                 "reference": dict(self.reference),
                 "checks": [c.to_dict() for c in self.checks],
                 "recommendations": [r.to_dict() for r in self.recommendations],
+                "no_action_reason": self.no_action_reason,
                 "report_url": self.report_url,
             }
         )

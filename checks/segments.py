@@ -35,9 +35,25 @@ one-sided test:
   history, and it also flags segments that were always worse. The materiality is the
   ``excess`` over the rest.
 
+With a reference the segment must *also* be worse than it was itself: its own change is
+tested one-sided against the same segment in the reference (the two-proportion z-test or
+Welch's t-test above), and the segment's p-value is the larger of the two
+(an intersection-union test [6]_: both must reject). So the rest of the window improving
+while the segment stays as it was flags nothing, and a segment that was already weak in
+the reference and did not get worse is never flagged.
+
 All tests of all columns form one family, adjusted by Benjamini-Hochberg at level ``fdr``
 [1]_. A segment is flagged when its test is significant after adjustment AND its excess (and,
 with a reference, its rise over its reference value) is at least ``min_delta``.
+
+A flagged segment is an ``alert`` only when it deserves a page: it holds at least
+``alert_min_rows`` rows and ``alert_min_share`` of the window (support), its metric is at
+least ``min_ratio`` times what it is compared with -- with a reference both its ratio of
+ratios and its ratio to its own reference value, otherwise its ratio to the rest -- and its
+BH-adjusted p-value is at most ``alert_fdr`` (stricter than ``fdr``: with 30 segments per
+window a 5% false discovery rate would still page in about 1% of stationary windows).
+Other flagged segments are ``warn``: a segment of 77 rows, or one whose error went from
+0.218 to 0.245, is worth a look, not a page.
 
 References
 ----------
@@ -51,12 +67,15 @@ References
    estimates. BMJ, 326(7382), 219.
 .. [5] Katz, D., Baptista, J., Azen, S. P., Pike, M. C. (1978). Obtaining confidence intervals
    for the risk ratio in cohort studies. Biometrics, 34(3), 469-474.
+.. [6] Berger, R. L., Hsu, J. C. (1996). Bioequivalence trials, intersection-union tests and
+   equivalence confidence sets. Statistical Science, 11(4), 283-319.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -65,13 +84,17 @@ from scipy import stats
 
 from checks._params import InvalidParameter, check_interval, check_one_of
 from checks.bootstrap import bootstrap_ci
-from checks.result import CheckResult, Finding
+from checks.result import CheckResult, Finding, Severity, worst_status
 from checks.segmentation import apply_segments, form_segments
 
 TASKS = ("binary", "multiclass", "regression")
 METRIC_FOR_TASK = {"binary": "error_rate", "multiclass": "error_rate", "regression": "mae"}
 DEFAULT_MIN_DELTA_ERROR_RATE = 0.02
 DEFAULT_MIN_DELTA_MAE_FRACTION = 0.1
+DEFAULT_ALERT_MIN_ROWS = 300
+DEFAULT_ALERT_MIN_SHARE = 0.01
+DEFAULT_MIN_RATIO = 1.5
+DEFAULT_ALERT_FDR = 0.01
 
 
 def wilson_interval(k: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
@@ -80,11 +103,16 @@ def wilson_interval(k: float, n: int, *, confidence: float = 0.95) -> tuple[floa
     >>> [round(v, 4) for v in wilson_interval(5, 50)]
     [0.0435, 0.2136]
     """
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     centre = (k + z * z / 2) / (n + z * z)
     half = z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
     low = 0.0 if k == 0 else max(0.0, float(centre - half))
     return low, 1.0 if k == n else min(1.0, float(centre + half))
+
+
+def _normal_sf(z: float) -> float:
+    """P(Z > z) for a standard normal Z (``scipy.stats.norm.sf`` without its per-call overhead)."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
 def _losses(
@@ -136,7 +164,7 @@ def _one_sided_p(metric: str, seg: _Group, other: _Group) -> float:
         se = math.sqrt(pooled * (1 - pooled) * (1 / seg.n + 1 / other.n))
         if se == 0:
             return 1.0
-        return float(stats.norm.sf((seg.mean - other.mean) / se))
+        return _normal_sf((seg.mean - other.mean) / se)
     result = stats.ttest_ind_from_stats(
         seg.mean, seg.std, seg.n, other.mean, other.std, other.n, equal_var=False, alternative="greater"
     )
@@ -166,7 +194,7 @@ def _ratio_of_ratios_test(
     if now is None or before is None:
         return None
     change, se = now[0] - before[0], math.sqrt(now[1] + before[1])
-    return math.exp(change), 1.0 if se == 0 else float(stats.norm.sf(change / se))
+    return math.exp(change), 1.0 if se == 0 else _normal_sf(change / se)
 
 
 def segment_check(
@@ -185,6 +213,10 @@ def segment_check(
     min_support: int = 50,
     fdr: float = 0.05,
     min_delta: float | None = None,
+    alert_min_rows: int = DEFAULT_ALERT_MIN_ROWS,
+    alert_min_share: float = DEFAULT_ALERT_MIN_SHARE,
+    min_ratio: float = DEFAULT_MIN_RATIO,
+    alert_fdr: float = DEFAULT_ALERT_FDR,
     confidence: float = 0.95,
     n_resamples: int = 500,
     seed: int = 0,
@@ -225,6 +257,16 @@ def segment_check(
         Smallest material excess of the metric over its expected value and its reference
         value (with a reference) or over the rest's (without); default 0.02 for error rates,
         and 10% of the window's MAE (the reference's when given) for MAE.
+    alert_min_rows : int, default=300
+        A flagged segment with fewer rows is a ``warn``, never an ``alert``.
+    alert_min_share : float, default=0.01
+        Likewise for a flagged segment holding less than this share of the window's rows.
+    min_ratio : float, default=1.5
+        A flagged segment is an ``alert`` only when its metric is at least this many times
+        its comparison value (with a reference: its ratio of ratios and its ratio to its own
+        reference value; otherwise its ratio to the rest of the window).
+    alert_fdr : float, default=0.01
+        A flagged segment is an ``alert`` only when its BH-adjusted p-value is at most this.
     confidence : float, default=0.95
         Level of the per-segment intervals.
     n_resamples : int, default=500
@@ -234,8 +276,9 @@ def segment_check(
     Returns
     -------
     CheckResult
-        ``check="segments"``; ``alert`` with one finding per flagged segment (subject
-        ``"segment:<column>=<value>"``, statistic the segment's metric). ``details["segments"]``
+        ``check="segments"``; one finding per flagged segment (subject
+        ``"segment:<column>=<value>"``, statistic the segment's metric), ``alert`` or
+        ``warn`` by the alert rules; the status is the worst severity. ``details["segments"]``
         lists every segment, flagged first and then by excess; ``details["binning"]`` says
         how each column was split.
 
@@ -260,6 +303,10 @@ def segment_check(
     check_interval("min_support", min_support, func, low=2)
     check_interval("fdr", fdr, func, low=0.0, high=1.0, closed="neither")
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
+    check_interval("alert_min_rows", alert_min_rows, func, low=1)
+    check_interval("alert_min_share", alert_min_share, func, low=0.0, high=1.0)
+    check_interval("min_ratio", min_ratio, func, low=1.0)
+    check_interval("alert_fdr", alert_fdr, func, low=0.0, high=1.0, closed="right")
     if min_delta is not None:
         check_interval("min_delta", min_delta, func, low=0.0)
     prediction = y_pred if y_pred is not None else y_score
@@ -323,6 +370,12 @@ def segment_check(
                 tests.append((len(rows), p))
             rows.append(row)
 
+    support_rule = {
+        "alert_min_rows": alert_min_rows,
+        "alert_min_share": alert_min_share,
+        "min_ratio": min_ratio,
+        "alert_fdr": alert_fdr,
+    }
     adjusted = stats.false_discovery_control([p for _, p in tests], method="bh") if tests else []
     for (i, p), q in zip(tests, adjusted, strict=True):
         row = rows[i]
@@ -333,9 +386,10 @@ def segment_check(
         if q <= fdr and min(rises) >= min_delta and min(rises) > 0:
             row["flagged"] = True
             row["flagged_against"] = [row["comparison"]]
+            row["severity"] = _severity(row, support_rule)
 
     rows.sort(key=_severity_key)
-    findings = tuple(_finding(r, metric, min_delta, fdr) for r in rows if r["flagged"])
+    findings = tuple(_finding(r, metric, min_delta, fdr, support_rule) for r in rows if r["flagged"])
     metrics = {
         "n": len(cur),
         "metric": metric,
@@ -344,15 +398,36 @@ def segment_check(
         "n_segments": len(rows),
         "n_tests": len(tests),
         "n_flagged": len(findings),
+        "n_alerts": sum(f.severity == "alert" for f in findings),
         "min_delta": float(min_delta),
     }
     return CheckResult(
         check="segments",
-        status="alert" if findings else "ok",
+        status=worst_status([f.severity for f in findings]),
         metrics=metrics,
         findings=findings,
-        details={"segments": rows, "binning": binning, "fdr": fdr, "min_support": min_support},
+        details={
+            "segments": rows,
+            "binning": binning,
+            "fdr": fdr,
+            "min_support": min_support,
+            **support_rule,
+        },
     )
+
+
+def _severity(row: dict[str, Any], rules: dict[str, Any]) -> Severity:
+    """``alert`` when the flagged segment has the support, ratio and significance of a page, else ``warn``."""
+    value = row["value_metric"]
+    if row["comparison"] == "reference":
+        own = value / row["reference_value"] if row["reference_value"] > 0 else math.inf
+        ratio = min(row["ratio_of_ratios"], own)
+    else:
+        ratio = value / row["rest_value"] if row["rest_value"] > 0 else math.inf
+    row["alert_ratio"] = ratio
+    supported = row["support"] >= rules["alert_min_rows"] and row["share"] >= rules["alert_min_share"]
+    significant = row["p_adjusted"] <= rules["alert_fdr"]
+    return "alert" if supported and significant and ratio >= rules["min_ratio"] else "warn"
 
 
 def _minus(whole: _Group, part: _Group) -> _Group:
@@ -406,7 +481,8 @@ def _test(
             row["comparison"], row["ratio_of_ratios"] = "reference", ratio_of_ratios
             row["expected_value"] = seg.mean / ratio_of_ratios
             row["excess"] = seg.mean - row["expected_value"]
-            return p
+            row["p_ratio"], row["p_own"] = p, _one_sided_p(metric, seg, ref_pair[0])
+            return max(p, row["p_own"])
     row["comparison"], row["excess"] = "rest", seg.mean - rest.mean
     return _one_sided_p(metric, seg, rest)
 
@@ -444,9 +520,13 @@ def _segment_row(
         "expected_value": None,
         "excess": None,
         "p_value": None,
+        "p_ratio": None,
+        "p_own": None,
         "p_adjusted": None,
         "flagged": False,
         "flagged_against": [],
+        "severity": None,
+        "alert_ratio": None,
     }
 
 
@@ -456,7 +536,23 @@ def _severity_key(row: dict[str, Any]) -> tuple[bool, float, int]:
     return (not row["flagged"], -excess, -row["support"])
 
 
-def _finding(row: dict[str, Any], metric: str, min_delta: float, fdr: float) -> Finding:
+def _below_alert_rule(row: dict[str, Any], rules: dict[str, Any]) -> str:
+    """Which of the alert rules a flagged segment misses (support rows, support share, ratio)."""
+    missed = []
+    if row["support"] < rules["alert_min_rows"]:
+        missed.append(f"{row['support']} rows < {rules['alert_min_rows']}")
+    if row["share"] < rules["alert_min_share"]:
+        missed.append(f"{row['share']:.1%} of the window < {rules['alert_min_share']:.1%}")
+    if row["alert_ratio"] < rules["min_ratio"]:
+        missed.append(f"ratio {row['alert_ratio']:.2f} < {rules['min_ratio']:g}")
+    if row["p_adjusted"] > rules["alert_fdr"]:
+        missed.append(f"BH-adjusted p {row['p_adjusted']:.2g} > {rules['alert_fdr']:g}")
+    return ", ".join(missed)
+
+
+def _finding(
+    row: dict[str, Any], metric: str, min_delta: float, fdr: float, rules: dict[str, Any]
+) -> Finding:
     name, value, q = f"{row['column']}={row['value']}", row["value_metric"], row["p_adjusted"]
     if row["comparison"] == "reference":
         baseline, reference = row["expected_value"], row["reference_value"]
@@ -473,6 +569,8 @@ def _finding(row: dict[str, Any], metric: str, min_delta: float, fdr: float) -> 
             f"(n={row['support']}, BH-adjusted p={q:.2g})"
         )
         ratio = value / baseline if baseline > 0 else None
+    if row["severity"] == "warn":
+        message += f"; a warning, not an alert: {_below_alert_rule(row, rules)}"
     keys = ("support", "share", "ci_low", "ci_high", "reference_value", "rest_value", "reference_rest_value")
     return Finding(
         subject=f"segment:{name}",
@@ -481,7 +579,7 @@ def _finding(row: dict[str, Any], metric: str, min_delta: float, fdr: float) -> 
         threshold=baseline + min_delta,
         p_value=q,
         effect_size=row["excess"],
-        severity="alert",
+        severity=row["severity"],
         message=message,
         evidence={
             "comparison": row["comparison"],
@@ -494,6 +592,9 @@ def _finding(row: dict[str, Any], metric: str, min_delta: float, fdr: float) -> 
             "reference_gap": row["reference_gap"],
             "gap_change": row["gap_change"],
             "p_raw": row["p_value"],
+            "p_ratio": row["p_ratio"],
+            "p_own": row["p_own"],
+            "alert_ratio": row["alert_ratio"],
             "fdr": fdr,
             "min_delta": min_delta,
         },

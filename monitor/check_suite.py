@@ -21,6 +21,8 @@ import pandas as pd
 from checks.calibration import calibration_check, reliability_curve
 from checks.drift import dataset_drift
 from checks.estimation import ESTIMATED_METRICS, estimate_performance, expected_metrics
+from checks.importance import METHOD as IMPORTANCE_METHOD
+from checks.importance import score_dependence
 from checks.labels import LabelCoverage, label_coverage
 from checks.latency import latency_check
 from checks.performance import performance
@@ -44,6 +46,7 @@ class SuiteOutcome:
     label_coverage: float
     labels_mature: bool
     recalibration: RecalibrationProposal | None = None
+    #: Recorded with the reference: the importance used by the drift check and where it came from.
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,7 +102,27 @@ def _with_recalibration(
     return replace(result, details=details)
 
 
-def _drift(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame) -> CheckResult:
+def _importance(model: ModelConfig, ref: pd.DataFrame, score: str, seed: int) -> dict[str, Any]:
+    """The configured importance, or the score's dependence on each feature estimated from the reference."""
+    if model.importance:
+        return {"importance": dict(model.importance), "importance_source": "configured"}
+    if score not in ref.columns:
+        return {}
+    estimated = score_dependence(
+        ref,
+        numeric=list(model.features.numeric),
+        categorical=list(model.features.categorical),
+        score=score,
+        seed=seed,
+    )
+    if not estimated:
+        return {}
+    return {"importance": estimated, "importance_source": "estimated", "importance_method": IMPORTANCE_METHOD}
+
+
+def _drift(
+    model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, importance: dict[str, Any]
+) -> CheckResult:
     cfg = model.drift
     methods = {c: col.method for c, col in cfg.columns.items() if col.method}
     thresholds = {c: col.threshold for c, col in cfg.columns.items() if col.threshold is not None}
@@ -108,22 +131,25 @@ def _drift(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame) -> CheckRes
     if cfg.threshold is not None:
         thresholds = {c: thresholds.get(c, cfg.threshold) for c in model.feature_columns}
     has_labels = "label" in cur.columns and cur["label"].notna().any() and ref["label"].notna().any()
-    prediction = "score" if model.task == "binary" and "score" in cur.columns else "prediction"
-    if model.task == "multiclass":
-        prediction = "prediction"
-    return dataset_drift(
+    result = dataset_drift(
         ref,
         cur,
         numeric=list(model.features.numeric),
         categorical=list(model.features.categorical),
-        prediction=prediction,
+        prediction=_output_column(model, cur),
         label="label" if has_labels else None,
         methods=methods or None,
         thresholds=thresholds or None,
-        importance=model.importance or None,
+        importance=importance.get("importance"),
         drift_share=cfg.drift_share,
         fdr=cfg.fdr,
     )
+    return replace(result, details=result.details | importance) if importance else result
+
+
+def _output_column(model: ModelConfig, frame: pd.DataFrame) -> str:
+    """The column holding the model's output: the score of a binary model, else the prediction."""
+    return "score" if model.task == "binary" and "score" in frame.columns else "prediction"
 
 
 def _quality(
@@ -221,6 +247,7 @@ def _label_checks(
                 n_resamples=model.performance.n_resamples,
                 seed=seed,
                 min_delta=model.performance.min_delta or None,
+                min_relative=model.performance.min_relative,
                 alpha=model.performance.alpha,
             )
         )
@@ -261,6 +288,10 @@ def _label_checks(
                 top_k=cfg.top_k,
                 min_support=cfg.min_support,
                 fdr=cfg.fdr,
+                alert_min_rows=cfg.alert_min_rows,
+                alert_min_share=cfg.alert_min_share,
+                min_ratio=cfg.min_ratio,
+                alert_fdr=cfg.alert_fdr,
                 seed=seed,
             )
         )
@@ -320,6 +351,7 @@ def _estimated(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFram
         threshold=model.threshold,
         reference=baseline,
         min_delta={k: v for k, v in settings.min_delta.items() if k in ESTIMATED_METRICS} or None,
+        min_relative=settings.min_relative,
         n_resamples=settings.n_resamples,
         alpha=settings.alpha,
         seed=seed,
@@ -345,6 +377,7 @@ def run_suite(
     """
     checks: list[CheckResult] = []
     quality = model.quality.enabled and not reference.empty
+    importance: dict[str, Any] = {}
     if current.empty:
         reason = "no predictions in this window"
         checks = [CheckResult.skipped(name, reason) for name in ("drift", "data_quality", "latency")]
@@ -354,7 +387,8 @@ def run_suite(
     if reference.empty:
         checks.append(CheckResult.skipped("drift", "the reference has no rows"))
     elif model.drift.enabled:
-        checks.append(_drift(model, reference, current))
+        importance = _importance(model, reference, _output_column(model, reference), seed)
+        checks.append(_drift(model, reference, current, importance))
     if quality:
         checks.append(_quality(model, reference, current, quarantined, expected_rows, n_rows))
     if model.latency.enabled:
@@ -380,4 +414,5 @@ def run_suite(
         label_coverage=coverage.metrics.get("label_coverage") or 0.0,
         labels_mature=coverage.mature,
         recalibration=proposal,
+        extra=importance,
     )

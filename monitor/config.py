@@ -307,6 +307,11 @@ class LabelsConfig(_Strict):
 class PerformanceConfig(_Strict):
     enabled: bool = True
     min_delta: dict[str, float] = Field(default_factory=dict)
+    min_relative: float = Field(
+        default=0.25,
+        gt=0,
+        description="Bounded metrics: a rise of the error 1 - metric by this share is material too.",
+    )
     n_resamples: int = Field(default=500, ge=50)
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
@@ -336,6 +341,18 @@ class SegmentsConfig(_Strict):
     fdr: float = Field(default=0.05, gt=0, lt=1)
     top_k: int = Field(default=20, ge=1)
     numeric_bins: int = Field(default=4, ge=2, le=20)
+    alert_min_rows: int = Field(
+        default=300, ge=1, description="A flagged segment with fewer labelled rows is a warning only."
+    )
+    alert_min_share: float = Field(
+        default=0.01, ge=0, le=1, description="Likewise below this share of the window's labelled rows."
+    )
+    min_ratio: float = Field(
+        default=1.5,
+        ge=1,
+        description="Alert only when the segment's error is this many times its comparison.",
+    )
+    alert_fdr: float = Field(default=0.01, gt=0, le=1, description="Alert only at this BH-adjusted p-value.")
 
 
 class ThresholdConfig(_Strict):

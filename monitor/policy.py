@@ -1,65 +1,61 @@
-"""From the findings of one run to what should be done: recalibrate, retune the threshold, or retrain.
+"""From the findings of one run to one decision: retrain, recalibrate, retune, investigate the data, or none.
 
 The policy reads every check result of a run together, because the same symptom calls for
-different actions depending on what else is true. Skipped checks count as not run. The
-rules, in the order they are applied:
+different actions depending on what else is true. Skipped checks count as not run.
 
-0. **Prior shift** (used by the rules below) means the class balance moved and the model's
-   scores did not follow: the ``calibration`` check's positive rate differs from the
-   reference's with ``base_rate_p_value < prior_shift_alpha`` and an odds ratio of at least
-   ``prior_shift_min_odds_ratio``, while the mean score moved by at most
-   ``prior_shift_max_explained`` of the positive rate's move. (Under covariate shift a
-   sound model's mean score follows the positive rate; under a prior shift, with P(x | y)
-   unchanged, it cannot.)
+A window **calls for a decision** when it has a label-based alert (``performance``,
+``calibration``, ``segments``), a threshold proposal, heavy drift, or an estimated-performance
+warning. Such a window gets exactly one recommended action, or, when the policy declines,
+"no action" with the reason (:attr:`Decision.no_action`). A window with other findings only
+(data quality, latency, drift of unimportant features) gets no action and a reason too.
 
-1. **Retrain** when the model itself no longer fits the data. Any of:
+The decision table, first matching row wins:
 
-   - *lost ranking power*: the ``performance`` check has an alert finding on ``roc_auc``
-     (binary), ``rmse`` or ``mae`` (regression) or ``macro_f1`` (multiclass) -- the check
-     emits one only when the degradation is both significant and material. Threshold- and
-     prior-dependent metrics (``f1``, ``accuracy``, ``pr_auc``) and probability metrics
-     (``log_loss``, ``brier``) are not enough on their own: a new threshold or a
-     recalibration can restore them;
-   - the same on ``estimated_performance`` when labelled ``performance`` did not run (no
-     mature labels yet; its degradation findings have severity ``warn``, all of them
-     count; ``use_estimated_performance=False`` turns this off);
-   - *heavy drift*: the ``drift`` check's dataset rule fired (its alert ``model`` finding
-     on the share of drifted features or of drifted importance, or metric
-     ``dataset_drifted``), or the drifted features (``feature:<name>`` findings, evidence
-     ``importance``, normalised to sum 1 over the features) carry at least
-     ``drifted_importance_share`` of the importance together, or one of them alone at
-     least ``top_feature_importance``. Exception: under a prior shift with ranking
-     verified intact (labelled ``roc_auc`` measured, no finding on it), the feature drift
-     is what the new class mix produces, and it does not call for retraining (the
-     threshold recommendation says so);
-   - a *severe segment*: a ``segments`` finding flagged against the same segment in the
-     reference, whose metric rose at least ``segment_retrain_ratio`` times as much as the
-     rest of the window's did (its ratio of ratios, so a degradation shared by every
-     segment is not counted as a segment's), in a segment holding at least
-     ``segment_retrain_min_share`` of the window.
-     Milder segment findings stay alerts without a recommendation; a segment that is only
-     worse than the rest of the window (as it may always have been) never asks for one.
+== ==================== ===========================================================================
+#  action               when
+== ==================== ===========================================================================
+1  investigate_data     something calls for a decision and the *data* is suspect: a data-quality
+                        finding on missing values, a constant column, quarantined rows, new or
+                        vanished categories or a traffic drop (``alert``), or categories that held at least
+                        ``vanished_category_share`` of the reference vanished from a drifted column
+2  retrain              lost ranking power: a ``performance`` alert on ``roc_auc`` (binary),
+                        ``rmse``/``mae`` (regression) or ``macro_f1`` (multiclass); or the same
+                        *estimated* before labels arrive (``use_estimated_performance``)
+3  investigate_data     a population-mix change: at least ``population_mix_share`` of the features
+                        drifted, the score drifted, and the label share moved (drift of the label,
+                        or the calibration check's base-rate test at ``prior_shift_alpha``) with
+                        the mean score following it (not a prior shift), while calibration holds
+                        (the ``calibration`` check ran and did not alert) and ranking held
+4  retrain              heavy drift: the drift check's dataset rule fired, or the drifted features
+                        carry ``drifted_importance_share`` of the importance (configured, or
+                        estimated from the reference: the score's dependence on each feature), or
+                        one of them ``top_feature_importance``; except under a prior shift with
+                        ranking verified intact (the new class mix moves the features)
+5  retrain              a severe segment: flagged against its own reference, its error grew at
+                        least ``segment_retrain_ratio`` times as much as the rest of the window's
+                        (ratio of ratios) in at least ``segment_retrain_min_share`` of the rows
+6  retune_threshold     the threshold check proposes a better threshold (significant, material
+                        gain) and there is a prior shift or calibration did not degrade
+7  recalibrate          the calibration check alerts and it is not a prior shift that a new
+                        threshold handles
+8  (none, with reason)  everything else that called for a decision: a segment finding below the
+                        retrain rule, threshold-dependent or probability metrics that fell while
+                        ranking and calibration hold and no better threshold exists, an estimated
+                        drop in a metric other than ranking, a prior shift without a better threshold
+== ==================== ===========================================================================
 
-   Retraining supersedes recalibration and threshold retuning: a retrained model comes with
-   its own calibration and threshold. When the calibration or threshold check also fired,
-   the reasons say so, and no separate recommendation is made.
+*Prior shift* means the class balance moved and the model's scores did not follow: the
+``calibration`` check's positive rate differs from the reference's with ``base_rate_p_value <
+prior_shift_alpha`` and an odds ratio of at least ``prior_shift_min_odds_ratio``, while the mean
+score moved by at most ``prior_shift_max_explained`` of the positive rate's move. (Under
+covariate shift a sound model's mean score follows the positive rate; under a prior shift,
+with P(x | y) unchanged, it cannot.)
 
-2. **Retune the threshold** when the ``threshold`` check proposes a better threshold (its
-   ``threshold`` finding: the out-of-bag gain is significant and material) and either there
-   is a prior shift or the calibration did not degrade. Under a prior shift the
-   probabilities are off as a consequence of the new class balance; the reasons say so, and
-   that recalibrating as well is only for consumers that read the probabilities.
-
-3. **Recalibrate** when the ``calibration`` check alerts (ECE degraded significantly and
-   materially versus the reference, or above its absolute threshold), nothing above called
-   for a retrain (so ranking holds), and it is not a prior shift that a new threshold
-   handles. If the threshold check also proposes a new threshold, that proposal follows
-   from the distorted scores: after recalibration the configured threshold means what it
-   meant on the reference again, so no retune is recommended (the reasons say to re-run
-   the threshold check on recalibrated scores).
-
-4. Otherwise **nothing**: data-quality, latency, drift of unimportant features and mild
-   segment findings are alerts in their own right, not model actions.
+Retraining supersedes recalibration and threshold retuning (a retrained model comes with its
+own calibration and threshold); the reasons say when those checks fired too. Under a prior
+shift a threshold proposal wins over the calibration alert (the probabilities are off as a
+consequence of the new balance); otherwise a calibration alert wins over a threshold
+proposal, which follows from the distorted scores.
 
 The policy leaves ``Recommendation.artifact`` as None; the runner attaches the fitted
 recalibrator's path or the proposed threshold.
@@ -73,82 +69,199 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.result import CheckResult, Finding, Recommendation
+from monitor.policy_signals import (
+    PolicyRules,
+    alert_findings,
+    data_suspect,
+    heavy_drift,
+    lost_ranking,
+    population_mix,
+    prior_shift,
+    ranking_evidence,
+    ranking_intact,
+    ranking_sentence,
+    sentence,
+    severe_segments,
+    threshold_proposal,
+)
 
-#: Performance methods whose degradation means the model lost its power (see rule 1).
-RETRAIN_METRICS = frozenset({"roc_auc", "rmse", "mae", "macro_f1"})
-RANKING_METRIC = "roc_auc"
+LABEL_ALERT_CHECKS = ("performance", "calibration", "segments")
+DEFAULT_RULES = PolicyRules()
 
 
 @dataclass(frozen=True)
-class PolicyRules:
-    """Thresholds of the policy rules (see the module docstring)."""
+class Decision:
+    """The policy's decision for one run: one recommendation, or none with the reason."""
 
-    retrain_metrics: frozenset[str] = RETRAIN_METRICS
-    use_estimated_performance: bool = True
-    drifted_importance_share: float = 0.5
-    top_feature_importance: float = 0.3
-    segment_retrain_ratio: float = 2.0
-    segment_retrain_min_share: float = 0.05
-    prior_shift_alpha: float = 0.01
-    prior_shift_min_odds_ratio: float = 1.25
-    prior_shift_max_explained: float = 0.5
+    recommendation: Recommendation | None
+    no_action: str | None = None
 
-
-def _alerts(result: CheckResult | None) -> list[Finding]:
-    return [] if result is None else [f for f in result.findings if f.severity == "alert"]
-
-
-def _sentence(message: str) -> str:
-    """A check's message as a sentence (kept verbatim: it may start with a metric name)."""
-    return message.rstrip(".") + "."
+    @property
+    def recommendations(self) -> tuple[Recommendation, ...]:
+        return () if self.recommendation is None else (self.recommendation,)
 
 
 def recommend(
-    checks: Sequence[CheckResult], *, rules: PolicyRules = PolicyRules()
+    checks: Sequence[CheckResult], *, rules: PolicyRules = DEFAULT_RULES
 ) -> tuple[Recommendation, ...]:
-    """The recommendations the check results of one run call for (empty when none).
+    """The recommendation the check results of one run call for, as a tuple (empty when none).
+
+    >>> recommend([CheckResult(check="performance", status="ok")])
+    ()
+    """
+    return decide(checks, rules=rules).recommendations
+
+
+def decide(checks: Sequence[CheckResult], *, rules: PolicyRules = DEFAULT_RULES) -> Decision:
+    """The one action the check results of one run call for, or none with the reason.
 
     Parameters
     ----------
     checks : sequence of CheckResult
         All results of the run; checks are found by name (``"performance"``,
         ``"estimated_performance"``, ``"calibration"``, ``"threshold"``, ``"drift"``,
-        ``"segments"``; others are ignored, and skipped results count as not run).
+        ``"segments"``, ``"data_quality"``; others are ignored, skipped results count as not run).
     rules : PolicyRules, default=PolicyRules()
 
     Returns
     -------
-    tuple of Recommendation
-        At most one ``retrain``; otherwise ``recalibrate`` and/or ``retune_threshold``.
+    Decision
+        ``recommendation`` per the decision table of the module docstring; ``no_action`` says
+        why there is none when any check warned or alerted (None when all is well).
 
     Examples
     --------
-    >>> recommend([CheckResult(check="performance", status="ok")])
-    ()
+    >>> decide([CheckResult(check="latency", status="alert")]).no_action
+    'No model action: the latency findings are alerts in their own right, not model actions.'
     """
     ran = {c.check: c for c in checks if c.status != "skipped"}
-    prior = _prior_shift(ran, rules)
+    prior = prior_shift(ran, rules)
     drift_evidence: dict[str, Any] = {}
-    drift_reasons = _heavy_drift(ran.get("drift"), rules, drift_evidence)
-    drift_explained = prior is not None and _ranking_intact(ran.get("performance"))
-    retrain = _retrain(ran, rules, [] if drift_explained else drift_reasons, drift_evidence)
-    if retrain is not None:
-        return (retrain,)
+    drift_reasons = heavy_drift(ran.get("drift"), rules, drift_evidence)
+    if prior is not None and ranking_intact(ran.get("performance")):
+        drift_explained, drift_reasons = drift_reasons, []
+    else:
+        drift_explained = []
+    segment_evidence: dict[str, Any] = {}
+    segment_reasons = severe_segments(ran.get("segments"), rules, segment_evidence)
+    lost = lost_ranking(ran, rules)
+    triggers = _triggers(ran, bool(drift_reasons or drift_explained))
+    if not triggers:
+        return Decision(None, _quiet_reason(ran))
+    suspect = data_suspect(ran, rules)
+    if suspect is not None:
+        return Decision(_investigate(ran, suspect[0], suspect[1], triggers))
+    if lost[0]:
+        reasons = lost[0] + drift_reasons + segment_reasons
+        return Decision(_retrain(ran, reasons, {**lost[1], **drift_evidence, **segment_evidence}))
+    mix = population_mix(ran, prior, rules)
+    if mix is not None:
+        return Decision(_investigate(ran, mix[0], mix[1], triggers))
+    if drift_reasons or segment_reasons:
+        return Decision(
+            _retrain(ran, drift_reasons + segment_reasons, {**drift_evidence, **segment_evidence})
+        )
     notes = []
-    if drift_reasons:
+    if drift_explained:
         notes.append(
             "The feature drift is what a class-balance shift produces and ranking holds, so it does "
-            f"not call for retraining ({' '.join(drift_reasons)})"
+            f"not call for retraining ({' '.join(drift_explained)})"
         )
     calibration = ran.get("calibration")
     calibration_alert = calibration is not None and calibration.status == "alert"
-    proposal = _threshold_proposal(ran)
-    out: list[Recommendation] = []
+    proposal = threshold_proposal(ran)
     if proposal is not None and (prior is not None or not calibration_alert):
-        out.append(_retune(proposal, prior, calibration_alert, ran.get("performance"), notes))
-    if calibration is not None and calibration_alert and not (prior is not None and proposal is not None):
-        out.append(_recalibrate(calibration, proposal, prior, ran.get("performance"), notes))
-    return tuple(out)
+        return Decision(_retune(proposal, prior, calibration_alert, ran.get("performance"), notes))
+    if calibration is not None and calibration_alert:
+        return Decision(_recalibrate(calibration, proposal, prior, ran.get("performance"), notes))
+    return Decision(None, _decline(ran, prior, rules, notes))
+
+
+def _triggers(ran: Mapping[str, CheckResult], drifted_heavily: bool) -> list[str]:
+    """What in the run calls for a decision (empty: nothing does)."""
+    out = [name for name in LABEL_ALERT_CHECKS if alert_findings(ran.get(name))]
+    if threshold_proposal(ran) is not None:
+        out.append("threshold")
+    if drifted_heavily:
+        out.append("drift")
+    estimated = ran.get("estimated_performance")
+    if "performance" not in ran and estimated is not None and estimated.findings:
+        out.append("estimated_performance")
+    return out
+
+
+def _quiet_reason(ran: Mapping[str, CheckResult]) -> str | None:
+    failing = [c.check.replace("_", " ") for c in ran.values() if c.status in ("warn", "alert")]
+    if not failing:
+        return None
+    reason = f"No model action: the {', '.join(failing)} findings are alerts in their own right"
+    if "drift" in failing:
+        return reason + "; the drifted features do not carry enough of the importance to call for retraining."
+    return reason + ", not model actions."
+
+
+def _retrain(ran: Mapping[str, CheckResult], reasons: list[str], evidence: dict[str, Any]) -> Recommendation:
+    superseded = []
+    calibration, proposal = ran.get("calibration"), threshold_proposal(ran)
+    if calibration is not None and calibration.status == "alert":
+        superseded.append(f"recalibration (ECE {calibration.metrics.get('ece', math.nan):.3f})")
+    if proposal is not None:
+        superseded.append(f"a threshold retune (proposed {proposal.statistic:.4g})")
+    if superseded:
+        reasons = [
+            *reasons,
+            f"Retraining supersedes {' and '.join(superseded)}: the retrained model gets its own "
+            "calibration and threshold.",
+        ]
+    return Recommendation("retrain", tuple(reasons), evidence)
+
+
+def _investigate(
+    ran: Mapping[str, CheckResult], reasons: list[str], evidence: dict[str, Any], triggers: list[str]
+) -> Recommendation:
+    reasons = [
+        *reasons,
+        f"Check the upstream data and the segment mix before changing the model (this window's "
+        f"{', '.join(t.replace('_', ' ') for t in triggers)} findings may follow from it).",
+    ]
+    evidence = {**evidence, **ranking_evidence(ran.get("performance"))}
+    return Recommendation("investigate_data", tuple(reasons), evidence)
+
+
+def _decline(
+    ran: Mapping[str, CheckResult],
+    prior: tuple[str, dict[str, Any]] | None,
+    rules: PolicyRules,
+    notes: list[str],
+) -> str:
+    """Why nothing is recommended although something called for a decision."""
+    parts = []
+    fell = [f.method for f in alert_findings(ran.get("performance"))]
+    if fell:
+        parts.append(
+            f"{', '.join(fell)} fell while ranking holds, calibration holds and no better threshold was "
+            "found: a degradation within the configured tolerance of the model-level rules"
+        )
+    for f in alert_findings(ran.get("segments")):
+        ratio = f.evidence.get("ratio_of_ratios")
+        share = float(f.evidence.get("share") or 0.0)
+        size = "ratio of ratios n/a" if ratio is None else f"ratio of ratios {ratio:.2f}"
+        parts.append(
+            f"{f.subject.removeprefix('segment:')} is worse ({size}, {share:.0%} of the rows) but below "
+            f"the retrain rule ({rules.segment_retrain_ratio:g}x in at least "
+            f"{rules.segment_retrain_min_share:.0%} of the rows): watch it"
+        )
+    estimated = ran.get("estimated_performance")
+    if "performance" not in ran and estimated is not None and estimated.findings:
+        names = ", ".join(f.method for f in estimated.findings)
+        parts.append(
+            f"the estimated {names} fell, but not the estimated ranking power (or estimates are not "
+            "used): the labelled checks decide once labels mature"
+        )
+    if prior is not None:
+        parts.append(f"the class balance shifted ({prior[0]}) but no better threshold was found")
+    parts += [n[0].lower() + n[1:] for n in notes]
+    return "No action: " + "; ".join(parts) + "."
 
 
 def _retune(
@@ -159,8 +272,8 @@ def _retune(
     notes: list[str],
 ) -> Recommendation:
     reasons = [
-        f"The threshold check proposes a better threshold: {_sentence(proposal.message)}",
-        _ranking_sentence(performance),
+        f"The threshold check proposes a better threshold: {sentence(proposal.message)}",
+        ranking_sentence(performance),
         *notes,
     ]
     if prior is not None:
@@ -178,7 +291,7 @@ def _retune(
         "objective": proposal.method,
         **{k: proposal.evidence.get(k) for k in gain},
         **(prior[1] if prior is not None else {}),
-        **_ranking_evidence(performance),
+        **ranking_evidence(performance),
     }
     return Recommendation("retune_threshold", tuple(reasons), evidence)
 
@@ -190,8 +303,8 @@ def _recalibrate(
     performance: CheckResult | None,
     notes: list[str],
 ) -> Recommendation:
-    reasons = [_sentence(f.message) for f in _alerts(calibration)]
-    reasons += [_ranking_sentence(performance), *notes]
+    reasons = [sentence(f.message) for f in alert_findings(calibration)]
+    reasons += [ranking_sentence(performance), *notes]
     if proposal is not None:
         reasons.append(
             f"The threshold check's proposal ({proposal.statistic:.4g} instead of "
@@ -211,168 +324,5 @@ def _recalibrate(
         "reference_brier",
     )
     evidence = {k: calibration.metrics[k] for k in keys if k in calibration.metrics}
-    evidence.update(_ranking_evidence(performance))
+    evidence.update(ranking_evidence(performance))
     return Recommendation("recalibrate", tuple(reasons), evidence)
-
-
-def _threshold_proposal(ran: Mapping[str, CheckResult]) -> Finding | None:
-    threshold = ran.get("threshold")
-    return (
-        None if threshold is None else next((f for f in threshold.findings if f.subject == "threshold"), None)
-    )
-
-
-def _ranking_intact(performance: CheckResult | None) -> bool:
-    """Labelled ROC AUC was measured and has no degradation finding."""
-    if performance is None or RANKING_METRIC not in performance.metrics:
-        return False
-    return not any(f.method == RANKING_METRIC for f in _alerts(performance))
-
-
-def _retrain(
-    ran: Mapping[str, CheckResult],
-    rules: PolicyRules,
-    drift_reasons: list[str],
-    drift_evidence: dict[str, Any],
-) -> Recommendation | None:
-    reasons: list[str] = []
-    evidence: dict[str, Any] = {}
-    if "performance" in ran:
-        source, degraded = "performance", _alerts(ran["performance"])
-    else:  # label-free estimates mark their (significant and material) degradations "warn"
-        source = "estimated_performance"
-        estimated = ran.get(source)
-        degraded = (
-            list(estimated.findings) if estimated is not None and rules.use_estimated_performance else []
-        )
-    for f in degraded:
-        if f.subject == "model" and f.method in rules.retrain_metrics:
-            label = "Estimated (no mature labels yet): " if source == "estimated_performance" else ""
-            reasons.append(f"{label}{_sentence(f.message)[:-1]} -- the model lost predictive power.")
-            evidence[f.method] = f.statistic
-            evidence[f"reference_{f.method}"] = f.evidence.get("reference")
-            evidence[f"{f.method}_source"] = source
-    if drift_reasons:
-        reasons += drift_reasons
-        evidence.update(drift_evidence)
-    reasons += _severe_segments(ran.get("segments"), rules, evidence)
-    if not reasons:
-        return None
-    superseded = []
-    calibration, proposal = ran.get("calibration"), _threshold_proposal(ran)
-    if calibration is not None and calibration.status == "alert":
-        superseded.append(f"recalibration (ECE {calibration.metrics.get('ece', math.nan):.3f})")
-    if proposal is not None:
-        superseded.append(f"a threshold retune (proposed {proposal.statistic:.4g})")
-    if superseded:
-        reasons.append(
-            f"Retraining supersedes {' and '.join(superseded)}: the retrained model gets its own "
-            "calibration and threshold."
-        )
-    return Recommendation("retrain", tuple(reasons), evidence)
-
-
-def _heavy_drift(drift: CheckResult | None, rules: PolicyRules, evidence: dict[str, Any]) -> list[str]:
-    if drift is None:
-        return []
-    reasons = [_sentence(f.message) for f in drift.findings if f.subject == "model" and f.severity == "alert"]
-    if drift.metrics.get("dataset_drifted") and not reasons:
-        reasons.append(f"{drift.metrics.get('share_drifted', math.nan):.0%} of the features drifted.")
-    drifted = {
-        f.subject.removeprefix("feature:"): float(f.evidence["importance"])
-        for f in drift.findings
-        if f.subject.startswith("feature:") and f.evidence.get("importance") is not None
-    }
-    if drifted:
-        total = sum(drifted.values())
-        top = max(drifted, key=lambda k: drifted[k])
-        evidence["drifted_importance_share"] = total
-        evidence["drifted_features"] = sorted(drifted, key=lambda k: -drifted[k])
-        if not reasons and total >= rules.drifted_importance_share:
-            reasons.append(
-                f"The drifted features carry {total:.0%} of the feature importance "
-                f"(rule: {rules.drifted_importance_share:.0%})."
-            )
-        elif not reasons and drifted[top] >= rules.top_feature_importance:
-            reasons.append(
-                f"Feature {top!r}, which carries {drifted[top]:.0%} of the feature importance, drifted."
-            )
-    if reasons:
-        evidence["share_drifted"] = drift.metrics.get("share_drifted")
-    return reasons
-
-
-def _severe_segments(segments: CheckResult | None, rules: PolicyRules, evidence: dict[str, Any]) -> list[str]:
-    reasons, severe = [], []
-    for f in _alerts(segments):
-        relative = f.evidence.get("ratio_of_ratios")
-        if "reference" not in f.evidence.get("flagged_against", ()) or relative is None:
-            continue
-        share = float(f.evidence.get("share", 0.0))
-        if relative >= rules.segment_retrain_ratio and share >= rules.segment_retrain_min_share:
-            reference = f.evidence.get("reference_value")
-            severe.append(
-                {"segment": f.subject, "value": f.statistic, "reference": reference, "ratio": relative}
-            )
-            reasons.append(
-                f"{f.method} of {f.subject.removeprefix('segment:')} grew {relative:.1f} times as much as "
-                f"the rest of the window's ({f.statistic:.4g} vs {reference:.4g} in the reference) "
-                f"in {share:.0%} of the rows."
-            )
-    if severe:
-        evidence["severe_segments"] = severe
-    return reasons
-
-
-def _prior_shift(ran: Mapping[str, CheckResult], rules: PolicyRules) -> tuple[str, dict[str, Any]] | None:
-    """A sentence and evidence when the class balance shifted and the scores did not follow, else None."""
-    calibration = ran.get("calibration")
-    m = calibration.metrics if calibration is not None else {}
-    if "reference_base_rate" not in m:
-        return None
-    now, before, p = m["base_rate"], m["reference_base_rate"], m["base_rate_p_value"]
-    odds_now, odds_before = _odds(now), _odds(before)
-    ratio = odds_now / odds_before if 0 < odds_before < math.inf and 0 < odds_now < math.inf else math.inf
-    score_move = m["mean_score"] - m["reference_mean_score"]
-    explained = abs(score_move) / abs(now - before) if now != before else math.inf
-    if not (
-        p < rules.prior_shift_alpha
-        and max(ratio, 1 / ratio) >= rules.prior_shift_min_odds_ratio
-        and explained <= rules.prior_shift_max_explained
-    ):
-        return None
-    sentence = (
-        f"positive rate {now:.1%} vs {before:.1%} in the reference (p={p:.2g}) while the mean score moved "
-        f"{score_move:+.3f} only"
-    )
-    evidence = {
-        "base_rate": now,
-        "reference_base_rate": before,
-        "base_rate_p_value": p,
-        "mean_score": m["mean_score"],
-        "reference_mean_score": m["reference_mean_score"],
-    }
-    return sentence, evidence
-
-
-def _odds(p: float) -> float:
-    return p / (1 - p) if p < 1 else math.inf
-
-
-def _ranking_evidence(performance: CheckResult | None) -> dict[str, Any]:
-    if performance is None or RANKING_METRIC not in performance.metrics:
-        return {}
-    m = performance.metrics
-    return {
-        RANKING_METRIC: m[RANKING_METRIC],
-        f"reference_{RANKING_METRIC}": m.get(f"reference_{RANKING_METRIC}"),
-    }
-
-
-def _ranking_sentence(performance: CheckResult | None) -> str:
-    e = _ranking_evidence(performance)
-    if not e:
-        return "Ranking power was not checked (no labelled ROC AUC in this run)."
-    if e["reference_roc_auc"] is None:
-        return f"ROC AUC is {e['roc_auc']:.3f} (no reference to compare)."
-    return f"Ranking holds: ROC AUC {e['roc_auc']:.3f} vs {e['reference_roc_auc']:.3f} in the reference."

@@ -23,7 +23,7 @@ from monitor.alerting import record_run_alerts
 from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_seed
 from monitor.config import Config, ModelConfig
 from monitor.due import due_windows, owner_gone, windows_with_new_labels
-from monitor.policy import recommend
+from monitor.policy import decide
 from monitor.redact import redact_urls
 from monitor.reference import expected_rows_in, load_reference, reference_span, window_overlap
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
@@ -154,15 +154,21 @@ class Runner:
             model=model.name,
             window_start=claim.window_start,
             window_end=claim.window_end,
-            reference=self._reference_description(model, reference.description, claim),
+            reference={**self._reference_description(model, reference.description, claim), **outcome.extra},
             checks=tuple(outcome.checks),
             run_id=claim.run_id,
             model_version=", ".join(sorted(map(str, versions))) or None,
         )
-        recommendations = self._with_artifacts(model, run, recommend(outcome.checks), outcome)
+        decision = decide(outcome.checks)
+        recommendations = self._with_artifacts(model, run, decision.recommendations, outcome)
         relpath = report_relpath(run)
         run = ModelRun(
-            **{**run.__dict__, "recommendations": recommendations, "report_url": self._url(relpath)}
+            **{
+                **run.__dict__,
+                "recommendations": recommendations,
+                "no_action_reason": decision.no_action,
+                "report_url": self._url(relpath),
+            }
         )
         evidently = None
         if self.config.reports.evidently and not reference.frame.empty and not current.empty:

@@ -179,7 +179,8 @@ def test_only_a_severe_segment_degradation_recommends_retraining(deployed: Deplo
     (rec,) = recommend([severe])
     assert rec.action == "retrain" and rec.evidence["severe_segments"][0]["ratio"] >= 2
     mild = with_broken_channel(0.25, seed=9)
-    assert mild.status == "alert" and mild.findings[0].subject == "segment:channel=web"
+    assert mild.findings[0].subject == "segment:channel=web"
+    assert mild.status == "warn" and mild.findings[0].evidence["alert_ratio"] < 1.5  # below the page rule
     assert recommend([mild]) == ()
 
 

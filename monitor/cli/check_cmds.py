@@ -93,6 +93,8 @@ def summarize(run: ModelRun) -> str:
         lines.extend(f"      because {reason}" for reason in rec.reasons)
         if rec.artifact:
             lines.append(f"      artifact: {rec.artifact}")
+    if run.no_action_reason:
+        lines.append(f"  {run.no_action_reason}")
     if run.report_url:
         lines.append(f"  report: {run.report_url}")
     return "\n".join(lines)

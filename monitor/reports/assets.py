@@ -146,6 +146,9 @@ details > summary { cursor: pointer; color: #334155; font-weight: 600; }
   background: #cbd5e1; }
 .dw-timeline a.dw-ok { background: #22c55e; } .dw-timeline a.dw-warn { background: #f59e0b; }
 .dw-timeline a.dw-alert { background: #ef4444; } .dw-timeline a.dw-skipped { background: #94a3b8; }
+.dw-timeline { align-items: flex-end; }
+.dw-timeline a.dw-info { height: 10px; opacity: 0.55; }
+.dw-timeline a.dw-incident { height: 28px; box-shadow: 0 0 0 2px #7f1d1d inset; }
 footer { color: var(--muted); font-size: 12px; text-align: center; margin-top: 24px; }
 """
 

@@ -1,4 +1,9 @@
-"""Pages across runs: the index of all models, one trend page per model, and retention."""
+"""Pages across runs: the index of all models, one trend page per model, and retention.
+
+Run strips tell an **incident** (an alert that came with a recommended action: something to
+do) from an **informational** run (warnings, or alerts the policy declined to act on, with
+its reason) and a clean one, so a month of segment warnings does not look like an outage.
+"""
 
 from __future__ import annotations
 
@@ -32,16 +37,56 @@ def _chronological(runs: Sequence[ModelRun]) -> list[ModelRun]:
     return sorted(runs, key=lambda r: epoch(r.window_end))
 
 
+def run_kind(run: ModelRun) -> str:
+    """``"incident"`` (an alert with a recommended action), ``"info"`` (other warnings and
+    alerts), or the run's status (``"ok"``, ``"skipped"``).
+
+    >>> from datetime import datetime
+    >>> from checks.result import CheckResult
+    >>> checks = (CheckResult("segments", "warn"),)
+    >>> run_kind(ModelRun("m", datetime(2026, 1, 1), datetime(2026, 1, 2), {}, checks))
+    'info'
+    """
+    if run.status == "alert" and run.recommendations:
+        return "incident"
+    return "info" if run.status in ("warn", "alert") else run.status
+
+
+def _kind_text(run: ModelRun) -> str:
+    kind = run_kind(run)
+    if kind == "incident":
+        return f"incident: {_actions(run)}"
+    if kind == "info":
+        return f"informational ({run.status}, no action)"
+    return run.status
+
+
 def _timeline(runs: Sequence[ModelRun], reports_dir: Path, prefix: str) -> Markup:
     cells = []
     for r in runs:
         rel = report_relpath(r)
-        tip = f"{when(r.window_end)}: {r.status}"
+        tip = f"{when(r.window_end)}: {_kind_text(r)}"
+        kind = f"dw-{run_kind(r)}"
         if (reports_dir / rel).is_file():
-            cells.append(el("a", href=prefix + rel, title=tip, class_=status_class(r.status)))
+            cells.append(el("a", href=prefix + rel, title=tip, class_=f"{status_class(r.status)} {kind}"))
         else:
-            cells.append(el("a", title=f"{tip} (report removed)", class_=status_class(r.status)))
+            cells.append(el("a", title=f"{tip} (report removed)", class_=f"{status_class(r.status)} {kind}"))
     return el("div", *cells, class_="dw-timeline")
+
+
+def _incidents(reports_dir: Path, runs: Sequence[ModelRun]) -> Markup:
+    """The incidents of a model, newest first: window, action and its first reason."""
+    rows = []
+    for r in reversed(runs):
+        if run_kind(r) != "incident":
+            continue
+        rel = report_relpath(r)
+        link = el("a", "open", href=rel.split("/", 1)[1]) if (reports_dir / rel).is_file() else "removed"
+        reason = r.recommendations[0].reasons[0] if r.recommendations[0].reasons else ""
+        rows.append([when(r.window_end), _actions(r), reason, link])
+    if not rows:
+        return el("p", "No incident: no alert called for an action.", class_="dw-muted")
+    return table(["window end", "recommended", "why", "report"], rows)
 
 
 def _actions(run: ModelRun) -> str:
@@ -97,8 +142,9 @@ def _runs_table(reports_dir: Path, runs: Sequence[ModelRun]) -> Markup:
         link = el("a", "open", href=rel.split("/", 1)[1]) if (reports_dir / rel).is_file() else "removed"
         failing = ", ".join(c.check for c in r.checks if c.status in ("warn", "alert")) or "—"
         run_id = "" if r.run_id is None else str(r.run_id)
-        body.append([when(r.window_end), badge(r.status), run_id, failing, _actions(r), link])
-    return table(["window end", "status", "run", "checks failing", "recommended", "report"], body)
+        kind = _kind_text(r) if run_kind(r) != "info" else r.no_action_reason or _kind_text(r)
+        body.append([when(r.window_end), badge(r.status), run_id, failing, kind, link])
+    return table(["window end", "status", "run", "checks failing", "incident or not", "report"], body)
 
 
 def render_model_page(reports_dir: Path, model: str, runs: Sequence[ModelRun]) -> str:
@@ -128,14 +174,29 @@ def render_model_page(reports_dir: Path, model: str, runs: Sequence[ModelRun]) -
                 el("div", *other, class_="dw-grid dw-wide"),
             )
         )
+    n_incidents = sum(run_kind(r) == "incident" for r in runs)
+    n_info = sum(run_kind(r) == "info" for r in runs)
     body = join(
         [
             el(
                 "section",
                 el("h2", "Runs"),
-                el("p", "Oldest to newest; a square opens its report.", class_="dw-muted"),
+                el(
+                    "p",
+                    f"Oldest to newest; a square opens its report. {n_incidents} incident(s) (tall red: an "
+                    f"alert with a recommended action), {n_info} informational run(s) (short: warnings, or "
+                    "alerts that call for no model action).",
+                    class_="dw-muted",
+                ),
                 _timeline(runs, reports_dir, "../"),
                 class_="dw-card",
+            ),
+            el(
+                "section",
+                el("h2", "Incidents"),
+                _incidents(reports_dir, runs),
+                class_="dw-card",
+                id="incidents",
             ),
             el("section", el("h2", "Trends across windows"), *trends, class_="dw-card"),
             el("section", el("h2", "Every report"), _runs_table(reports_dir, runs), class_="dw-card"),

@@ -43,6 +43,7 @@ ACTION_TITLES = {
     "retrain": "Retrain the model",
     "recalibrate": "Recalibrate the probabilities",
     "retune_threshold": "Retune the decision threshold",
+    "investigate_data": "Investigate the data",
 }
 
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -148,7 +149,8 @@ def _summary(run: ModelRun) -> Markup:
     if not run.recommendations:
         failing = [c for c in run.checks if c.status in ("warn", "alert")]
         text = (
-            f"No automatic action recommended; {len(failing)} check(s) need a look (below)."
+            run.no_action_reason
+            or f"No automatic action recommended; {len(failing)} check(s) need a look (below)."
             if failing
             else "All checks within thresholds: nothing to do."
         )
@@ -222,7 +224,8 @@ def _section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
 
 
 def _header(run: ModelRun, evidently_href: str | None) -> Markup:
-    ref = ", ".join(f"{k}: {v}" for k, v in jsonable(dict(run.reference)).items())
+    described = {k: v for k, v in jsonable(dict(run.reference)).items() if not k.startswith("importance")}
+    ref = ", ".join(f"{k}: {v}" for k, v in described.items())
     meta = [f"window {when(run.window_start)} → {when(run.window_end)}"]
     if run.model_version:
         meta.append(f"version {run.model_version}")
@@ -238,6 +241,7 @@ def _header(run: ModelRun, evidently_href: str | None) -> Markup:
         el("span", " · ".join(meta), class_="dw-meta"),
         el("span", "reference: ", ref, class_="dw-meta") if ref else "",
         _overlap_note(run),
+        _importance_line(run),
         *links,
         class_="dw-top",
     )
@@ -253,6 +257,19 @@ def _overlap_note(run: ModelRun) -> Markup | str:
         "that part is compared with itself, so a change in it is diluted.",
         class_="dw-reason dw-overlap",
     )
+
+
+def _importance_line(run: ModelRun) -> Markup | str:
+    """The feature importance used by the drift policy, and whether it was configured or estimated."""
+    importance = run.reference.get("importance") or {}
+    if not importance:
+        return ""
+    total = sum(importance.values()) or 1.0
+    ranked = sorted(importance.items(), key=lambda kv: -kv[1])
+    shares = ", ".join(f"{name} {value / total:.0%}" for name, value in ranked[:8])
+    source = run.reference.get("importance_source", "configured")
+    how = f"estimated: {run.reference.get('importance_method', '')}" if source == "estimated" else source
+    return el("span", f"feature importance ({how}): ", shares, class_="dw-meta dw-importance")
 
 
 def render_run_report(
