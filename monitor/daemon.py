@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -43,7 +43,8 @@ from monitor.metrics import DaemonMetrics
 from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
-from monitor.store.schema import quarantine, runs
+from monitor.store.retention import apply_retention, describe_retention
+from monitor.store.schema import runs
 from monitor.store.windows import window_counts
 
 log = logging.getLogger("driftwatch.daemon")
@@ -354,27 +355,17 @@ class Daemon:
         return stats
 
     def retention_job(self) -> dict[str, int] | None:
-        """Delete events, outcomes, quarantine past ``daemon.event_retention_days``; prune reports."""
+        """Delete events, outcomes, quarantine past ``daemon.event_retention_days``; prune reports.
+
+        What the checks still need stays (:mod:`monitor.store.retention`).
+        """
         return self._run_job("retention", "retention", None, self._retention)
 
     def _retention(self, store: Store) -> dict[str, int]:
         from monitor.reports import prune_reports
 
         now = self.clock()
-        cutoff = (
-            (now - timedelta(days=self.config.daemon.event_retention_days))
-            .astimezone(UTC)
-            .replace(tzinfo=None)
-        )
-        removed = {"events": 0, "outcomes": 0, "quarantine": 0, "reports": 0}
-        with store.engine.begin() as conn:
-            for model in self.config.models:
-                events, outcomes = store.events(model.name), store.outcomes(model.name)
-                removed["events"] += conn.execute(delete(events).where(events.c.ts < cutoff)).rowcount
-                removed["outcomes"] += conn.execute(delete(outcomes).where(outcomes.c.ts < cutoff)).rowcount
-            removed["quarantine"] = conn.execute(
-                delete(quarantine).where(quarantine.c.quarantined_at < cutoff)
-            ).rowcount
+        removed = {**apply_retention(store, self.config, now), "reports": 0}
         reports = prune_reports(
             Path(self.config.reports.dir), retention_days=self.config.reports.retention_days, now=now
         )
@@ -447,6 +438,8 @@ class Daemon:
             len(self.scheduler.get_jobs()),
             self.config.daemon.timezone,
         )
+        for line in describe_retention(self.config, self.clock()):
+            log.info("%s", line)
 
     def _job_function(self, spec: JobSpec) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         if spec.kind == "ingest":

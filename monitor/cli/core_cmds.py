@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from monitor.config import Config, ModelConfig, load_config
 from monitor.store import Store, open_store
+from monitor.store.retention import describe_retention
 
 if TYPE_CHECKING:
     from monitor.ingest import IngestCounts
@@ -45,6 +46,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(handler=cmd_ingest)
 
+    p = sub.add_parser(
+        "retention",
+        help="delete old events now, keeping what the checks need",
+        description="Apply retention once; with --dry-run list what it would delete and keep.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    p.set_defaults(handler=cmd_retention)
+
     register_quarantine(sub)
 
 
@@ -63,6 +72,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     names = ", ".join(m.name for m in config.models) or "no models"
     print(f"{args.config}: OK ({len(config.models)} model(s): {names})")
+    for line in describe_retention(config, datetime.now(UTC)):
+        print(line)
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from monitor.store.retention import apply_retention, plan_retention
+
+    config = load_config(args.config)
+    store = open_store(config)
+    now = datetime.now(UTC)
+    try:
+        if args.dry_run:
+            for plan in plan_retention(store, config, now, count=True):
+                print("\n".join(plan.lines()))
+            return 0
+        removed = apply_retention(store, config, now)
+    finally:
+        store.dispose()
+    print(
+        f"removed {removed['events']:,} event(s), {removed['outcomes']:,} outcome(s), "
+        f"{removed['quarantine']:,} quarantined row(s)"
+    )
     return 0
 
 
