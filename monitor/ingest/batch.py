@@ -6,11 +6,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
 from monitor.config import ModelConfig
-from monitor.ingest.validate import Validated, validate_batch
+from monitor.ingest.validate import Rejected, Validated, raw_rows, validate_batch
 from monitor.ingest.writer import add_ingested_at, insert_rows, write_quarantine
 from monitor.store import Store
 
@@ -29,6 +30,7 @@ class IngestCounts:
     quarantined: int = 0
     files: int = 0
     skipped_files: int = 0
+    bad_files: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def add(self, other: IngestCounts) -> IngestCounts:
@@ -38,6 +40,7 @@ class IngestCounts:
         self.quarantined += other.quarantined
         self.files += other.files
         self.skipped_files += other.skipped_files
+        self.bad_files += other.bad_files
         self.warnings.extend(w for w in other.warnings if w not in self.warnings)
         return self
 
@@ -65,9 +68,46 @@ def store_batch(
     """Validate ``frame`` and write it within ``conn``'s transaction (the caller commits)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
-    validated = validate_batch(frame, model, kind, now=now)
+    validated = validate_safely(frame, model, kind, now=now)
     return write_validated(
         conn, store, model, kind, validated, rows=len(frame), source=source, now=now, row_offset=row_offset
+    )
+
+
+def validate_safely(frame: pd.DataFrame, model: ModelConfig, kind: str, *, now: datetime) -> Validated:
+    """:func:`validate_batch`, except that a row the validator fails on is rejected, not fatal.
+
+    A batch whose validation raises is validated in halves until the rows that raise are
+    found; each of those is rejected with the error (a good row never goes with them).
+    """
+    try:
+        return validate_batch(frame, model, kind, now=now)
+    except Exception as exc:
+        if len(frame) <= 1:
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            reason = f"could not be validated: {type(exc).__name__}: {detail[:200]}"
+            rejected = Rejected(
+                positions=list(range(len(frame))),
+                reasons=[reason] * len(frame),
+                rows=raw_rows(frame, np.arange(len(frame))),
+                timestamps=[None] * len(frame),
+            )
+            return Validated(frame=pd.DataFrame(), rejected=rejected)
+    mid = len(frame) // 2
+    left = validate_safely(frame.iloc[:mid], model, kind, now=now)
+    right = validate_safely(frame.iloc[mid:], model, kind, now=now)
+    merged = Rejected(
+        positions=left.rejected.positions + [mid + p for p in right.rejected.positions],
+        reasons=left.rejected.reasons + right.rejected.reasons,
+        rows=left.rejected.rows + right.rejected.rows,
+        timestamps=left.rejected.timestamps + right.rejected.timestamps,
+    )
+    frames = [f for f in (left.frame, right.frame) if not f.empty]
+    return Validated(
+        frame=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+        rejected=merged,
+        duplicates=left.duplicates + right.duplicates,
+        warnings=list(dict.fromkeys(left.warnings + right.warnings)),
     )
 
 

@@ -41,6 +41,8 @@ class Rejected:
     reasons: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     timestamps: list[datetime | None] = field(default_factory=list)
+    #: Where each row was, e.g. ``"line 12"`` (default: ``"row N"`` from its position).
+    locations: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.positions)

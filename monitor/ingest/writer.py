@@ -126,25 +126,27 @@ def write_quarantine(
     row_offset: int,
     now: datetime,
 ) -> int:
-    """Store rejected rows with their reason and location (``row N`` counts data rows from 1).
+    """Store rejected rows with their reason and location (``row N`` counts data rows from 1,
+    unless the batch says where each row was, e.g. ``line N``).
 
     Returns how many rows the batch rejected; a row rejected before is stored only once.
     """
     if not len(rejected):
         return 0
+    locations = rejected.locations or [f"row {row_offset + pos + 1}" for pos in rejected.positions]
     rows = [
         {
             "model": model,
             "kind": kind,
             "source": source[-1024:],
-            "location": f"row {row_offset + pos + 1}",
+            "location": location,
             "event_ts": ts,
             "reason": reason,
             "row": row,
             "quarantined_at": now,
         }
-        for pos, reason, row, ts in zip(
-            rejected.positions, rejected.reasons, rejected.rows, rejected.timestamps, strict=True
+        for location, reason, row, ts in zip(
+            locations, rejected.reasons, rejected.rows, rejected.timestamps, strict=True
         )
     ]
     for item in rows:

@@ -69,6 +69,18 @@ ingested_files = Table(
     Column("ingested_at", DateTime, nullable=False),
 )
 
+#: How far a CSV/JSON Lines file was read: the byte offset after its last complete line and
+#: the lines up to there. A file that grew is read on from here (see monitor.ingest.lines).
+file_offsets = Table(
+    "dw_file_offsets",
+    metadata,
+    Column("model", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+    Column("lines", BigInteger, nullable=False),
+)
+
 quarantine = Table(
     "dw_quarantine",
     metadata,
