@@ -18,6 +18,7 @@ not the file's fault: they propagate, and the next run reads the file again.
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import os
 import time
@@ -139,9 +140,11 @@ def _known(conn: Connection, model: str, kind: str, path: str):  # type: ignore[
     row = conn.execute(select(ingested_files.c.size, ingested_files.c.mtime_ns).where(key)).first()
     if row is None:
         return None
-    where = (file_offsets.c.model == model) & (file_offsets.c.kind == kind) & (file_offsets.c.path == path)
-    offset = conn.execute(select(file_offsets.c.offset, file_offsets.c.lines).where(where)).first()
-    return (row.size, row.mtime_ns), (offset.offset, offset.lines) if offset else None
+    where = _key(file_offsets, model, kind, path)
+    offset = conn.execute(
+        select(file_offsets.c.offset, file_offsets.c.lines, file_offsets.c.tail).where(where)
+    ).first()
+    return (row.size, row.mtime_ns), tuple(offset) if offset else None
 
 
 def _record_file(
@@ -154,6 +157,7 @@ def _record_file(
     now: datetime,
     offset: tuple[int, int] | None,
 ) -> None:
+    """Record the file's identity (and, for a text file, how far it was read)."""
     key = _key(ingested_files, model, kind, path)
     conn.execute(ingested_files.delete().where(key))
     conn.execute(
@@ -171,17 +175,29 @@ def _record_file(
     conn.execute(file_offsets.delete().where(_key(file_offsets, model, kind, path)))
     if offset is not None:
         conn.execute(
-            file_offsets.insert().values(model=model, kind=kind, path=path, offset=offset[0], lines=offset[1])
+            file_offsets.insert().values(
+                model=model,
+                kind=kind,
+                path=path,
+                offset=offset[0],
+                lines=offset[1],
+                tail=_tail(path, offset[0]),
+            )
         )
 
 
-def _resume_at(path: str, size: int, offset: tuple[int, int] | None) -> tuple[int, int]:
+def _tail(path: str, offset: int) -> str:
+    """SHA-256 of the (up to) 4 KiB of ``path`` before ``offset``."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, offset - 4096))
+        return hashlib.sha256(fh.read(min(offset, 4096))).hexdigest()
+
+
+def _resume_at(path: str, size: int, offset: tuple[int, int, str] | None) -> tuple[int, int]:
     """Where to read on: the recorded offset if the file only grew past it, else the start."""
     if offset is None or offset[0] <= 0 or offset[0] > size:
         return 0, 0
-    with open(path, "rb") as fh:
-        fh.seek(offset[0] - 1)
-        return offset if fh.read(1) == b"\n" else (0, 0)
+    return (offset[0], offset[1]) if _tail(path, offset[0]) == offset[2] else (0, 0)
 
 
 def ingest_file(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -267,17 +268,24 @@ class LineReader:
 
     def _read_csv(self, records: list[bytes]) -> pd.DataFrame:
         data = self.header + b"".join(records)
-        wanted = set(self.wanted)
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            dtype={self.model.id_column: "string"},
-            usecols=lambda c: c in wanted,
-            low_memory=False,
-            skip_blank_lines=False,
-        )
+        # No usecols (with it pandas accepts a line with too many fields); index_col=False and
+        # the warning as an error: else extra fields on a block's first line become an index.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            try:
+                frame = pd.read_csv(
+                    io.BytesIO(data),
+                    dtype={self.model.id_column: "string"},
+                    low_memory=False,
+                    skip_blank_lines=False,
+                    index_col=False,
+                )
+            except pd.errors.ParserWarning:
+                raise ValueError("more fields than the header has") from None
         if len(frame) != len(records):
             raise ValueError(f"{len(records)} line(s) gave {len(frame)} row(s)")
-        return frame
+        wanted = set(self.wanted)
+        return frame[[c for c in frame.columns if c in wanted]]
 
     def _jsonl(
         self, block: list[tuple[int, bytes]]

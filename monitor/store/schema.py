@@ -79,6 +79,8 @@ file_offsets = Table(
     Column("path", String(1024), primary_key=True),
     Column("offset", BigInteger, nullable=False),
     Column("lines", BigInteger, nullable=False),
+    # SHA-256 of the (up to) 4 KiB before the offset: a rewritten file is read from the start
+    Column("tail", String(64), nullable=False),
 )
 
 quarantine = Table(
