@@ -31,6 +31,7 @@ class IngestCounts:
     files: int = 0
     skipped_files: int = 0
     bad_files: int = 0
+    labels: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def add(self, other: IngestCounts) -> IngestCounts:
@@ -41,6 +42,7 @@ class IngestCounts:
         self.files += other.files
         self.skipped_files += other.skipped_files
         self.bad_files += other.bad_files
+        self.labels += other.labels
         self.warnings.extend(w for w in other.warnings if w not in self.warnings)
         return self
 
@@ -49,6 +51,8 @@ class IngestCounts:
             f"{self.rows:,} rows: {self.stored:,} stored, {self.duplicates:,} already stored, "
             f"{self.quarantined:,} quarantined"
         )
+        if self.labels:
+            text += f"; {self.labels:,} label(s) stored as outcomes"
         if self.files or self.skipped_files:
             text += f" ({self.files} file(s) read, {self.skipped_files} unchanged file(s) skipped)"
         return text
@@ -69,9 +73,34 @@ def store_batch(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
     validated = validate_safely(frame, model, kind, now=now)
+    if kind == "predictions" and model.label_column in frame.columns:
+        validated.warnings.append(
+            f"column {model.label_column!r} is not stored with predictions sent this way; "
+            "send labels as outcomes (files store them as outcomes)"
+        )
     return write_validated(
         conn, store, model, kind, validated, rows=len(frame), source=source, now=now, row_offset=row_offset
     )
+
+
+def carried_labels(frame: pd.DataFrame, model: ModelConfig, *, now: datetime) -> Validated | None:
+    """The labels a predictions batch carries, validated as outcomes (rows without one left out).
+
+    The outcome's time is the prediction's; rejected positions refer to ``frame``'s rows.
+    """
+    column = model.label_column
+    if column not in frame.columns or column == model.prediction_column:
+        return None
+    values = frame[column]
+    present = (values.notna() & (values.astype(str).str.strip() != "")).to_numpy(dtype=bool)
+    if not present.any():
+        return None
+    positions = np.flatnonzero(present)
+    columns = [c for c in (model.id_column, model.timestamp_column, column) if c in frame.columns]
+    subset = frame.iloc[positions][columns].reset_index(drop=True)
+    validated = validate_safely(subset, model, "outcomes", now=now)
+    validated.rejected.positions = [int(positions[p]) for p in validated.rejected.positions]
+    return validated
 
 
 def validate_safely(frame: pd.DataFrame, model: ModelConfig, kind: str, *, now: datetime) -> Validated:
@@ -96,12 +125,7 @@ def validate_safely(frame: pd.DataFrame, model: ModelConfig, kind: str, *, now: 
     mid = len(frame) // 2
     left = validate_safely(frame.iloc[:mid], model, kind, now=now)
     right = validate_safely(frame.iloc[mid:], model, kind, now=now)
-    merged = Rejected(
-        positions=left.rejected.positions + [mid + p for p in right.rejected.positions],
-        reasons=left.rejected.reasons + right.rejected.reasons,
-        rows=left.rejected.rows + right.rejected.rows,
-        timestamps=left.rejected.timestamps + right.rejected.timestamps,
-    )
+    merged = left.rejected.extend(right.rejected, mid)
     frames = [f for f in (left.frame, right.frame) if not f.empty]
     return Validated(
         frame=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
@@ -122,8 +146,13 @@ def write_validated(
     source: str,
     now: datetime,
     row_offset: int = 0,
+    labels: Validated | None = None,
 ) -> IngestCounts:
-    """Write an already validated batch: good rows idempotently, rejected ones to quarantine."""
+    """Write an already validated batch: good rows idempotently, rejected ones to quarantine.
+
+    ``labels`` (from :func:`carried_labels`) are written to the outcomes; bad ones are
+    quarantined as outcomes and named in a warning.
+    """
     table = store.events(model.name) if kind == "predictions" else store.outcomes(model.name)
     naive_now = now.replace(tzinfo=None)
     stored = 0
@@ -139,13 +168,32 @@ def write_validated(
         now=naive_now,
     )
     valid = len(validated.frame)
-    return IngestCounts(
+    counts = IngestCounts(
         rows=rows,
         stored=stored,
         duplicates=validated.duplicates + (valid - stored),
         quarantined=quarantined,
         warnings=[f"{source}: {w}" for w in validated.warnings],
     )
+    if labels is not None:
+        if not labels.frame.empty:
+            outcomes = add_ingested_at(labels.frame, naive_now)
+            counts.labels = insert_rows(conn, store.outcomes(model.name), outcomes)
+        bad = write_quarantine(
+            conn,
+            labels.rejected,
+            model=model.name,
+            kind="outcomes",
+            source=source,
+            row_offset=row_offset,
+            now=naive_now,
+        )
+        if bad:
+            counts.warnings.append(
+                f"{source}: {bad:,} label(s) in column {model.label_column!r} not stored "
+                "(quarantined as outcomes)"
+            )
+    return counts
 
 
 def ingest_frame(

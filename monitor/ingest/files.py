@@ -27,13 +27,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, select
 
 from monitor.config import ModelConfig
-from monitor.ingest.batch import IngestCounts, validate_safely, write_validated
+from monitor.ingest.batch import IngestCounts, carried_labels, validate_safely, write_validated
 from monitor.ingest.lines import Chunk, LineReader, UnreadableFileError, declared_columns
 from monitor.ingest.validate import Rejected, Validated
 from monitor.ingest.writer import write_quarantine
@@ -259,24 +260,28 @@ def ingest_file(
     return counts
 
 
+def _locate(rejected: Rejected, lines: np.ndarray) -> None:
+    """Name rejected rows by their line in the file."""
+    covers = rejected.covers or [1] * len(rejected)
+    rejected.locations = [
+        f"line {lines[p]}" if n == 1 else f"lines {lines[p]}-{lines[p + n - 1]}"
+        for p, n in zip(rejected.positions, covers, strict=True)
+    ]
+
+
 def _validated(
-    chunk: Chunk, model: ModelConfig, kind: str, now: datetime, offset: int
-) -> tuple[Validated, int]:
-    """Validate a chunk; lines that did not parse join its rejected rows (all located by line)."""
+    chunk: Chunk, model: ModelConfig, kind: str, now: datetime
+) -> tuple[Validated, Validated | None, int]:
+    """Validate a chunk (and the labels it carries); lines that did not parse join its rejected rows."""
     validated = validate_safely(chunk.frame, model, kind, now=now)
-    rejected = validated.rejected
+    labels = carried_labels(chunk.frame, model, now=now) if kind == "predictions" else None
     if chunk.lines is not None:
-        rejected.locations = [f"line {chunk.lines[p]}" for p in rejected.positions]
-    elif len(chunk.bad):
-        rejected.locations = [f"row {offset + p + 1}" for p in rejected.positions]
+        _locate(validated.rejected, chunk.lines)
+        if labels is not None:
+            _locate(labels.rejected, chunk.lines)
     if len(chunk.bad):
-        bad = chunk.bad
-        rejected.positions = bad.positions + [len(bad) + p for p in rejected.positions]
-        rejected.reasons = bad.reasons + rejected.reasons
-        rejected.rows = bad.rows + rejected.rows
-        rejected.timestamps = bad.timestamps + rejected.timestamps
-        rejected.locations = bad.locations + rejected.locations
-    return validated, len(chunk.frame) + len(chunk.bad)
+        validated.rejected = Rejected(**vars(chunk.bad)).extend(validated.rejected, len(chunk.bad))
+    return validated, labels, len(chunk.frame) + len(chunk.bad)
 
 
 def _pipeline(
@@ -301,10 +306,19 @@ def _pipeline(
     if conn.dialect.name != "postgresql":
         offset = 0
         for chunk in chunks:
-            validated, rows = _validated(chunk, model, kind, now, offset)
+            validated, labels, rows = _validated(chunk, model, kind, now)
             counts.add(
                 write_validated(
-                    conn, store, model, kind, validated, rows=rows, source=path, now=now, row_offset=offset
+                    conn,
+                    store,
+                    model,
+                    kind,
+                    validated,
+                    rows=rows,
+                    source=path,
+                    now=now,
+                    row_offset=offset,
+                    labels=labels,
                 )
             )
             offset += rows
@@ -316,7 +330,7 @@ def _pipeline(
         pending: Future[IngestCounts] | None = None
         try:
             for chunk in chunks:
-                validated, rows = _validated(chunk, model, kind, now, offset)
+                validated, labels, rows = _validated(chunk, model, kind, now)
                 if pending is not None:
                     counts.add(pending.result())
                     if progress:
@@ -332,6 +346,7 @@ def _pipeline(
                     source=path,
                     now=now,
                     row_offset=offset,
+                    labels=labels,
                 )
                 offset += rows
         finally:

@@ -10,7 +10,7 @@ handed to the parser in blocks of ``chunk_rows`` lines:
   quarantined with its length; a line with a NUL byte is quarantined (a NUL would otherwise
   silently cut the value short);
 - a CSV value in quotes may span lines; a quote that is never closed quarantines only the
-  line that opened it;
+  line that opened it, and lines joined by quotes that then do not parse are parsed one by one;
 - only keys and columns the model declares are kept (undeclared ones are dropped before a
   frame is built, so many distinct extra keys cost no memory);
 - a last line without its newline is an incomplete write: it is read only when the caller
@@ -260,7 +260,11 @@ class LineReader:
             frame = self._read_csv([raw for _, raw in block])
         except Exception as exc:  # any parser error: find the bad lines by halving
             if len(block) == 1:
-                return [], [], [(block[0][0], _reason(exc), block[0][1])]
+                line_no, raw = block[0]
+                parts = raw.splitlines(keepends=True)
+                if len(parts) > 1:  # a quoted value spanning lines that does not parse: line by line
+                    return self._csv([(line_no + i, part) for i, part in enumerate(parts)])
+                return [], [], [(line_no, _reason(exc), raw)]
             mid = len(block) // 2
             left, right = self._csv(block[:mid]), self._csv(block[mid:])
             return left[0] + right[0], left[1] + right[1], left[2] + right[2]

@@ -129,11 +129,16 @@ def write_quarantine(
     """Store rejected rows with their reason and location (``row N`` counts data rows from 1,
     unless the batch says where each row was, e.g. ``line N``).
 
-    Returns how many rows the batch rejected; a row rejected before is stored only once.
+    Returns how many rows the batch rejected (an entry may cover several, see
+    :attr:`Rejected.covers`); a row rejected before is stored only once.
     """
     if not len(rejected):
         return 0
-    locations = rejected.locations or [f"row {row_offset + pos + 1}" for pos in rejected.positions]
+    covers = rejected.covers or [1] * len(rejected)
+    locations = rejected.locations or [
+        f"row {row_offset + pos + 1}" if n == 1 else f"rows {row_offset + pos + 1}-{row_offset + pos + n}"
+        for pos, n in zip(rejected.positions, covers, strict=True)
+    ]
     rows = [
         {
             "model": model,
@@ -156,7 +161,7 @@ def write_quarantine(
         item["fingerprint"] = hashlib.sha256(key.encode()).hexdigest()
     insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(quarantine)
     conn.execute(insert.on_conflict_do_nothing(index_elements=["fingerprint"]), rows)
-    return len(rows)
+    return rejected.rows_rejected
 
 
 def add_ingested_at(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
