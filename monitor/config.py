@@ -273,6 +273,10 @@ class SourceConfig(_Strict):
     query: str | None = None
     interval: Duration = timedelta(minutes=5)
     batch_size: int = Field(default=50_000, ge=1)
+    settle: Duration = Field(
+        default=timedelta(seconds=60),
+        description="Files: a last line without newline is read once the file is unchanged this long.",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> SourceConfig:

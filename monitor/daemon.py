@@ -41,6 +41,7 @@ from monitor.locks import JobLocks
 from monitor.logs import configure_logging, log_context
 from monitor.metrics import DaemonMetrics
 from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
+from monitor.source_health import SourceHealth
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.retention import apply_retention, describe_retention
@@ -117,6 +118,8 @@ class Daemon:
         self.serve = serve
         self.metrics = DaemonMetrics(clock=clock)
         self.metrics.last_check_source = self.last_checks
+        self.sources = SourceHealth()
+        self.metrics.registry.register(self.sources)
         self.locks = JobLocks()
         self.scheduler = None
         self.server = None
@@ -267,7 +270,7 @@ class Daemon:
         model = self.config.model(model_name)
         with self.locks.hold(f"ingest:{model_name}") as mine:
             if mine:
-                counts = ingest_sources(store, model, now=self.clock())
+                counts = ingest_sources(store, model, now=self.clock(), health=self.sources)
         if model_name in self._first_ingest_pending:
             self._first_ingest_pending.discard(model_name)
             self._run_soon(f"check:{model_name}")
@@ -383,7 +386,7 @@ class Daemon:
     # -- readiness ------------------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """Ready when the store answers, every alert receiver is healthy and no model is overdue."""
+        """Ready when the store answers, every alert receiver and source is healthy, no model is overdue."""
         reasons: list[str] = []
         try:
             store = self.store()
@@ -402,6 +405,7 @@ class Daemon:
                 for name, health in dispatcher.receiver_health().items():
                     if health is not True:
                         reasons.append(f'alert receiver "{name}" is unhealthy: {health}')
+        reasons.extend(self.sources.problems())
         now = self.clock()
         for model in self.config.models:
             since = self._last_check.get(model.name) or self.started_at

@@ -372,6 +372,7 @@ def ingest_paths(
     fmt: str = "auto",
     chunk_rows: int = 100_000,
     progress: Progress | None = None,
+    settle: timedelta = SETTLE,
 ) -> IngestCounts:
     """Ingest several files; one bad file does not stop the others."""
     total = IngestCounts()
@@ -379,7 +380,15 @@ def ingest_paths(
         try:
             total.add(
                 ingest_file(
-                    store, model, kind, path, now=now, fmt=fmt, chunk_rows=chunk_rows, progress=progress
+                    store,
+                    model,
+                    kind,
+                    path,
+                    now=now,
+                    fmt=fmt,
+                    chunk_rows=chunk_rows,
+                    progress=progress,
+                    settle=settle,
                 )
             )
         except OSError as exc:
