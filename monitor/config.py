@@ -306,6 +306,10 @@ class ModelConfig(_Strict):
     segments: list[str] = Field(default_factory=list)
     importance: dict[str, float] = Field(default_factory=dict)
     unknown_category: Literal["keep", "quarantine"] = "keep"
+    on_conflict: Literal["quarantine", "replace"] = Field(
+        default="quarantine",
+        description="An id stored again with other values: quarantine the new version, or replace.",
+    )
     threshold: float = Field(default=0.5, gt=0, lt=1)
     reference: ReferenceConfig = Field(default_factory=lambda: ReferenceConfig(trailing=timedelta(days=7)))
     window: Duration = timedelta(days=1)

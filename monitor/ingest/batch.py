@@ -8,9 +8,10 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from monitor.config import ModelConfig
+from monitor.ingest.conflicts import conflict_rejects, describe, find_conflicts, replace_rows
 from monitor.ingest.validate import Rejected, Validated, raw_rows, validate_batch
 from monitor.ingest.writer import add_ingested_at, insert_rows, write_quarantine
 from monitor.store import Store
@@ -32,6 +33,7 @@ class IngestCounts:
     skipped_files: int = 0
     bad_files: int = 0
     labels: int = 0
+    conflicts: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def add(self, other: IngestCounts) -> IngestCounts:
@@ -43,6 +45,7 @@ class IngestCounts:
         self.skipped_files += other.skipped_files
         self.bad_files += other.bad_files
         self.labels += other.labels
+        self.conflicts += other.conflicts
         self.warnings.extend(w for w in other.warnings if w not in self.warnings)
         return self
 
@@ -51,6 +54,8 @@ class IngestCounts:
             f"{self.rows:,} rows: {self.stored:,} stored, {self.duplicates:,} already stored, "
             f"{self.quarantined:,} quarantined"
         )
+        if self.conflicts:
+            text += f"; {self.conflicts:,} conflict(s): id stored with other values"
         if self.labels:
             text += f"; {self.labels:,} label(s) stored as outcomes"
         if self.files or self.skipped_files:
@@ -155,9 +160,12 @@ def write_validated(
     """
     table = store.events(model.name) if kind == "predictions" else store.outcomes(model.name)
     naive_now = now.replace(tzinfo=None)
-    stored = 0
+    stored = conflicts = 0
     if not validated.frame.empty:
-        stored = insert_rows(conn, table, add_ingested_at(validated.frame, naive_now))
+        frame = add_ingested_at(validated.frame, naive_now)
+        stored = insert_rows(conn, table, frame)
+        if stored < len(frame):
+            conflicts = _conflicts(conn, table, model, kind, frame, source=source, now=naive_now)
     quarantined = write_quarantine(
         conn,
         validated.rejected,
@@ -168,13 +176,18 @@ def write_validated(
         now=naive_now,
     )
     valid = len(validated.frame)
+    moved = conflicts if model.on_conflict == "quarantine" else 0  # counted as quarantined
     counts = IngestCounts(
         rows=rows,
         stored=stored,
-        duplicates=validated.duplicates + (valid - stored),
-        quarantined=quarantined,
+        duplicates=validated.duplicates + (valid - stored) - moved,
+        quarantined=quarantined + moved,
+        conflicts=conflicts,
         warnings=[f"{source}: {w}" for w in validated.warnings],
     )
+    if conflicts:
+        what = "quarantined" if model.on_conflict == "quarantine" else "replaced the stored rows"
+        counts.warnings.append(f"{source}: {conflicts:,} id(s) arrived again with other values ({what})")
     if labels is not None:
         if not labels.frame.empty:
             outcomes = add_ingested_at(labels.frame, naive_now)
@@ -194,6 +207,46 @@ def write_validated(
                 "(quarantined as outcomes)"
             )
     return counts
+
+
+def _conflicts(
+    conn: Connection,
+    table: Table,
+    model: ModelConfig,
+    kind: str,
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    now: datetime,
+) -> int:
+    """Compare rows that were not new with the stored ones; quarantine or replace the conflicts."""
+    skip = {"event_id", "ingested_at"}
+    compare = ["label"] if kind == "outcomes" else [c for c in frame.columns if c not in skip]
+    found = find_conflicts(conn, table, frame, compare=compare)
+    if not found:
+        return 0
+    if model.on_conflict == "replace":
+        replace_rows(conn, table, frame, [position for position, _ in found])
+    else:
+        write_quarantine(
+            conn,
+            conflict_rejects(frame, found),
+            model=model.name,
+            kind=kind,
+            source=source,
+            row_offset=0,
+            now=now,
+        )
+    log.warning(
+        'Model "%s": %d %s row(s) from %s conflict with stored ones (on_conflict = %s); first: %s',
+        model.name,
+        len(found),
+        kind,
+        source,
+        model.on_conflict,
+        describe(found[0][1]),
+    )
+    return len(found)
 
 
 def ingest_frame(
