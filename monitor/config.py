@@ -64,6 +64,13 @@ class StoreConfig(_Strict):
     sample_rows: int = Field(
         default=500_000, ge=1000, description="Sample size of the checks of such windows."
     )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite: FULL makes every commit survive a power loss (NORMAL may lose the last).",
+    )
+    lock_timeout: Duration = Field(
+        default=timedelta(seconds=30), description="SQLite: how long a writer waits for another one."
+    )
 
     @field_validator("url")
     @classmethod

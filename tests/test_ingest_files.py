@@ -274,3 +274,59 @@ def test_a_nul_inside_a_csv_value_is_quarantined_not_cut_short(store, config, tm
     with store.engine.connect() as conn:
         countries = set(conn.execute(select(store.events("fraud").c.f_country)).scalars())
     assert countries <= {"US", "DE"}
+
+
+def test_sqlite_durability_is_configurable(tmp_path):
+    from monitor.store import open_store
+    from tests.conftest import make_config
+
+    config = make_config(f"sqlite:///{tmp_path / 'full.db'}", tmp_path, store={"sqlite_synchronous": "FULL"})
+    store = open_store(config)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+    finally:
+        store.dispose()
+
+
+def test_a_second_writer_on_sqlite_waits_then_says_why(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+
+    db = tmp_path / "dw.db"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+url = "sqlite:///{db}"
+lock_timeout = "1s"
+[[models]]
+name = "fraud"
+[models.features]
+numeric = ["amount"]
+categorical = ["country"]
+""",
+        encoding="utf-8",
+    )
+    data = tmp_path / "events.csv"
+    data.write_bytes(b"".join(csv_lines(rows(5))))
+    settled(data)
+    cli = [sys.executable, "-m", "monitor", "--config", str(config), "ingest", str(data)]
+    assert (
+        subprocess.run([*cli[:-2], "retention", "--dry-run"], capture_output=True, timeout=120).returncode
+        == 0
+    )
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process is writing
+    try:
+        started = time.monotonic()
+        done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+        waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 1
+    assert f"the SQLite store {db} is locked by another process writing to it (waited 1s" in done.stderr
+    assert "database is locked" not in done.stderr
+    assert waited >= 1.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 from monitor.ingest.validate import Rejected
 from monitor.store.schema import quarantine
@@ -63,7 +65,11 @@ def _insert_sqlite(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     marks = ", ".join("?" for _ in frame.columns)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     before = conn.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
-    cursor.executemany(f"INSERT OR IGNORE INTO {name} ({cols}) VALUES ({marks})", _sqlite_rows(frame))
+    statement = f"INSERT OR IGNORE INTO {name} ({cols}) VALUES ({marks})"
+    try:
+        cursor.executemany(statement, _sqlite_rows(frame))
+    except sqlite3.OperationalError as exc:  # e.g. locked: the same error SQLAlchemy raises elsewhere
+        raise OperationalError(statement, None, exc) from exc
     return conn.connection.dbapi_connection.total_changes - before  # type: ignore[union-attr]
 
 

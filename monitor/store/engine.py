@@ -30,25 +30,42 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+def _sqlite_pragmas(synchronous: str, busy_ms: int):  # type: ignore[no-untyped-def]
+    def apply(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return apply
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for SQLite (WAL, busy timeout) or PostgreSQL (psycopg 3)."""
+def make_engine(
+    url: str, *, pool_size: int = 5, synchronous: str = "NORMAL", lock_timeout: float = 30.0
+) -> Engine:
+    """An engine for SQLite (WAL, ``synchronous``, waiting up to ``lock_timeout`` s for a writer)
+    or PostgreSQL (psycopg 3)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        if synchronous not in {"NORMAL", "FULL"}:
+            raise ValueError(f"synchronous must be NORMAL or FULL; got {synchronous!r}")
+        engine = create_engine(parsed, connect_args={"timeout": lock_timeout})
+        event.listen(engine, "connect", _sqlite_pragmas(synchronous, int(lock_timeout * 1000)))
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_size=pool_size, pool_pre_ping=True)
+
+
+def locked_message(url: str, lock_timeout: float) -> str:
+    """What to tell a user whose SQLite store stayed locked by another writer."""
+    return (
+        f"the SQLite store {make_url(url).database} is locked by another process writing to it "
+        f"(waited {lock_timeout:g}s, store.lock_timeout); run one ingest at a time, wait for the "
+        "other to finish, or use PostgreSQL for concurrent writers"
+    )
 
 
 #: Migrations from version ``v`` to ``v + 1``; each runs in the transaction that records the new version.
@@ -140,7 +157,12 @@ def open_store(config: Config, *, url: str | None = None) -> Store:
 
     :raises StoreVersionError: the store was written by a newer version.
     """
-    engine = make_engine(url or config.store.resolved_url(), pool_size=config.store.pool_size)
+    engine = make_engine(
+        url or config.store.resolved_url(),
+        pool_size=config.store.pool_size,
+        synchronous=config.store.sqlite_synchronous,
+        lock_timeout=config.store.lock_timeout.total_seconds(),
+    )
     store = Store(engine, config.models)
     migrate(engine, store._md)
     return store
