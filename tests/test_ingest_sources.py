@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from sqlalchemy import func, select
 
 from monitor.daemon import Daemon
 from monitor.ingest import ingest_file, ingest_frame
+from monitor.server import RateLimiter, start_server
 from monitor.store.schema import quarantine
 from tests.conftest import Clock, make_config, model_dict
+from tests.test_server import TOKEN, post_log
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -165,3 +169,32 @@ path = "{labels}"
         assert db.execute("SELECT count(*) FROM dw_outcomes_fraud").fetchone() == (0,)
     both = subprocess.run(cli, capture_output=True, text=True, timeout=120)
     assert both.returncode == 0 and "1 stored" in both.stdout
+
+
+def test_an_http_body_with_many_distinct_keys_stays_small(tmp_path: Path, clock: Clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+
+    monkeypatch.setenv("DW_TEST_INGEST_TOKEN", TOKEN)
+    config = make_config(
+        f"sqlite:///{tmp_path / 'dw.db'}",
+        tmp_path,
+        [model_dict()],
+        server={"port": 0, "ingest_token_env": "DW_TEST_INGEST_TOKEN"},
+    )
+    daemon = Daemon(config, clock=clock, serve=False)
+    server = start_server(daemon, limiter=RateLimiter(rate=1.0, burst=10))
+    rows = [
+        {**row, **{f"extra_{i}_{j}": j for j in range(20)}}
+        for i, row in enumerate(predictions(800).to_dict("records"))
+    ]
+    try:
+        daemon.store()
+        tracemalloc.start()
+        status, body = post_log(server, {"model": "fraud", "kind": "predictions", "rows": rows})
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert status == 200 and body["stored"] == 800, json.dumps(body)[:300]
+        assert peak < 40_000_000, f"peak {peak:,} bytes"
+        status, body = post_log(server, {"model": "fraud", "kind": "predictions", "rows": [{"x": 1}]})
+        assert (status, body["rows"], body["quarantined"]) == (200, 1, 1)
+    finally:
+        daemon.shutdown(timedelta(seconds=1))

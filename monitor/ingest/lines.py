@@ -61,7 +61,10 @@ def records_frame(rows: list[dict[str, Any]], wanted: list[str]) -> pd.DataFrame
     keep = set(wanted)
     slim = [{k: v for k, v in row.items() if k in keep} for row in rows]
     seen = {k for row in slim for k in row}
-    return pd.DataFrame.from_records(slim, columns=[c for c in wanted if c in seen])
+    columns = [c for c in wanted if c in seen]
+    if not columns:  # no declared key at all: the rows still count (and fail validation)
+        return pd.DataFrame(index=range(len(rows)))
+    return pd.DataFrame.from_records(slim, columns=columns)
 
 
 @dataclass

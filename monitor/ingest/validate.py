@@ -126,6 +126,8 @@ def _raw_json(value: Any) -> Any:
 def raw_rows(frame: pd.DataFrame, positions: np.ndarray) -> list[dict[str, Any]]:
     """JSON-safe copies of rejected rows (long values truncated) for the quarantine table."""
     subset = frame.iloc[positions]
+    if not len(subset.columns):
+        return [{} for _ in range(len(subset))]
     rows = []
     for record in subset.to_dict(orient="records"):
         row = {str(k): _raw_json(v) for k, v in record.items()}
