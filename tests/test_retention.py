@@ -211,3 +211,24 @@ end = "2025-02-01T00:00:00Z"
     dry = subprocess.run([*cli, "retention", "--dry-run"], capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert "would delete 0 event(s)" in dry.stdout
+
+
+def test_a_fixed_reference_keeps_working_from_its_snapshot_where_raw_events_are_gone(opened) -> None:  # type: ignore[no-untyped-def]
+    from monitor.reference import load_reference
+
+    store, config = opened(reference={"start": "2026-01-01T00:00:00Z", "end": "2026-01-03T00:00:00Z"})
+    model = config.models[0]
+    load(store, config, range(0, 3), now=START + 3 * DAY)
+    first = load_reference(store, model, START + 2 * DAY, now=START + 3 * DAY)
+    assert len(first.frame) == 40 and first.frame["label"].notna().all()
+    assert "cached" not in first.description
+
+    with store.engine.begin() as conn:  # raw events and labels of the reference deleted by hand
+        conn.execute(store.events("fraud").delete())
+        conn.execute(store.outcomes("fraud").delete())
+    again = load_reference(store, model, START + 5 * DAY, now=START + 6 * DAY)
+
+    assert again.description["cached"] is True
+    pd.testing.assert_frame_equal(
+        again.frame.reset_index(drop=True), first.frame.reset_index(drop=True), check_dtype=False
+    )
