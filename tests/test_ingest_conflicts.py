@@ -84,3 +84,20 @@ def test_a_changed_label_is_a_conflict_a_re_sent_one_is_not(store, config) -> No
     assert (again.duplicates, again.conflicts) == (2, 0)
     flipped = ingest_frame(store, model, "outcomes", labels.assign(label=[0, 0]), source="flip", now=later)
     assert (flipped.conflicts, flipped.quarantined) == (1, 1)
+
+
+def test_an_id_twice_in_one_batch_with_other_values_is_a_conflict(store, config) -> None:
+    frame = pd.concat([batch(0.3), batch(0.3).iloc[:1], batch(0.9).iloc[:1]], ignore_index=True)
+    counts = ingest_frame(store, config.models[0], "predictions", frame, source="twice", now=NOW)
+    assert (counts.rows, counts.stored, counts.duplicates, counts.quarantined, counts.conflicts) == (
+        4,
+        2,
+        1,
+        1,
+        1,
+    )
+    assert scores(store) == {"a": 0.3, "b": 0.2}
+    with store.engine.connect() as conn:
+        assert conn.execute(select(quarantine.c.location, quarantine.c.reason)).all() == [
+            ("row 4", "conflict: id 'a' comes earlier in the batch with other values")
+        ]

@@ -136,6 +136,7 @@ def validate_safely(frame: pd.DataFrame, model: ModelConfig, kind: str, *, now: 
         frame=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
         rejected=merged,
         duplicates=left.duplicates + right.duplicates,
+        conflicts=left.conflicts + right.conflicts,
         warnings=list(dict.fromkeys(left.warnings + right.warnings)),
     )
 
@@ -182,7 +183,7 @@ def write_validated(
         stored=stored,
         duplicates=validated.duplicates + (valid - stored) - moved,
         quarantined=quarantined + moved,
-        conflicts=conflicts,
+        conflicts=conflicts + validated.conflicts,
         warnings=[f"{source}: {w}" for w in validated.warnings],
     )
     if conflicts:

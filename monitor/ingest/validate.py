@@ -75,6 +75,8 @@ class Validated:
     frame: pd.DataFrame
     rejected: Rejected
     duplicates: int = 0
+    #: Repeated ids with other values than their first row (rejected, and counted here too).
+    conflicts: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -312,7 +314,31 @@ def validate_batch(
     valid = pd.DataFrame(out)
     good_ids = valid["event_id"].where(~reasons.bad)
     duplicated = good_ids.duplicated(keep="first").to_numpy() & ~reasons.bad
-    return _finish(frame, valid, reasons, warnings, int(duplicated.sum()), duplicated)
+    conflicting = _in_batch_conflicts(valid, duplicated, reasons.bad)
+    if conflicting.any():
+        ids = valid["event_id"].map(_short)
+        reasons.add(
+            conflicting, "conflict: id " + ids.map(repr) + " comes earlier in the batch with other values"
+        )
+        duplicated &= ~conflicting
+    result = _finish(frame, valid, reasons, warnings, int(duplicated.sum()), duplicated)
+    result.conflicts = int(conflicting.sum())
+    return result
+
+
+def _in_batch_conflicts(valid: pd.DataFrame, duplicated: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Which repeated ids of a batch differ from the id's first (kept) row."""
+    out = np.zeros(len(valid), dtype=bool)
+    if not duplicated.any():
+        return out
+    firsts = valid[~bad & ~duplicated].drop_duplicates("event_id").set_index("event_id")
+    later = valid[duplicated].reset_index(drop=True)
+    base = firsts.loc[later["event_id"]].reset_index(drop=True)
+    columns = [c for c in valid.columns if c != "event_id"]
+    a, b = later[columns], base[columns]
+    same = (a.eq(b) | (a.isna() & b.isna())).all(axis=1).to_numpy(dtype=bool)
+    out[np.flatnonzero(duplicated)[~same]] = True
+    return out
 
 
 def _target(values: pd.Series, model: ModelConfig, column: str, reasons: _Reasons) -> pd.Series:
