@@ -191,7 +191,7 @@ class LineReader:
                     if not finished and not self.complete:
                         self.held_back = length
                         return
-                    self._consumed(fh, 1)
+                    self.end, self.lines = self.end + length, self.lines + 1
                     reason = f"line longer than {MAX_LINE_BYTES:,} bytes ({length:,} bytes)"
                     yield line_no, raw[:MAX_RAW_CHARS], reason
                     continue
@@ -212,20 +212,17 @@ class LineReader:
                     return
                 if not closed:
                     fh.seek(after_first)  # the lines after the opening one are read on their own
-                    self._consumed(fh, 1)
+                    self.end, self.lines = after_first, self.lines + 1
                     yield line_no, raw[: MAX_RAW_CHARS * 4], "a quoted value is never closed"
                     continue
                 if not raw.endswith(b"\n") and not self.complete:
                     self.held_back = fh.tell() - self.end
                     return
-            self._consumed(fh, lines)
+            self.end, self.lines = self.end + len(raw), self.lines + lines  # (no tell(): hot loop)
             if b"\x00" in raw:
                 yield line_no, raw, "NUL byte in line"
             else:
                 yield line_no, raw, None
-
-    def _consumed(self, fh: IO[bytes], lines: int) -> None:
-        self.end, self.lines = fh.tell(), self.lines + lines
 
     @staticmethod
     def _skip_rest(fh: IO[bytes], length: int) -> tuple[int, bool]:
