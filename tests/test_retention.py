@@ -232,3 +232,22 @@ def test_a_fixed_reference_keeps_working_from_its_snapshot_where_raw_events_are_
     pd.testing.assert_frame_equal(
         again.frame.reset_index(drop=True), first.frame.reset_index(drop=True), check_dtype=False
     )
+
+
+def test_daemon_start_up_logs_what_retention_keeps(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from monitor.daemon import Daemon
+
+    config = make_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        tmp_path,
+        [model_dict(reference={"start": "2025-01-01T00:00:00Z", "end": "2025-02-01T00:00:00Z"})],
+    )
+    daemon = Daemon(config, clock=lambda: START, serve=False)
+    with caplog.at_level(logging.INFO, logger="driftwatch.daemon"):
+        daemon.start(paused=True)
+    daemon.shutdown(timedelta(seconds=1))
+    messages = [r.getMessage() for r in caplog.records if r.name == "driftwatch.daemon"]
+    assert any(m.startswith("retention: every 6h, events, outcomes") for m in messages)
+    assert any("the fixed reference 2025-01-01 00:00 to 2025-02-01 00:00 (older than" in m for m in messages)

@@ -238,7 +238,7 @@ def ingest_file(
             else None
         )
         try:
-            file_format(path, fmt)
+            file_format(path, fmt)  # an unknown extension: quarantined below with the reason
             chunks = read_pieces(path, resolved, model, chunk_rows, reader)
             _pipeline(conn, store, model, kind, chunks, counts, path=path, now=now, progress=progress)
         except UnreadableFileError as exc:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, not_, or_, select
 
+from alerts.durations import format_duration
 from monitor.config import Config, ModelConfig
 from monitor.store.engine import Store
 from monitor.store.schema import quarantine, runs
@@ -105,7 +106,9 @@ def model_plan(
     floor = (
         window_start(waiting[0], model.window, tz) if waiting else latest_window_end(now, model.window, tz)
     )
-    floors.append((floor, f"windows waiting for labels (labels.max_delay {model.labels.max_delay})"))
+    floors.append(
+        (floor, f"windows waiting for labels (labels.max_delay {format_duration(model.labels.max_delay)})")
+    )
 
     bound = config.daemon.max_catchup_windows
     first = _first_ts(conn, store, model.name)
@@ -223,17 +226,17 @@ def describe_retention(config: Config, now: datetime) -> list[str]:
     days = config.daemon.event_retention_days
     wall = now - timedelta(days=days)
     lines = [
-        f"retention: every {config.daemon.retention_interval}, events, outcomes and quarantined rows "
-        f"older than {days} day(s) (now: before {_day(wall)}) are deleted, except:"
+        f"retention: every {format_duration(config.daemon.retention_interval)}, events, outcomes and "
+        f"quarantined rows older than {days} day(s) (now: before {_day(wall)}) are deleted, except:"
     ]
     for model in config.models:
         kept = [
-            f"windows still waiting for labels (labels.max_delay {model.labels.max_delay})",
+            f"windows still waiting for labels (labels.max_delay {format_duration(model.labels.max_delay)})",
             f"windows not checked yet (the last {config.daemon.max_catchup_windows} the daemon will check)",
         ]
         ref = model.reference
         if ref.kind == "trailing":
-            kept.append(f"the trailing reference ({ref.trailing}) of those windows")
+            kept.append(f"the trailing reference ({format_duration(ref.trailing)}) of those windows")
         elif ref.kind == "period" and ref.start is not None and ref.end is not None:
             age = " (older than the retention period: kept)" if _aware(ref.start) < wall else ""
             kept.append(f"the fixed reference {_day(_aware(ref.start))} to {_day(_aware(ref.end))}{age}")
