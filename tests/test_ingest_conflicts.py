@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -101,3 +102,25 @@ def test_an_id_twice_in_one_batch_with_other_values_is_a_conflict(store, config)
         assert conn.execute(select(quarantine.c.location, quarantine.c.reason)).all() == [
             ("row 4", "conflict: id 'a' comes earlier in the batch with other values")
         ]
+
+
+def test_a_re_sent_batch_of_arbitrary_values_has_no_conflict(store, config) -> None:
+    rng = np.random.default_rng(5)
+    n = 2000
+    frame = pd.DataFrame(
+        {
+            "id": [f"x{i}" for i in range(n)],
+            "timestamp": pd.date_range("2026-10-01", periods=n, freq="1537ms", tz="UTC")
+            + pd.Timedelta("123457us"),
+            "prediction": rng.integers(0, 2, n),
+            "score": rng.random(n),
+            "latency_ms": rng.gamma(2.0, 10.0, n),
+            "amount": rng.lognormal(3, 2, n) * np.where(rng.random(n) < 0.1, np.nan, 1.0),
+            "age": rng.normal(0, 1e-7, n),
+            "country": rng.choice(["US", "DE", "שלום", None], n),
+        }
+    )
+    model = config.models[0]
+    assert ingest_frame(store, model, "predictions", frame, source="first", now=NOW).stored == n
+    again = ingest_frame(store, model, "predictions", frame, source="again", now=NOW)
+    assert (again.duplicates, again.conflicts, again.quarantined) == (n, 0, 0)
