@@ -80,6 +80,10 @@ class StoreConfig(_Strict):
     busy_timeout: Duration = Field(
         default=timedelta(seconds=30), description="SQLite: longest wait for another process's write lock."
     )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite: FULL makes every commit survive a power loss (NORMAL may lose the last).",
+    )
 
     @field_validator("url")
     @classmethod
@@ -381,6 +385,10 @@ class SourceConfig(_Strict):
     query: str | None = None
     interval: Duration = timedelta(minutes=5)
     batch_size: int = Field(default=50_000, ge=1)
+    settle: Duration = Field(
+        default=timedelta(seconds=60),
+        description="Files: a last line without newline is read once the file is unchanged this long.",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> SourceConfig:
@@ -410,6 +418,10 @@ class ModelConfig(_Strict):
     segments: list[str] = Field(default_factory=list)
     importance: dict[str, float] = Field(default_factory=dict)
     unknown_category: Literal["keep", "quarantine"] = "keep"
+    on_conflict: Literal["quarantine", "replace"] = Field(
+        default="quarantine",
+        description="An id stored again with other values: quarantine the new version, or replace.",
+    )
     threshold: float = Field(default=0.5, gt=0, lt=1)
     reference: ReferenceConfig = Field(default_factory=lambda: ReferenceConfig(trailing=timedelta(days=7)))
     window_anchor: datetime | None = Field(

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -43,10 +43,12 @@ from monitor.logs import configure_logging, log_context
 from monitor.metrics import DaemonMetrics
 from monitor.redact import redact_urls
 from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
+from monitor.source_health import SourceHealth
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
+from monitor.store.retention import apply_retention, describe_retention
 from monitor.store.runs import stopped_traffic
-from monitor.store.schema import quarantine, runs
+from monitor.store.schema import runs
 from monitor.store.windows import window_counts
 
 log = logging.getLogger("driftwatch.daemon")
@@ -145,6 +147,8 @@ class Daemon:
         self.serve = serve
         self.metrics = DaemonMetrics(clock=clock)
         self.metrics.last_check_source = self.last_checks
+        self.sources = SourceHealth()
+        self.metrics.registry.register(self.sources)
         self.locks = JobLocks()
         self.scheduler = None
         self.server = None
@@ -334,7 +338,7 @@ class Daemon:
         model = self.config.model(model_name)
         with self.locks.hold(f"ingest:{model_name}") as mine:
             if mine:
-                counts = ingest_sources(store, model, now=self.clock())
+                counts = ingest_sources(store, model, now=self.clock(), health=self.sources)
         if model_name in self._first_ingest_pending:
             self._first_ingest_pending.discard(model_name)
             self._run_soon(f"check:{model_name}")
@@ -444,27 +448,17 @@ class Daemon:
         )
 
     def retention_job(self) -> dict[str, int] | None:
-        """Delete events, outcomes, quarantine past ``daemon.event_retention_days``; prune reports."""
+        """Delete events, outcomes, quarantine past ``daemon.event_retention_days``; prune reports.
+
+        What the checks still need stays (:mod:`monitor.store.retention`).
+        """
         return self._run_job("retention", "retention", None, self._retention)
 
     def _retention(self, store: Store) -> dict[str, int]:
         from monitor.reports import prune_reports
 
         now = self.clock()
-        cutoff = (
-            (now - timedelta(days=self.config.daemon.event_retention_days))
-            .astimezone(UTC)
-            .replace(tzinfo=None)
-        )
-        removed = {"events": 0, "outcomes": 0, "quarantine": 0, "reports": 0}
-        with store.engine.begin() as conn:
-            for model in self.config.models:
-                events, outcomes = store.events(model.name), store.outcomes(model.name)
-                removed["events"] += conn.execute(delete(events).where(events.c.ts < cutoff)).rowcount
-                removed["outcomes"] += conn.execute(delete(outcomes).where(outcomes.c.ts < cutoff)).rowcount
-            removed["quarantine"] = conn.execute(
-                delete(quarantine).where(quarantine.c.quarantined_at < cutoff)
-            ).rowcount
+        removed = {**apply_retention(store, self.config, now), "reports": 0}
         reports = prune_reports(
             Path(self.config.reports.dir), retention_days=self.config.reports.retention_days, now=now
         )
@@ -489,6 +483,7 @@ class Daemon:
         when the store never does.
         """
         reasons = self._probe_store()
+        reasons.extend(self.sources.problems())
         now = self.clock()
         for model in self.config.models:
             since = self._last_check.get(model.name) or self.started_at
@@ -562,6 +557,8 @@ class Daemon:
             len(self.scheduler.get_jobs()),
             self.config.daemon.timezone,
         )
+        for line in describe_retention(self.config, self.clock()):
+            log.info("%s", line)
 
     def _job_function(self, spec: JobSpec) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         if spec.kind == "ingest":

@@ -15,6 +15,7 @@ from monitor.config import ModelConfig
 from monitor.ingest.files import file_format, read_chunks
 from monitor.ingest.validate import validate_batch
 from monitor.store import Store
+from monitor.store.reference_cache import cached_reference
 from monitor.store.schema import feature_column, score_columns
 from monitor.store.windows import read_window, window_counts
 from monitor.windows import Window, local_shift
@@ -137,6 +138,10 @@ def load_reference(
             fraction = max_rows / total if total > max_rows else None
         frame = read_window(store, model, start, end, fraction=fraction)
         description = {"kind": ref.kind, "start": start.isoformat(), "end": end.isoformat()}
+        if ref.kind == "period":
+            frame, cached = cached_reference(store, model, start, end, frame, now=now)
+            if cached:
+                description["cached"] = True
         if fraction is not None:
             description["sampled_fraction"] = round(fraction, 6)
     description["rows"] = len(frame)

@@ -308,18 +308,16 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def _ingest(self, model: Any, kind: str, rows: list[dict[str, Any]]) -> None:
-        import pandas as pd
-
         from monitor.daemon import StoreUnavailable, describe_error, is_store_error
         from monitor.ingest import ingest_frame
+        from monitor.ingest.lines import declared_columns, records_frame
 
         daemon = self.server.daemon
         source = f"http:{self.client_address[0]}"
         try:
             store = daemon.store()
-            counts = ingest_frame(
-                store, model, kind, pd.DataFrame.from_records(rows), source=source, now=daemon.clock()
-            )
+            frame = records_frame(rows, declared_columns(model))  # undeclared keys never become columns
+            counts = ingest_frame(store, model, kind, frame, source=source, now=daemon.clock())
         except Exception as exc:
             if not is_store_error(exc):
                 raise

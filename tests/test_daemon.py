@@ -356,9 +356,11 @@ def test_shutdown_gives_up_on_a_job_past_the_grace(store_url: str, tmp_path: Pat
 
 
 def test_retention_deletes_old_rows_and_reports(sqlite_url: str, tmp_path: Path, clock: Clock) -> None:
-    config = light_config(
+    """Checked windows past their label wait go; the fixed reference (days 0 and 1) stays."""
+    config = make_config(
         sqlite_url,
         tmp_path,
+        [model_dict(name="fraud", **{**LIGHT, "labels": {"min_count": 50, "max_delay": "1d"}})],
         daemon={"event_retention_days": 5},
         reports={"dir": str(tmp_path / "r"), "retention_days": 5},
     )
@@ -366,6 +368,21 @@ def test_retention_deletes_old_rows_and_reports(sqlite_url: str, tmp_path: Path,
     daemon = Daemon(config, clock=clock, serve=False)
     load_days(daemon, range(10), now=clock.now)
     store = daemon.store()
+    with store.engine.begin() as conn:
+        for day in range(10):
+            end = (START + (day + 1) * DAY).replace(tzinfo=None)
+            conn.execute(
+                runs.insert().values(
+                    model="fraud",
+                    window_start=end - DAY,
+                    window_end=end,
+                    status="ok",
+                    state="done",
+                    labels_final=True,
+                    started_at=end,
+                    finished_at=end,
+                )
+            )
     bad = traffic(2).assign(score=2.0).head(3)
     ingest_frame(
         store,
@@ -384,12 +401,14 @@ def test_retention_deletes_old_rows_and_reports(sqlite_url: str, tmp_path: Path,
     removed = daemon.retention_job()
 
     cutoff = START + 5 * DAY
-    expected = sum(int((traffic(d)["timestamp"] < cutoff).sum()) for d in range(10))
+    expected = sum(int((traffic(d)["timestamp"] < cutoff).sum()) for d in range(2, 10))
     assert removed == {"events": expected, "outcomes": expected, "quarantine": 3, "reports": 1}
     with store.engine.connect() as conn:
-        oldest = conn.execute(select(func.min(store.events("fraud").c.ts))).scalar_one()
+        ts = pd.Series(conn.execute(select(store.events("fraud").c.ts)).scalars().all())
         assert conn.execute(select(func.count()).select_from(quarantine)).scalar_one() == 0
-    assert oldest.replace(tzinfo=UTC) >= cutoff
+    reference = (ts < (START + 2 * DAY).replace(tzinfo=None)).sum()
+    assert reference == len(traffic(0)) + len(traffic(1))
+    assert ts[ts >= (START + 2 * DAY).replace(tzinfo=None)].min().tz_localize(UTC) >= cutoff
     assert not old_report.exists() and new_report.exists()
 
 

@@ -86,8 +86,10 @@ def test_missing_required_column_quarantines_the_batch(store, config):
         store, config.models[0], "predictions", events(5).drop(columns=["score"]), source="x", now=NOW
     )
     assert (counts.stored, counts.quarantined) == (0, 5)
-    with store.engine.connect() as conn:
-        assert conn.execute(select(quarantine.c.reason)).scalars().first() == "missing column 'score'"
+    with store.engine.connect() as conn:  # one entry for the batch, not one per row
+        assert conn.execute(select(quarantine.c.location, quarantine.c.reason)).all() == [
+            ("rows 1-5", "missing column 'score': the batch's 5 row(s) are not stored")
+        ]
 
 
 def test_crash_mid_batch_leaves_nothing_and_retry_stores_everything(store, config, tmp_path, monkeypatch):

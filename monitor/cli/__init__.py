@@ -46,6 +46,14 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _locked(config_path: str) -> str:
+    from monitor.config import load_config
+    from monitor.store.engine import locked_message
+
+    store = load_config(config_path).store
+    return locked_message(store.resolved_url(), store.busy_timeout.total_seconds())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -63,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return EXIT_USAGE
     except (StoreVersionError, OperationalError) as exc:
-        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        message = _first_line(exc)
+        if "database is locked" in message:
+            message = _locked(args.config)
+        print(f"error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

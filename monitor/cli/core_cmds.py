@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 from monitor.config import Config, ModelConfig, load_config
 from monitor.store import Store, open_store
+from monitor.store.retention import describe_retention
 
 if TYPE_CHECKING:
     from monitor.ingest import IngestCounts
+    from monitor.source_health import SourceHealth
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,12 +40,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="*", help="files or globs to ingest (default: the configured sources)")
     p.add_argument("--model", help="model to ingest for (required with files when several are configured)")
     p.add_argument(
-        "--kind", choices=["predictions", "outcomes"], default="predictions", help="what the files hold"
+        "--kind",
+        choices=["predictions", "outcomes"],
+        help="what the files hold (default predictions); with sources: only the sources of this kind",
     )
     p.add_argument("--format", choices=["auto", "csv", "parquet", "jsonl"], default="auto")
     p.add_argument("--chunk-rows", type=int, default=100_000, help="rows read and written per chunk")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--progress-every",
+        type=int,
+        default=1_000_000,
+        help="when stderr is not a terminal, a progress line every N rows of a file (default 1000000)",
+    )
     p.set_defaults(handler=cmd_ingest)
+
+    p = sub.add_parser(
+        "retention",
+        help="delete old events now, keeping what the checks need",
+        description="Apply retention once; with --dry-run list what it would delete and keep.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    p.set_defaults(handler=cmd_retention)
 
     register_quarantine(sub)
 
@@ -63,35 +81,66 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     names = ", ".join(m.name for m in config.models) or "no models"
     print(f"{args.config}: OK ({len(config.models)} model(s): {names})")
+    for line in describe_retention(config, datetime.now(UTC)):
+        print(line)
     return 0
 
 
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
-    if quiet:
-        return None
+def cmd_retention(args: argparse.Namespace) -> int:
+    from monitor.store.retention import apply_retention, plan_retention
 
-    def report(path: str, rows: int) -> None:
-        print(f"  {Path(path).name}: {rows:,} rows", file=sys.stderr, flush=True)
-
-    return report
+    config = load_config(args.config)
+    store = open_store(config)
+    now = datetime.now(UTC)
+    try:
+        if args.dry_run:
+            for plan in plan_retention(store, config, now, count=True):
+                print("\n".join(plan.lines()))
+            return 0
+        removed = apply_retention(store, config, now)
+    finally:
+        store.dispose()
+    print(
+        f"removed {removed['events']:,} event(s), {removed['outcomes']:,} outcome(s), "
+        f"{removed['quarantine']:,} quarantined row(s)"
+    )
+    return 0
 
 
 def _models(config: Config, name: str | None) -> list[ModelConfig]:
     return [config.model(name)] if name else list(config.models)
 
 
-def ingest_sources(store: Store, model: ModelConfig, *, now: datetime, progress=None) -> IngestCounts:  # type: ignore[no-untyped-def]
-    """Ingest every configured source of ``model`` once; one bad source does not stop the rest."""
+def ingest_sources(  # type: ignore[no-untyped-def]
+    store: Store,
+    model: ModelConfig,
+    *,
+    now: datetime,
+    progress=None,
+    kind: str | None = None,
+    health: SourceHealth | None = None,
+) -> IngestCounts:
+    """Ingest the configured sources of ``model`` (only those of ``kind`` if given) once.
+
+    One bad source does not stop the rest; each source's outcome goes to ``health``. An
+    error that stopped a source is raised again once every other source has been read.
+    """
     # pandas and pyarrow load on first use: `driftwatch run` starts without them
     from monitor.ingest import IngestCounts, expand, ingest_paths, ingest_sql_source
     from monitor.ingest.sql_source import SourceConfigError, source_name
 
     total = IngestCounts()
+    failure: Exception | None = None
     for index, source in enumerate(model.sources):
-        if source.type == "files":
-            assert source.path is not None
-            total.add(
-                ingest_paths(
+        if kind is not None and source.kind != kind:
+            continue
+        name = source_name(source, index)
+        error: str | None = None
+        counts = IngestCounts()
+        try:
+            if source.type == "files":
+                assert source.path is not None
+                counts = ingest_paths(
                     store,
                     model,
                     source.kind,
@@ -99,14 +148,41 @@ def ingest_sources(store: Store, model: ModelConfig, *, now: datetime, progress=
                     now=now,
                     fmt=source.format,
                     progress=progress,
+                    settle=source.settle,
                 )
-            )
-        else:
-            try:
-                total.add(ingest_sql_source(store, model, source, source_name(source, index), now=now))
-            except SourceConfigError as exc:
-                total.warnings.append(f"source {source_name(source, index)!r}: {exc}")
+            else:
+                counts = ingest_sql_source(store, model, source, name, now=now)
+        except SourceConfigError as exc:
+            error = str(exc)
+            total.warnings.append(f"source {name!r}: {exc}")
+        except Exception as exc:
+            error = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] or type(exc).__name__
+            total.warnings.append(f"source {name!r}: {error}")
+            failure = failure or exc
+        total.add(counts)
+        if health is not None:
+            health.record(model.name, name, at=now, error=error, unreadable_files=counts.bad_files)
+    if failure is not None:
+        raise failure
     return total
+
+
+class _Progress:
+    """Progress of a long ingest: per chunk on a terminal, else a log line every ``every`` rows."""
+
+    def __init__(self, every: int, terminal: bool) -> None:
+        self.every, self.terminal = every, terminal
+        self._next: dict[str, int] = {}
+
+    def __call__(self, path: str, rows: int) -> None:
+        if self.terminal:
+            print(f"  {Path(path).name}: {rows:,} rows", file=sys.stderr, flush=True)
+            return
+        mark = self._next.setdefault(path, self.every)
+        if rows >= mark:
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            print(f"{stamp} ingest {path}: {rows:,} rows read", file=sys.stderr, flush=True)
+            self._next[path] = (rows // self.every + 1) * self.every
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -118,7 +194,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 2
     store = open_store(config)
     now = datetime.now(UTC)
-    progress = _progress(args.quiet or not sys.stderr.isatty())
+    progress = None if args.quiet else _Progress(args.progress_every, sys.stderr.isatty())
     try:
         if args.files:
             model = config.model(args.model) if args.model else config.models[0]
@@ -131,7 +207,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 model.name: ingest_paths(
                     store,
                     model,
-                    args.kind,
+                    args.kind or "predictions",
                     paths,
                     now=now,
                     fmt=args.format,
@@ -141,7 +217,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             }
         else:
             results = {
-                m.name: ingest_sources(store, m, now=now, progress=progress)
+                m.name: ingest_sources(store, m, now=now, progress=progress, kind=args.kind)
                 for m in _models(config, args.model)
             }
     finally:

@@ -41,9 +41,31 @@ class Rejected:
     reasons: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     timestamps: list[datetime | None] = field(default_factory=list)
+    #: Where each row was, e.g. ``"line 12"`` (default: ``"row N"`` from its position).
+    locations: list[str] = field(default_factory=list)
+    #: Rows of the batch one entry stands for (a batch missing a column is one entry).
+    covers: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    @property
+    def rows_rejected(self) -> int:
+        """How many rows of the batch these entries reject."""
+        return sum(self.covers) if self.covers else len(self.positions)
+
+    def extend(self, other: Rejected, shift: int) -> Rejected:
+        """Append ``other``'s entries, their positions moved by ``shift``."""
+        if self.covers or other.covers:
+            self.covers = (self.covers or [1] * len(self)) + (other.covers or [1] * len(other))
+        if self.locations or other.locations:
+            assert len(self.locations) == len(self) and len(other.locations) == len(other)
+            self.locations += other.locations
+        self.positions += [shift + p for p in other.positions]
+        self.reasons += other.reasons
+        self.rows += other.rows
+        self.timestamps += other.timestamps
+        return self
 
 
 @dataclass
@@ -53,6 +75,8 @@ class Validated:
     frame: pd.DataFrame
     rejected: Rejected
     duplicates: int = 0
+    #: Repeated ids with other values than their first row (rejected, and counted here too).
+    conflicts: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -104,6 +128,8 @@ def _raw_json(value: Any) -> Any:
 def raw_rows(frame: pd.DataFrame, positions: np.ndarray) -> list[dict[str, Any]]:
     """JSON-safe copies of rejected rows (long values truncated) for the quarantine table."""
     subset = frame.iloc[positions]
+    if not len(subset.columns):
+        return [{} for _ in range(len(subset))]
     rows = []
     for record in subset.to_dict(orient="records"):
         row = {str(k): _raw_json(v) for k, v in record.items()}
@@ -215,7 +241,8 @@ def validate_batch(
     """Validate ``frame`` as prediction events (``kind="predictions"``) or outcomes.
 
     Returns the store-shaped valid rows and the rejected ones with their reasons. A batch
-    missing a required column has every row rejected with that reason.
+    missing a required column is rejected as one entry (``covers`` its rows). Outcomes
+    without a timestamp column are stamped with ``now`` (their arrival).
     """
     n = len(frame)
     reasons = _Reasons(n)
@@ -231,16 +258,20 @@ def validate_batch(
         if model.task == "multiclass" and model.score_column and model.classes:
             required += [f"{model.score_column}_{c}" for c in model.classes]
     else:
-        required = [model.id_column, model.timestamp_column, model.label_column]
+        required = [model.id_column, model.label_column]
     missing = _missing_required(frame, required)
     if missing:
-        reasons.add(np.ones(n, dtype=bool), f"missing column {', '.join(repr(c) for c in missing)}")
-        return _finish(frame, pd.DataFrame(), reasons, warnings, 0)
+        return _missing_columns(frame, missing, warnings)
 
     out["event_id"] = _ids(frame[model.id_column], model.id_column, reasons)
-    out["ts"] = _timestamps(
-        frame[model.timestamp_column], model.timestamp_column, reasons, now, future_tolerance
-    )
+    if kind == "outcomes" and model.timestamp_column not in frame.columns:
+        warnings.append(f"no {model.timestamp_column!r} column: outcomes stamped with their arrival time")
+        arrival = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo else pd.Timestamp(now)
+        out["ts"] = pd.Series(arrival.tz_localize(None), index=frame.index).astype("datetime64[us]")
+    else:
+        out["ts"] = _timestamps(
+            frame[model.timestamp_column], model.timestamp_column, reasons, now, future_tolerance
+        )
 
     if kind == "outcomes":
         out["label"] = _target(frame[model.label_column], model, model.label_column, reasons)
@@ -283,7 +314,31 @@ def validate_batch(
     valid = pd.DataFrame(out)
     good_ids = valid["event_id"].where(~reasons.bad)
     duplicated = good_ids.duplicated(keep="first").to_numpy() & ~reasons.bad
-    return _finish(frame, valid, reasons, warnings, int(duplicated.sum()), duplicated)
+    conflicting = _in_batch_conflicts(valid, duplicated, reasons.bad)
+    if conflicting.any():
+        ids = valid["event_id"].map(_short)
+        reasons.add(
+            conflicting, "conflict: id " + ids.map(repr) + " comes earlier in the batch with other values"
+        )
+        duplicated &= ~conflicting
+    result = _finish(frame, valid, reasons, warnings, int(duplicated.sum()), duplicated)
+    result.conflicts = int(conflicting.sum())
+    return result
+
+
+def _in_batch_conflicts(valid: pd.DataFrame, duplicated: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Which repeated ids of a batch differ from the id's first (kept) row."""
+    out = np.zeros(len(valid), dtype=bool)
+    if not duplicated.any():
+        return out
+    firsts = valid[~bad & ~duplicated].drop_duplicates("event_id").set_index("event_id")
+    later = valid[duplicated].reset_index(drop=True)
+    base = firsts.loc[later["event_id"]].reset_index(drop=True)
+    columns = [c for c in valid.columns if c != "event_id"]
+    a, b = later[columns], base[columns]
+    same = (a.eq(b) | (a.isna() & b.isna())).all(axis=1).to_numpy(dtype=bool)
+    out[np.flatnonzero(duplicated)[~same]] = True
+    return out
 
 
 def _target(values: pd.Series, model: ModelConfig, column: str, reasons: _Reasons) -> pd.Series:
@@ -319,6 +374,20 @@ def _scores(frame: pd.DataFrame, model: ModelConfig, reasons: _Reasons) -> dict[
             reasons.add(outside, f"column {src!r}: a probability must be within [0, 1]")
         out[store_col] = numbers
     return out
+
+
+def _missing_columns(frame: pd.DataFrame, missing: list[str], warnings: list[str]) -> Validated:
+    """A batch without a required column: one quarantine entry for all its rows."""
+    n = len(frame)
+    names = ", ".join(repr(c) for c in missing)
+    rejected = Rejected(
+        positions=[0] if n else [],
+        reasons=[f"missing column {names}: the batch's {n:,} row(s) are not stored"] if n else [],
+        rows=raw_rows(frame, np.arange(min(n, 1))),
+        timestamps=[None] if n else [],
+        covers=[n] if n else [],
+    )
+    return Validated(frame=pd.DataFrame(), rejected=rejected, warnings=warnings)
 
 
 def _finish(

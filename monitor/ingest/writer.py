@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 from monitor.ingest.validate import Rejected
 from monitor.store.schema import quarantine
@@ -63,7 +65,11 @@ def _insert_sqlite(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     marks = ", ".join("?" for _ in frame.columns)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     before = conn.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
-    cursor.executemany(f"INSERT OR IGNORE INTO {name} ({cols}) VALUES ({marks})", _sqlite_rows(frame))
+    statement = f"INSERT OR IGNORE INTO {name} ({cols}) VALUES ({marks})"
+    try:
+        cursor.executemany(statement, _sqlite_rows(frame))
+    except sqlite3.OperationalError as exc:  # e.g. locked: the same error SQLAlchemy raises elsewhere
+        raise OperationalError(statement, None, exc) from exc
     return conn.connection.dbapi_connection.total_changes - before  # type: ignore[union-attr]
 
 
@@ -126,25 +132,32 @@ def write_quarantine(
     row_offset: int,
     now: datetime,
 ) -> int:
-    """Store rejected rows with their reason and location (``row N`` counts data rows from 1).
+    """Store rejected rows with their reason and location (``row N`` counts data rows from 1,
+    unless the batch says where each row was, e.g. ``line N``).
 
-    Returns how many rows the batch rejected; a row rejected before is stored only once.
+    Returns how many rows the batch rejected (an entry may cover several, see
+    :attr:`Rejected.covers`); a row rejected before is stored only once.
     """
     if not len(rejected):
         return 0
+    covers = rejected.covers or [1] * len(rejected)
+    locations = rejected.locations or [
+        f"row {row_offset + pos + 1}" if n == 1 else f"rows {row_offset + pos + 1}-{row_offset + pos + n}"
+        for pos, n in zip(rejected.positions, covers, strict=True)
+    ]
     rows = [
         {
             "model": model,
             "kind": kind,
             "source": source[-1024:],
-            "location": f"row {row_offset + pos + 1}",
+            "location": location,
             "event_ts": ts,
             "reason": reason,
             "row": row,
             "quarantined_at": now,
         }
-        for pos, reason, row, ts in zip(
-            rejected.positions, rejected.reasons, rejected.rows, rejected.timestamps, strict=True
+        for location, reason, row, ts in zip(
+            locations, rejected.reasons, rejected.rows, rejected.timestamps, strict=True
         )
     ]
     for item in rows:
@@ -154,7 +167,7 @@ def write_quarantine(
         item["fingerprint"] = hashlib.sha256(key.encode()).hexdigest()
     insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(quarantine)
     conn.execute(insert.on_conflict_do_nothing(index_elements=["fingerprint"]), rows)
-    return len(rows)
+    return rejected.rows_rejected
 
 
 def add_ingested_at(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:

@@ -38,12 +38,12 @@ BUSY_TIMEOUT = timedelta(seconds=30)
 KEEPALIVES = (30, 10, 3)
 
 
-def _sqlite_pragmas(busy_ms: int) -> Callable[..., None]:
+def _sqlite_pragmas(busy_ms: int, synchronous: str) -> Callable[..., None]:
     def on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -81,6 +81,7 @@ def make_engine(
     connect_timeout: timedelta = CONNECT_TIMEOUT,
     statement_timeout: timedelta = STATEMENT_TIMEOUT,
     busy_timeout: timedelta = BUSY_TIMEOUT,
+    synchronous: str = "NORMAL",
 ) -> Engine:
     """An engine for SQLite (WAL, busy timeout) or PostgreSQL (psycopg 3) whose every wait is bounded.
 
@@ -88,13 +89,16 @@ def make_engine(
     TCP keepalives and ``tcp_user_timeout`` drop a peer that stopped answering, the server
     cancels a statement after ``statement_timeout``, and :mod:`monitor.store.watchdog` cuts a
     connection whose statement still has no answer a ``connect_timeout`` later. SQLite: a write
-    waits ``busy_timeout`` for another process's lock, then fails with "database is locked".
+    waits ``busy_timeout`` for another process's lock, then fails with "database is locked";
+    ``synchronous`` is ``NORMAL`` (WAL: a power loss may lose the last commits) or ``FULL``.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if synchronous not in {"NORMAL", "FULL"}:
+            raise ValueError(f"synchronous must be NORMAL or FULL; got {synchronous!r}")
         seconds = busy_timeout.total_seconds()
         engine = create_engine(parsed, connect_args={"timeout": seconds})
-        event.listen(engine, "connect", _sqlite_pragmas(int(seconds * 1000)))
+        event.listen(engine, "connect", _sqlite_pragmas(int(seconds * 1000), synchronous))
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -108,6 +112,15 @@ def make_engine(
     # grace, nobody is answering: the client cuts the connection itself.
     watchdog.install(engine, (statement_timeout + connect_timeout).total_seconds())
     return engine
+
+
+def locked_message(url: str, busy_timeout: float) -> str:
+    """What to tell a user whose SQLite store stayed locked by another writer."""
+    return (
+        f"the SQLite store {make_url(url).database} is locked by another process writing to it "
+        f"(waited {busy_timeout:g}s, store.busy_timeout); run one ingest at a time, wait for the "
+        "other to finish, or use PostgreSQL for concurrent writers"
+    )
 
 
 #: Migrations from version ``v`` to ``v + 1``; each runs in the transaction that records the new version.
@@ -206,6 +219,7 @@ def open_store(config: Config, *, url: str | None = None) -> Store:
         connect_timeout=cfg.connect_timeout,
         statement_timeout=cfg.statement_timeout,
         busy_timeout=cfg.busy_timeout,
+        synchronous=cfg.sqlite_synchronous,
     )
     store = Store(engine, config.models)
     migrate(engine, store._md)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -67,6 +68,33 @@ ingested_files = Table(
     Column("stored", BigInteger, nullable=False),
     Column("quarantined", BigInteger, nullable=False),
     Column("ingested_at", DateTime, nullable=False),
+)
+
+#: How far a CSV/JSON Lines file was read: the byte offset after its last complete line and
+#: the lines up to there. A file that grew is read on from here (see monitor.ingest.lines).
+file_offsets = Table(
+    "dw_file_offsets",
+    metadata,
+    Column("model", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+    Column("lines", BigInteger, nullable=False),
+    # SHA-256 of the (up to) 4 KiB before the offset: a rewritten file is read from the start
+    Column("tail", String(64), nullable=False),
+)
+
+#: A snapshot of each fixed reference period (Parquet bytes of the rows the checks read), so a
+#: model keeps its reference even where the raw events are gone. See monitor.store.reference_cache.
+reference_cache = Table(
+    "dw_reference_cache",
+    metadata,
+    Column("model", String(64), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("labelled", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime, nullable=False),
 )
 
 quarantine = Table(
