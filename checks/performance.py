@@ -146,6 +146,36 @@ def _distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSe
     ).reshape(n_resamples, len(window.names))
 
 
+def materiality(
+    spec: MetricSpec, value: float, reference: float, *, min_delta: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """Whether a metric's change from ``reference`` to ``value`` is a material degradation.
+
+    The one materiality rule of every performance check (binary, multiclass, per class):
+    material when the change in the bad direction is at least ``min_delta`` (the module
+    docstring's defaults unless overridden by metric name).
+
+    Returns
+    -------
+    dict
+        ``delta``, ``min_delta``, ``threshold`` (the value at which the degradation becomes
+        material) and ``material``.
+
+    >>> materiality(METRICS["roc_auc"], 0.90, 0.93)["material"]
+    True
+    """
+    higher = spec.direction == "higher_is_better"
+    md = _min_delta(spec, reference, min_delta or {})
+    delta = value - reference
+    worse_by = -delta if higher else delta
+    return {
+        "delta": delta,
+        "min_delta": md,
+        "threshold": reference - md if higher else reference + md,
+        "material": bool(worse_by >= md and worse_by > 0),
+    }
+
+
 def _assess(
     spec: MetricSpec,
     value: float,
@@ -156,17 +186,12 @@ def _assess(
 ) -> dict[str, Any]:
     """Materiality and one-sided significance of the change of one metric versus its reference."""
     higher = spec.direction == "higher_is_better"
-    delta, md = value - ref_value, _min_delta(spec, ref_value, overrides)
-    worse_by = -delta if higher else delta
     diff = cur_d - (ref_value if ref_d is None else ref_d)
     p = bootstrap_p_value(diff, alternative="less" if higher else "greater")
     return {
         "reference": ref_value,
-        "delta": delta,
-        "min_delta": md,
-        "threshold": ref_value - md if higher else ref_value + md,
+        **materiality(spec, value, ref_value, min_delta=overrides),
         "p_value": p,
-        "material": bool(worse_by >= md and worse_by > 0),
     }
 
 
