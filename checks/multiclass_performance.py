@@ -59,26 +59,23 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=den > 0)
 
 
-def multiclass_inputs(
-    y_true: Any, y_score: Any, classes: Sequence[Any], func: str, y_pred: Any = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Validated ``(labels, y_true, y_score, y_pred)``; labels are ``classes`` as an array.
+def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(labels, y_score)``: ``classes`` as an array and the probability matrix.
 
-    Raises :class:`InvalidParameter` naming the argument when the probability matrix has the
-    wrong shape, non-finite values, values outside [0, 1] or rows not summing to 1, or when a
-    label is not one of ``classes``.
+    Raises :class:`InvalidParameter` naming the argument when ``classes`` has fewer than two
+    distinct labels, or the matrix has the wrong number of columns, non-finite values, values
+    outside [0, 1] or rows not summing to 1 (within ``SUM_TOLERANCE``).
     """
     labels = np.asarray(classes)
     if labels.ndim != 1 or labels.size < 2 or np.unique(labels).size != labels.size:
         raise InvalidParameter(
             f"'classes' of {func} must list at least two distinct classes; got {classes!r}"
         )
-    y = np.asarray(y_true)
     score = np.asarray(y_score, dtype=np.float64)
-    if score.ndim != 2 or score.shape != (len(y), len(labels)):
+    if score.ndim != 2 or score.shape[1] != len(labels):
         raise InvalidParameter(
-            f"'y_score' of {func} must be an (n_samples, n_classes) = ({len(y)}, {len(labels)}) probability "
-            f"matrix with columns in the order of classes {labels.tolist()}; got shape {score.shape}"
+            f"'y_score' of {func} must be an (n_samples, n_classes = {len(labels)}) probability matrix with "
+            f"columns in the order of classes {labels.tolist()}; got shape {score.shape}"
         )
     if not np.all(np.isfinite(score)) or score.min(initial=0) < 0 or score.max(initial=0) > 1:
         raise InvalidParameter(f"'y_score' of {func} must hold probabilities in [0, 1] (no NaN)")
@@ -88,6 +85,18 @@ def multiclass_inputs(
             f"'y_score' of {func}: row {int(off[0])} sums to {score[off[0]].sum():.4g}, not 1 "
             f"({off.size} rows off by more than {SUM_TOLERANCE})"
         )
+    return labels, score
+
+
+def multiclass_inputs(
+    y_true: Any, y_score: Any, classes: Sequence[Any], func: str, y_pred: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validated ``(labels, y_true, y_score, y_pred)`` (:func:`probability_matrix`; ``y_pred``
+    defaults to the arg-max class); every label must be one of ``classes``."""
+    labels, score = probability_matrix(y_score, classes, func)
+    y = np.asarray(y_true)
+    if len(score) != len(y):
+        raise InvalidParameter(f"'y_score' of {func} must have one row per label: {len(score)} != {len(y)}")
     pred = labels[np.argmax(score, axis=1)] if y_pred is None else np.asarray(y_pred)
     unknown = np.setdiff1d(np.concatenate([y, pred]), labels)
     if len(pred) != len(y) or unknown.size:
