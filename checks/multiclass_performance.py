@@ -79,7 +79,7 @@ def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple
         )
     if not np.all(np.isfinite(score)) or score.min(initial=0) < 0 or score.max(initial=0) > 1:
         raise InvalidParameter(f"'y_score' of {func} must hold probabilities in [0, 1] (no NaN)")
-    off = np.flatnonzero(np.abs(score.sum(axis=1) - 1) > SUM_TOLERANCE)
+    off = np.flatnonzero(np.abs(score.sum(axis=1) - 1) > SUM_TOLERANCE + 1e-9)
     if off.size:
         raise InvalidParameter(
             f"'y_score' of {func}: row {int(off[0])} sums to {score[off[0]].sum():.4g}, not 1 "

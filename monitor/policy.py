@@ -58,6 +58,11 @@ rules, in the order they are applied:
    meant on the reference again, so no retune is recommended (the reasons say to re-run
    the threshold check on recalibrated scores).
 
+Multiclass models: a class-prior shift with ranking intact calls for **correct_priors**
+before any of the rules above (:mod:`monitor.class_prior_policy`); otherwise the rules apply
+with the one-vs-rest ROC AUC as the ranking metric and top-label / class-wise ECE as the
+calibration check.
+
 4. Otherwise **nothing**: data-quality, latency, drift of unimportant features and mild
    segment findings are alerts in their own right, not model actions.
 
@@ -73,6 +78,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.result import CheckResult, Finding, Recommendation
+from monitor.class_prior_policy import prior_correction
 
 #: Performance methods whose degradation means the model lost its power (see rule 1).
 RETRAIN_METRICS = frozenset({"roc_auc", "rmse", "mae", "macro_f1"})
@@ -127,6 +133,9 @@ def recommend(
     ()
     """
     ran = {c.check: c for c in checks if c.status != "skipped"}
+    corrected = prior_correction(ran)  # multiclass class-prior shift: monitor/class_prior_policy.py
+    if corrected is not None:
+        return (corrected,)
     prior = _prior_shift(ran, rules)
     drift_evidence: dict[str, Any] = {}
     drift_reasons = _heavy_drift(ran.get("drift"), rules, drift_evidence)

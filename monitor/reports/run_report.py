@@ -42,6 +42,7 @@ ACTION_TITLES = {
     "retrain": "Retrain the model",
     "recalibrate": "Recalibrate the probabilities",
     "retune_threshold": "Retune the decision threshold",
+    "correct_priors": "Correct the probabilities for the new class priors",
 }
 
 _STAMP = "%Y%m%dT%H%M%SZ"
