@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -25,7 +26,7 @@ def hand_ece(y01: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     """ECE with bins (e[k-1], e[k]] written out row by row."""
     edges = np.linspace(0, 1, n_bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         inside = (p > lo) & (p <= hi) if lo > 0 else (p >= lo) & (p <= hi)
         if inside.any():
             total += inside.sum() * abs(p[inside].mean() - y01[inside].mean())
