@@ -34,7 +34,7 @@ from checks.threshold import threshold_check
 from monitor import multiclass_suite
 from monitor.config import ModelConfig
 
-LABEL_CHECKS = ("performance", "calibration", "segments", "threshold")
+LABEL_CHECKS = ("performance", "calibration", "segments", "threshold", "class_prior")
 
 
 @dataclass
@@ -360,6 +360,8 @@ def run_suite(
         checks.extend(label_results)
     else:
         for name in LABEL_CHECKS:
+            if name == "class_prior" and model.task != "multiclass":
+                continue
             checks.append(CheckResult.skipped(name, coverage.reason or "labels not mature"))
         if model.performance.enabled and model.task == "binary" and "score" in current.columns:
             checks.append(_estimated(model, reference, current, seed))
