@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import confusion_matrix
 
 from checks.temperature import MulticlassRecalibrator
 from monitor.ingest import ingest_frame
+from monitor.reports import report_relpath
 from monitor.runner import Runner
 from monitor.store import open_store
 from tests.conftest import make_config, model_dict
@@ -112,3 +114,18 @@ def test_broken_calibration_with_ranking_intact_calls_for_temperature_scaling(ru
         2.0, rel=0.2
     )
     assert run.check("class_prior") is not None and run.check("class_prior").status == "ok"
+
+
+def test_the_report_shows_the_per_class_table_confusion_matrices_and_class_reliability(runs) -> None:  # type: ignore[no-untyped-def]
+    out, reports = runs
+    run = out["triage"]
+    page = (reports / report_relpath(run)).read_text(encoding="utf-8")
+    assert "Per class" in page and "Confusion matrix" in page and "Reliability per class" in page
+    day2 = traffic("triage", 2, sep=0.8)
+    expected = confusion_matrix(day2["label"], day2["prediction"], labels=CLASSES)
+    performance = run.check("performance")
+    assert performance is not None and performance.details["confusion"]["current"] == expected.tolist()
+    a_row = expected[0]
+    assert f"{a_row[0]} ({a_row[0] / a_row.sum():.0%})" in page  # true a, predicted a, with its row share
+    for c in CLASSES:
+        assert f"class {c}: observed share vs predicted probability" in page
