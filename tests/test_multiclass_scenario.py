@@ -80,7 +80,7 @@ def runs(store_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_a_shift_that_breaks_ranking_and_calibration_calls_for_retraining(runs) -> None:  # type: ignore[no-untyped-def]
-    out, _ = runs
+    out, reports = runs
     run = out["triage"]
     assert run.window_end == START + 3 * DAY
     performance, calibration = run.check("performance"), run.check("calibration")
@@ -96,6 +96,17 @@ def test_a_shift_that_breaks_ranking_and_calibration_calls_for_retraining(runs) 
     assert any("roc_auc fell" in r for r in rec.reasons) and any(
         "supersedes recalibration" in r for r in rec.reasons
     )
+
+    # The report: per-class table, confusion matrices (reference and current), class reliability.
+    page = (reports / report_relpath(run)).read_text(encoding="utf-8")
+    assert "Per class" in page and "Confusion matrix" in page and "Reliability per class" in page
+    day2 = traffic("triage", 2, sep=0.8)
+    expected = confusion_matrix(day2["label"], day2["prediction"], labels=CLASSES)
+    assert performance.details["confusion"]["current"] == expected.tolist()
+    a_row = expected[0]
+    assert f"{a_row[0]} ({a_row[0] / a_row.sum():.0%})" in page  # true a, predicted a, with its row share
+    for c in CLASSES:
+        assert f"class {c}: observed share vs predicted probability" in page
 
 
 def test_broken_calibration_with_ranking_intact_calls_for_temperature_scaling(runs) -> None:  # type: ignore[no-untyped-def]
@@ -114,18 +125,3 @@ def test_broken_calibration_with_ranking_intact_calls_for_temperature_scaling(ru
         2.0, rel=0.2
     )
     assert run.check("class_prior") is not None and run.check("class_prior").status == "ok"
-
-
-def test_the_report_shows_the_per_class_table_confusion_matrices_and_class_reliability(runs) -> None:  # type: ignore[no-untyped-def]
-    out, reports = runs
-    run = out["triage"]
-    page = (reports / report_relpath(run)).read_text(encoding="utf-8")
-    assert "Per class" in page and "Confusion matrix" in page and "Reliability per class" in page
-    day2 = traffic("triage", 2, sep=0.8)
-    expected = confusion_matrix(day2["label"], day2["prediction"], labels=CLASSES)
-    performance = run.check("performance")
-    assert performance is not None and performance.details["confusion"]["current"] == expected.tolist()
-    a_row = expected[0]
-    assert f"{a_row[0]} ({a_row[0] / a_row.sum():.0%})" in page  # true a, predicted a, with its row share
-    for c in CLASSES:
-        assert f"class {c}: observed share vs predicted probability" in page
