@@ -38,7 +38,7 @@ from sklearn import metrics as skm
 
 from checks._params import InvalidParameter, check_interval
 from checks.bootstrap import bootstrap_distribution, bootstrap_p_value, percentile_interval
-from checks.metric_kernels import MetricWindow, tie_groups, weighted_ranking_metrics
+from checks.metric_kernels import MetricWindow, tie_groups
 from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
 from checks.result import CheckResult, Finding
 
@@ -57,6 +57,20 @@ def class_metric(name: str, label: Any) -> str:
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=den > 0)
+
+
+def _auc(w: np.ndarray, y_sorted: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+    """ROC AUC (Mann-Whitney, ties count one half) per row of weights over score-sorted rows.
+
+    The AUC half of :func:`checks.metric_kernels.weighted_ranking_metrics`, without the
+    average precision this module does not report.
+    """
+    pos = w * y_sorted
+    neg = w - pos
+    if starts is not None:
+        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
+    pairs = np.einsum("ij,ij->i", pos, np.cumsum(neg, axis=1)) - 0.5 * np.einsum("ij,ij->i", pos, neg)
+    return _ratio(pairs, pos.sum(axis=1) * neg.sum(axis=1))
 
 
 def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple[np.ndarray, np.ndarray]:
@@ -127,20 +141,24 @@ def multiclass_window(
     ranked = [(o, onehot[o, j], tie_groups(score[o, j])) for j, o in enumerate(orders)]
     names = [*OVERALL, *(class_metric(m, c) for m in PER_CLASS for c in labels.tolist())]
 
+    # Every sum over rows in one product: per class TP, members, predictions; then correct, log loss, Brier.
+    per_row = np.column_stack([both, onehot, onehot_pred, correct, row_ll, row_brier])
+
     def kernel(w: np.ndarray) -> np.ndarray:
         total = w.sum(axis=1)
-        tp, pos, pp = w @ both, w @ onehot, w @ onehot_pred
+        sums = w @ per_row
+        tp, pos, pp = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k : 3 * k]
         f1 = np.nan_to_num(_ratio(2 * tp, pos + pp))
-        auc = np.column_stack([weighted_ranking_metrics(w[:, o], yk, st)[0] for o, yk, st in ranked])
+        auc = np.column_stack([_auc(w[:, o], yk, st) for o, yk, st in ranked])
         defined = np.isfinite(auc).sum(axis=1)
         macro_auc = _ratio(np.nansum(auc, axis=1), defined.astype(np.float64))
         overall = [
             macro_auc,
-            w @ correct / total,
+            sums[:, 3 * k] / total,
             f1.mean(axis=1),
             np.sum(f1 * pos, axis=1) / total,
-            w @ row_ll / total,
-            w @ row_brier / total,
+            sums[:, 3 * k + 1] / total,
+            sums[:, 3 * k + 2] / total,
         ]
         precision = np.nan_to_num(_ratio(tp, pp))
         return np.column_stack([*overall, auc, precision, _ratio(tp, pos)])
