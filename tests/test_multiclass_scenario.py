@@ -15,6 +15,7 @@ from sklearn.metrics import confusion_matrix
 
 from checks.temperature import MulticlassRecalibrator
 from monitor.ingest import ingest_frame
+from monitor.ingest.validate import validate_batch
 from monitor.reports import report_relpath
 from monitor.runner import Runner
 from monitor.store import open_store
@@ -125,3 +126,16 @@ def test_broken_calibration_with_ranking_intact_calls_for_temperature_scaling(ru
         2.0, rel=0.2
     )
     assert run.check("class_prior") is not None and run.check("class_prior").status == "ok"
+
+
+def test_rows_whose_class_probabilities_do_not_sum_to_one_are_quarantined_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    config = make_config("sqlite:///unused.db", tmp_path, [multiclass_model("triage")])
+    frame = traffic("triage", 0).head(5).drop(columns="label")
+    frame.loc[1, "score_a"] += 0.2  # this row sums to 1.2
+    frame.loc[3, ["score_a", "score_b", "score_c"]] = [0.333, 0.333, 0.333]  # rounding: kept
+    result = validate_batch(frame, config.models[0], "predictions", now=START + 3 * DAY)
+    assert result.rejected.positions == [1]
+    assert result.rejected.reasons[0].startswith("columns score_*: probabilities sum to 1.2, not 1")
+    assert len(result.frame) == 4 and list(result.frame.filter(like="p_").columns) == ["p_0", "p_1", "p_2"]
