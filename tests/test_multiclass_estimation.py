@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -10,9 +14,13 @@ from checks.estimation import expected_metrics
 from checks.multiclass_estimation import expected_multiclass_metrics, multiclass_estimate
 from checks.prior_shift import class_prior_shift, em_priors
 from checks.result import CheckResult, Finding
+from monitor.check_suite import run_suite
 from monitor.class_prior_policy import prior_correction
 from monitor.policy import recommend
+from tests.conftest import make_config
 from tests.multiclass_world import CLASSES, world
+from tests.test_daemon import START
+from tests.test_multiclass_scenario import multiclass_model
 
 
 def test_point_estimates_by_hand() -> None:
@@ -113,3 +121,35 @@ def test_policy_recommends_a_prior_correction_only_with_ranking_intact() -> None
     (rec,) = recommend([prior, performance_result(auc_finding=True)])
     assert rec.action == "retrain"
     assert prior_correction({"class_prior": prior}) is None  # ranking not verified: no correction
+
+
+def suite_frame(seed: int, *, labelled: bool, **shift: float) -> pd.DataFrame:
+    y, p, x = world(2000, seed=seed, **shift)
+    frame = pd.DataFrame(
+        {
+            "ts": [START + timedelta(seconds=s) for s in range(2000)],
+            "prediction": CLASSES[p.argmax(axis=1)],
+            "latency_ms": 10.0,
+            "error": False,
+            "label": y if labelled else None,
+        }
+    )
+    for k in range(3):
+        frame[f"p_{k}"], frame[f"x{k}"] = p[:, k], x[:, k]
+    return frame
+
+
+def test_before_labels_mature_the_suite_estimates_and_the_policy_reads_the_estimate(tmp_path: Path) -> None:
+    model = make_config("sqlite:///unused.db", tmp_path, [multiclass_model("triage")]).models[0]
+    reference = suite_frame(70, labelled=True)
+    current = suite_frame(71, labelled=False, sep=0.6)  # inputs moved to where the model is unsure
+    outcome = run_suite(model, reference, current, quarantined=0, window_seconds=86400, seed=0)
+    by_name = {c.check: c for c in outcome.checks}
+    assert by_name["class_prior"].status == by_name["calibration"].status == "skipped"
+    estimated = by_name["estimated_performance"]
+    assert estimated.status == "warn" and {"roc_auc", "macro_f1"} <= {f.method for f in estimated.findings}
+    assert estimated.metrics["reference_accuracy"] == pytest.approx(
+        expected_multiclass_metrics(reference[["p_0", "p_1", "p_2"]].to_numpy(), classes=CLASSES)["accuracy"]
+    )
+    recs = recommend([c for c in outcome.checks if c.check != "drift"])  # the estimate alone
+    assert [r.action for r in recs] == ["retrain"] and recs[0].reasons[0].startswith("Estimated")
