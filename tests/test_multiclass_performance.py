@@ -88,6 +88,9 @@ def test_a_significant_but_immaterial_change_is_not_a_finding() -> None:
     auc = next(row for row in r.details["metrics"] if row["name"] == "roc_auc")
     assert 0 < -auc["delta"] < 0.02 and not auc["degraded"]
     assert not any(f.method == "roc_auc" and f.subject == "model" for f in r.findings)
+    recall_rows = [row for row in r.details["metrics"] if row["name"].startswith("recall[")]
+    assert [row["min_delta"] for row in recall_rows] == [0.5] * 3  # the base metric's override, per class
+    assert not any(f.method == "recall" for f in r.findings)
 
 
 @pytest.mark.parametrize(
@@ -103,3 +106,16 @@ def test_bad_input_is_named(kwargs: dict, message: str) -> None:
     args = {"y_true": ["a"], "y_score": [[0.5, 0.25, 0.25]], **kwargs}
     with pytest.raises(InvalidParameter, match=message.replace("[", r"\[").replace("]", r"\]")):
         multiclass_performance(args["y_true"], args["y_score"], classes=CLASSES, n_resamples=100)
+
+
+def test_stationary_windows_rarely_alert_on_any_metric() -> None:
+    # Holm across the 15 metrics (overall and per class) keeps the family-wise rate near alpha.
+    alerts = 0
+    for seed in range(60):
+        y_ref, p_ref, _ = world(800, seed=1000 + seed)
+        y, p, _ = world(800, seed=2000 + seed)
+        r = multiclass_performance(
+            y, p, classes=CLASSES, reference=(y_ref, p_ref), n_resamples=320, seed=seed
+        )
+        alerts += r.status == "alert"
+    assert alerts <= 6  # 10% of 60 windows; alpha = 5%
