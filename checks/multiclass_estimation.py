@@ -105,6 +105,7 @@ def multiclass_estimate(
     classes: Sequence[Any],
     reference: Mapping[str, float] | None = None,
     min_delta: Mapping[str, float] | None = None,
+    materiality_options: Mapping[str, Any] | None = None,
     n_resamples: int = 1000,
     confidence: float = 0.95,
     alpha: float = 0.05,
@@ -122,6 +123,8 @@ def multiclass_estimate(
         probabilities), for a like-for-like comparison.
     min_delta, n_resamples, confidence, alpha, seed
         As :func:`checks.estimation.estimate_performance`.
+    materiality_options : mapping, optional
+        Further keyword options of :func:`checks.performance.materiality`.
 
     Returns
     -------
@@ -155,7 +158,7 @@ def multiclass_estimate(
         dist,
         dict(reference or {}),
         {},
-        overrides=overrides,
+        materiality_options={"min_delta": overrides, **(materiality_options or {})},
         confidence=confidence,
         alpha=alpha,
         n_resamples=n_resamples,

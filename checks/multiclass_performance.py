@@ -194,7 +194,7 @@ def assess_rows(
     reference: Mapping[str, float],
     ref_dist: Mapping[str, np.ndarray],
     *,
-    overrides: Mapping[str, float],
+    materiality_options: Mapping[str, Any],
     confidence: float,
     alpha: float,
     n_resamples: int,
@@ -205,8 +205,8 @@ def assess_rows(
 
     ``dist`` holds the metrics' resampled values (columns in ``names`` order); ``ref_dist``
     the reference's, per name, when the reference is resampled too (else the reference value
-    is taken as known). ``degraded`` is material (:func:`checks.performance.materiality`) and
-    Holm-adjusted ``p < alpha``.
+    is taken as known). ``degraded`` is material (:func:`checks.performance.materiality`, called
+    with ``materiality_options``, e.g. ``min_delta``) and Holm-adjusted ``p < alpha``.
     """
     rows = []
     for j, name in enumerate(names):
@@ -224,7 +224,7 @@ def assess_rows(
                     ref_d, confidence=confidence
                 )
             diff = dist[:, j] - (ref if ref_d is None else ref_d)
-            row.update(materiality(spec, value, ref, min_delta=overrides), reference=ref)
+            row.update(materiality(spec, value, ref, **materiality_options), reference=ref)
             row["p_value"] = bootstrap_p_value(diff, alternative="less" if higher else "greater")
         rows.append(row)
     compared = [row for row in rows if row["p_value"] is not None]
@@ -296,6 +296,7 @@ def multiclass_performance(
     seed: int = 0,
     min_delta: Mapping[str, float] | None = None,
     alpha: float = 0.05,
+    materiality_options: Mapping[str, Any] | None = None,
 ) -> CheckResult:
     """Performance of a multiclass model overall and per class, and degradation versus a reference.
 
@@ -315,6 +316,9 @@ def multiclass_performance(
     n_resamples, confidence, seed, min_delta, alpha
         As :func:`checks.performance.performance` (``min_delta`` by base metric name applies
         to the per-class metrics too).
+    materiality_options : mapping, optional
+        Further keyword options of :func:`checks.performance.materiality`, the rule shared
+        with binary models.
 
     Returns
     -------
@@ -363,7 +367,7 @@ def multiclass_performance(
         dist,
         ref_values,
         ref_dist,
-        overrides=overrides,
+        materiality_options={"min_delta": overrides, **(materiality_options or {})},
         confidence=confidence,
         alpha=alpha,
         n_resamples=n_resamples,
