@@ -158,6 +158,7 @@ def materiality(
 ) -> dict[str, Any]:
     """Whether a metric's change from ``reference`` to ``value`` is a material degradation.
 
+    The one materiality rule of every performance check (binary, multiclass, per class).
     Material when the change in the bad direction is at least the absolute ``min_delta``, or,
     for a bounded metric, when its error ``1 - metric`` rose by at least ``min_relative`` of the
     reference error (see the module docstring).

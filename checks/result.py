@@ -28,7 +28,7 @@ import numpy as np
 
 Status = Literal["ok", "warn", "alert", "skipped"]
 Severity = Literal["warn", "alert"]
-Action = Literal["recalibrate", "retune_threshold", "retrain", "investigate_data"]
+Action = Literal["recalibrate", "retune_threshold", "retrain", "investigate_data", "correct_priors"]
 
 STATUS_ORDER: dict[str, int] = {"skipped": 0, "ok": 1, "warn": 2, "alert": 3}
 

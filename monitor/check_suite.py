@@ -31,11 +31,13 @@ from checks.recalibration import RecalibrationProposal, propose_recalibration
 from checks.result import CheckResult
 from checks.segment_calibration import calibration_by_segment
 from checks.segments import segment_check
+from checks.temperature import MulticlassRecalibrationProposal
 from checks.threshold import threshold_check
 from checks.volume import Expectation
+from monitor import multiclass_suite
 from monitor.config import ModelConfig
 
-LABEL_CHECKS = ("performance", "calibration", "segments", "threshold")
+LABEL_CHECKS = ("performance", "calibration", "segments", "threshold", "class_prior")
 
 
 @dataclass
@@ -47,6 +49,7 @@ class SuiteOutcome:
     labels_mature: bool
     recalibration: RecalibrationProposal | None = None
     #: Recorded with the reference: the importance used by the drift check and where it came from.
+    recalibration: RecalibrationProposal | MulticlassRecalibrationProposal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -227,14 +230,25 @@ def _calibration_by_segment(
 
 def _label_checks(
     model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, seed: int
-) -> tuple[list[CheckResult], RecalibrationProposal | None]:
+) -> tuple[list[CheckResult], RecalibrationProposal | MulticlassRecalibrationProposal | None]:
     out: list[CheckResult] = []
-    proposal = None
+    proposal: RecalibrationProposal | MulticlassRecalibrationProposal | None = None
     y, y_ref = _y(cur, model, "label"), _y(ref, model, "label")
     pred, pred_ref = _y(cur, model, "prediction"), _y(ref, model, "prediction")
     score, score_ref = _scores(cur, model), _scores(ref, model)
     has_ref = len(ref) > 0
-    if model.performance.enabled:
+    if model.task == "multiclass" and score is not None:
+        mc_ref = (y_ref, pred_ref, score_ref) if has_ref else None
+        if model.performance.enabled:
+            out.append(multiclass_suite.performance_check(model, y, pred, score, mc_ref, seed))
+        if model.calibration.enabled:
+            calibration, proposal = multiclass_suite.calibration_check(
+                model, y, score, (y_ref, score_ref) if has_ref else None, cur["ts"].to_numpy(), seed
+            )
+            out.append(calibration)
+        if has_ref and score_ref is not None:
+            out.append(multiclass_suite.prior_check(model, y, score, y_ref, score_ref, cur["ts"].to_numpy()))
+    elif model.performance.enabled:
         out.append(
             performance(
                 y,
@@ -406,9 +420,14 @@ def run_suite(
         checks.extend(label_results)
     else:
         for name in LABEL_CHECKS:
+            if name == "class_prior" and model.task != "multiclass":
+                continue
             checks.append(CheckResult.skipped(name, coverage.reason or "labels not mature"))
         if model.performance.enabled and model.task == "binary" and "score" in current.columns:
             checks.append(_estimated(model, reference, current, seed))
+        scores = _scores(current, model) if model.task == "multiclass" else None
+        if model.performance.enabled and scores is not None:
+            checks.append(multiclass_suite.estimated_check(model, scores, _scores(reference, model), seed))
     return SuiteOutcome(
         checks=checks,
         label_coverage=coverage.metrics.get("label_coverage") or 0.0,

@@ -57,6 +57,11 @@ shift a threshold proposal wins over the calibration alert (the probabilities ar
 consequence of the new balance); otherwise a calibration alert wins over a threshold
 proposal, which follows from the distorted scores.
 
+Multiclass models: a class-prior shift with ranking intact calls for **correct_priors**
+(:mod:`monitor.class_prior_policy`), after suspect data and before the other rows; otherwise
+the rows apply with the one-vs-rest ROC AUC as the ranking metric and top-label / class-wise
+ECE as the calibration check.
+
 The policy leaves ``Recommendation.artifact`` as None; the runner attaches the fitted
 recalibrator's path or the proposed threshold.
 """
@@ -69,6 +74,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.result import CheckResult, Finding, Recommendation
+from monitor.class_prior_policy import prior_correction
 from monitor.policy_signals import (
     PolicyRules,
     alert_findings,
@@ -85,7 +91,7 @@ from monitor.policy_signals import (
     threshold_proposal,
 )
 
-LABEL_ALERT_CHECKS = ("performance", "calibration", "segments")
+LABEL_ALERT_CHECKS = ("performance", "calibration", "segments", "class_prior")
 DEFAULT_RULES = PolicyRules()
 
 
@@ -151,6 +157,9 @@ def decide(checks: Sequence[CheckResult], *, rules: PolicyRules = DEFAULT_RULES)
     suspect = data_suspect(ran, rules)
     if suspect is not None:
         return Decision(_investigate(ran, suspect[0], suspect[1], triggers))
+    corrected = prior_correction(ran)
+    if corrected is not None:
+        return Decision(corrected)
     if lost[0]:
         reasons = lost[0] + drift_reasons + segment_reasons
         return Decision(_retrain(ran, reasons, {**lost[1], **drift_evidence, **segment_evidence}))

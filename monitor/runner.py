@@ -268,6 +268,19 @@ class Runner:
                 payload = recalibrator.to_json()
                 artifact = self._artifact_dir(model) / f"recalibrator-{stamp}.json"
                 artifact.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
+            elif rec.action == "correct_priors" and (prior := run.check("class_prior")) is not None:
+                payload = {
+                    **prior.details["artifact"],
+                    "fitted_on": {
+                        "model": model.name,
+                        "model_version": run.model_version,
+                        "window_start": run.window_start.isoformat(),
+                        "window_end": run.window_end.isoformat(),
+                    },
+                    "metrics": prior.details.get("correction", {}),
+                }
+                artifact = self._artifact_dir(model) / f"prior-correction-{stamp}.json"
+                artifact.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
             elif rec.action == "retune_threshold":
                 threshold = run.check("threshold")
                 if threshold is not None and threshold.details:

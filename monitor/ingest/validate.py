@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checks.multiclass_performance import SUM_TOLERANCE
 from monitor.config import ModelConfig
 from monitor.store.schema import CATEGORY_LENGTH, ID_LENGTH, feature_column, score_columns
 
@@ -373,6 +374,12 @@ def _scores(frame: pd.DataFrame, model: ModelConfig, reasons: _Reasons) -> dict[
             outside = ((numbers < 0) | (numbers > 1)).to_numpy()
             reasons.add(outside, f"column {src!r}: a probability must be within [0, 1]")
         out[store_col] = numbers
+    if model.task == "multiclass" and all(src in frame.columns for src in sources):
+        total = sum(out.values(), pd.Series(0.0, index=frame.index))
+        off = ((total - 1).abs() > SUM_TOLERANCE + 1e-9).to_numpy()
+        reasons.add(
+            off, total.map(lambda t: f"columns {model.score_column}_*: probabilities sum to {t:.4g}, not 1")
+        )
     return out
 
 

@@ -18,6 +18,7 @@ from .adapters import (
 )
 from .fmt import as_float, num, pvalue
 from .markup import Markup, el, join
+from .multiclass_sections import class_reliability_charts, confusion_matrices, per_class_table
 from .svg import AFTER, CURRENT, MUTED, REFERENCE, Rule, Series, auto_ticks, interval_strip, line_chart
 from .widgets import epoch, everything, key_figures, name, table, time_ticks
 
@@ -113,9 +114,11 @@ def performance_trend_charts(
 def performance_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     metrics = performance_metrics(result.details, estimated=result.check == "estimated_performance")
     parts = [_metrics_table(metrics)] if metrics else []
+    parts += [per_class_table(result.details), confusion_matrices(result.details)]  # multiclass only
     run = history[-1] if history else None
     if result.check == "performance" or run is None or run.check("performance") is None:
         names = list(dict.fromkeys([p.name for p in metrics] + metric_names(history)))
+        names = [n for n in names if "[" not in n]  # per-class metrics: in the per-class table
         reference = {p.name: p.reference for p in metrics if p.reference is not None}
         charts = performance_trend_charts(history, names=names, reference=reference)
         if charts:
@@ -191,6 +194,7 @@ def calibration_section(result: CheckResult, history: Sequence[ModelRun]) -> Mar
                 height=420,
             )
         )
+    parts.append(class_reliability_charts(result.details))  # multiclass only
     segments = pick(result.details, "segments", default=[])
     if isinstance(segments, list) and segments:
         parts.append(_calibration_by_segment(segments))

@@ -44,6 +44,7 @@ ACTION_TITLES = {
     "recalibrate": "Recalibrate the probabilities",
     "retune_threshold": "Retune the decision threshold",
     "investigate_data": "Investigate the data",
+    "correct_priors": "Correct the probabilities for the new class priors",
 }
 
 _STAMP = "%Y%m%dT%H%M%SZ"

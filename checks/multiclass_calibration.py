@@ -1,0 +1,373 @@
+"""Calibration of a multiclass model's class probabilities: top-label and class-wise ECE.
+
+* **Top-label ECE** bins the confidence ``max_k p_k`` and compares it with the accuracy of
+  the arg-max class in each bin ([1]_): the binary ECE of (``correct``, ``confidence``).
+* **Class-wise ECE** is the mean over classes of the binary ECE of (``[y = k]``, ``p_k``)
+  ([2]_): it also sees the probabilities of the classes that were not predicted.
+* Reliability curves per class (and of the top label), and the **multiclass Brier
+  decomposition**: the multiclass Brier score ``mean_i sum_k (p_ik - [y_i = k])^2`` is the sum
+  over classes of the binary Brier scores of the one-vs-rest columns, so each of Murphy's terms
+  (and the two within-bin terms) is the sum of the binary ones
+  (:func:`checks.calibration.brier_decomposition`) and the identity holds exactly.
+
+The decision rule is the binary check's (:func:`checks.calibration.calibration_check`): each
+ECE counts beyond its own noise, the mean ECE of outcomes simulated from the window's own
+probabilities (:func:`checks.calibration.calibrated_eces`; for the class-wise ECE the mean of
+the classes' noises, since each class's ECE sees only ``[y = k] ~ Bernoulli(p_k)``). The
+top-label ECE alerts above ``ece_threshold`` beyond its noise; against a reference, a measure
+degraded when its rise beyond noise is at least ``min_delta`` and its bootstrap test (both
+measures from the same resamples of the rows, bins held fixed, windows resampled
+independently) is significant after Holm's adjustment over the two measures at the binary
+check's level (one-sided ``alpha / 2``, i.e. the two-sided interval excludes 0).
+
+References
+----------
+.. [1] Guo, C., Pleiss, G., Sun, Y., Weinberger, K. Q. (2017). On calibration of modern
+   neural networks. ICML.
+.. [2] Kull, M., Perello-Nieto, M., Kängsepp, M., Silva Filho, T., Song, H., Flach, P.
+   (2019). Beyond temperature scaling: obtaining well-calibrated multiclass probabilities
+   with Dirichlet calibration. NeurIPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from checks._params import check_interval, check_one_of
+from checks.bootstrap import counts_from_indices, resample_indices
+from checks.calibration import (
+    STRATEGIES,
+    brier_decomposition,
+    calibrated_eces,
+    expected_calibration_error,
+    maximum_calibration_error,
+    reliability_curve,
+)
+from checks.multiclass_performance import multiclass_inputs
+from checks.performance import holm_adjusted
+from checks.result import CheckResult, Finding
+
+
+def top_label(y_true: np.ndarray, y_score: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(correct, confidence)``: whether the arg-max class is right (0/1) and its probability."""
+    top = np.argmax(y_score, axis=1)
+    return (labels[top] == y_true).astype(np.float64), y_score[np.arange(len(top)), top]
+
+
+def _onehot(y: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return (y[:, None] == labels[None, :]).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class MulticlassCalibration:
+    """The calibration measures of one window (see the module docstring)."""
+
+    top_label_ece: float
+    classwise_ece: float
+    class_ece: dict[str, float]
+    top_label_mce: float
+    brier: float
+    reliability: float
+    resolution: float
+    uncertainty: float
+    within_bin_variance: float
+    within_bin_covariance: float
+
+
+def multiclass_calibration(
+    y_true: Any, y_score: Any, *, classes: Sequence[Any], n_bins: int = 10, strategy: str = "uniform"
+) -> MulticlassCalibration:
+    """Top-label and class-wise ECE, top-label MCE and the multiclass Brier decomposition.
+
+    >>> p = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]
+    >>> m = multiclass_calibration(["a", "b", "b"], p, classes=["a", "b"], n_bins=2)
+    >>> round(m.top_label_ece, 4), round(m.brier, 4)
+    (0.1, 0.2733)
+    """
+    func = "multiclass_calibration"
+    labels, y, p, _ = multiclass_inputs(y_true, y_score, classes, func)
+    check_interval("n_bins", n_bins, func, low=1)
+    check_one_of("strategy", strategy, STRATEGIES, func)
+    correct, conf = top_label(y, p, labels)
+    onehot = _onehot(y, labels)
+    per_class = {
+        str(c): expected_calibration_error(onehot[:, k], p[:, k], n_bins=n_bins, strategy=strategy)
+        for k, c in enumerate(labels)
+    }
+    parts = [
+        brier_decomposition(onehot[:, k], p[:, k], n_bins=n_bins, strategy=strategy)
+        for k in range(len(labels))
+    ]
+    return MulticlassCalibration(
+        top_label_ece=expected_calibration_error(correct, conf, n_bins=n_bins, strategy=strategy),
+        classwise_ece=float(np.mean(list(per_class.values()))),
+        class_ece=per_class,
+        top_label_mce=maximum_calibration_error(correct, conf, n_bins=n_bins, strategy=strategy),
+        brier=float(sum(d.brier for d in parts)),
+        reliability=float(sum(d.reliability for d in parts)),
+        resolution=float(sum(d.resolution for d in parts)),
+        uncertainty=float(sum(d.uncertainty for d in parts)),
+        within_bin_variance=float(sum(d.within_bin_variance for d in parts)),
+        within_bin_covariance=float(sum(d.within_bin_covariance for d in parts)),
+    )
+
+
+def _gaps(y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, strategy: str) -> sparse.csr_matrix:
+    """``(n, (K + 1) * n_bins)`` sparse matrix of ``p - y`` in each row's bin: top label, then each class."""
+    correct, conf = top_label(y, p, labels)
+    onehot = _onehot(y, labels)
+    cols = [(correct, conf), *((onehot[:, k], p[:, k]) for k in range(len(labels)))]
+    n = len(y)
+    blocks = []
+    for j, (yy, pp) in enumerate(cols):
+        edges = np.percentile(pp, np.linspace(0, 100, n_bins + 1)) if strategy == "quantile" else None
+        edges = np.linspace(0.0, 1.0, n_bins + 1) if edges is None else edges
+        ids = np.searchsorted(edges[1:-1], pp) + j * n_bins
+        blocks.append(sparse.csr_matrix((pp - yy, (np.arange(n), ids)), shape=(n, len(cols) * n_bins)))
+    return sparse.csr_matrix(sum(blocks))
+
+
+def _bootstrap(
+    gaps: sparse.csr_matrix, k: int, n_bins: int, n_resamples: int, seed: np.random.SeedSequence
+) -> np.ndarray:
+    """``(n_resamples, 2)``: top-label and class-wise ECE of each resample of the rows."""
+    n = gaps.shape[0]
+    out = []
+    for idx in resample_indices(n, n_resamples=n_resamples, rng=np.random.default_rng(seed)):
+        w = counts_from_indices(idx, n).astype(np.float64)
+        binned = np.abs(np.asarray((gaps.T @ w.T).T)).reshape(len(w), k + 1, n_bins).sum(axis=2) / n
+        out.append(np.column_stack([binned[:, 0], binned[:, 1:].mean(axis=1)]))
+    return np.concatenate(out)
+
+
+def _noise(
+    y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, strategy: str, seed: int
+) -> tuple[float, float]:
+    _, conf = top_label(y, p, labels)
+    top = calibrated_eces(conf, n_bins=n_bins, strategy=strategy, seed=seed).mean()
+    per_class = [
+        calibrated_eces(p[:, k], n_bins=n_bins, strategy=strategy, seed=seed + 1 + k).mean()
+        for k in range(len(labels))
+    ]
+    return float(top), float(np.mean(per_class))
+
+
+def class_reliability(
+    y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, strategy: str
+) -> dict[str, dict[str, list[Any]]]:
+    """The one-vs-rest reliability curve of every class (as dicts), keyed by class."""
+    onehot = _onehot(y, labels)
+    return {
+        str(c): reliability_curve(onehot[:, k], p[:, k], n_bins=n_bins, strategy=strategy).to_dict()
+        for k, c in enumerate(labels)
+    }
+
+
+MEASURES = ("ece", "classwise_ece")
+
+
+def multiclass_calibration_check(
+    y_true: Any,
+    y_score: Any,
+    *,
+    classes: Sequence[Any],
+    reference: tuple[Any, Any] | None = None,
+    n_bins: int = 10,
+    strategy: str = "uniform",
+    ece_threshold: float = 0.1,
+    min_delta: float = 0.02,
+    alpha: float = 0.05,
+    n_resamples: int = 500,
+    min_samples: int = 100,
+    seed: int = 0,
+) -> CheckResult:
+    """Calibration of a multiclass model on the current window, against a reference window.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    y_score : array-like of shape (n_samples, n_classes)
+        Class probabilities, columns in the order of ``classes``.
+    classes : sequence
+    reference : (y_true, y_score) or None, default=None
+    n_bins, strategy, ece_threshold, min_delta, alpha, n_resamples, min_samples, seed
+        As :func:`checks.calibration.calibration_check`; ``ece_threshold`` applies to the
+        top-label ECE, ``min_delta`` to the rise of either ECE.
+
+    Returns
+    -------
+    CheckResult
+        ``check="calibration"``; metrics ``ece`` (top label), ``classwise_ece``, ``ece[<class>]``,
+        their noises, ``mce``, ``brier`` and its decomposition, ``mean_score[<class>]`` and
+        ``share[<class>]``, and with a reference the same prefixed ``reference_`` and
+        ``ece_delta`` / ``classwise_ece_delta`` with intervals and p-values. Details:
+        ``reliability`` (top label), ``class_reliability`` and their ``_reference``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.dirichlet([1, 1, 1], 3000)
+    >>> y = np.array([rng.choice(3, p=row) for row in p])
+    >>> multiclass_calibration_check(y, p, classes=[0, 1, 2], reference=(y, p), n_resamples=100).status
+    'ok'
+    >>> sharp = p**3 / (p**3).sum(axis=1, keepdims=True)
+    >>> multiclass_calibration_check(y, sharp, classes=[0, 1, 2], reference=(y, p), n_resamples=100).status
+    'alert'
+    """
+    func = "multiclass_calibration_check"
+    labels, y, p, _ = multiclass_inputs(y_true, y_score, classes, func)
+    check_interval("ece_threshold", ece_threshold, func, low=0.0, high=1.0)
+    check_interval("min_delta", min_delta, func, low=0.0, high=1.0)
+    check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
+    check_interval("n_resamples", n_resamples, func, low=1)
+    check_interval("min_samples", min_samples, func, low=1)
+    if y.size < min_samples:
+        return CheckResult.skipped(
+            "calibration", f"{y.size} labelled rows < min_samples={min_samples}", n=y.size
+        )
+    metrics, details = _window_metrics(y, p, labels, n_bins, strategy, seed, prefix="")
+    findings: list[Finding] = []
+    noise = metrics["ece_noise"]
+    if metrics["ece"] - noise > ece_threshold:
+        findings.append(
+            Finding(
+                subject="model",
+                method="ece",
+                statistic=metrics["ece"],
+                threshold=ece_threshold,
+                effect_size=metrics["ece"],
+                severity="alert",
+                message=f"top-label calibration error {metrics['ece']:.3f} is above {ece_threshold:g}",
+                evidence={"n": int(y.size), "ece_noise": noise, "mce": metrics["mce"], "n_bins": n_bins},
+            )
+        )
+    if reference is not None:
+        _, y_ref, p_ref, _ = multiclass_inputs(reference[0], reference[1], labels, func)
+        if y_ref.size < min_samples:
+            details["reference_note"] = (
+                f"reference has {y_ref.size} rows < min_samples={min_samples}; not compared"
+            )
+        else:
+            ref_metrics, ref_details = _window_metrics(
+                y_ref, p_ref, labels, n_bins, strategy, seed + 100, prefix="reference_"
+            )
+            metrics.update(ref_metrics)
+            details.update(ref_details)
+            findings += _compare(
+                y, p, y_ref, p_ref, labels, metrics, n_bins, strategy, min_delta, alpha, n_resamples, seed
+            )
+    return CheckResult(
+        check="calibration",
+        status="alert" if findings else "ok",
+        metrics=metrics,
+        findings=tuple(findings),
+        details=details,
+    )
+
+
+def _window_metrics(
+    y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, strategy: str, seed: int, *, prefix: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    m = multiclass_calibration(y, p, classes=labels, n_bins=n_bins, strategy=strategy)
+    top_noise, cw_noise = _noise(y, p, labels, n_bins, strategy, seed)
+    correct, conf = top_label(y, p, labels)
+    metrics: dict[str, Any] = {
+        "n": int(y.size),
+        "ece": m.top_label_ece,
+        "ece_noise": top_noise,
+        "classwise_ece": m.classwise_ece,
+        "classwise_ece_noise": cw_noise,
+        "mce": m.top_label_mce,
+        "brier": m.brier,
+        "reliability": m.reliability,
+        "resolution": m.resolution,
+        "uncertainty": m.uncertainty,
+        "accuracy": float(correct.mean()),
+        "mean_confidence": float(conf.mean()),
+    }
+    for k, c in enumerate(labels):
+        metrics[f"ece[{c}]"] = m.class_ece[str(c)]
+        metrics[f"mean_score[{c}]"] = float(p[:, k].mean())
+        metrics[f"share[{c}]"] = float(np.mean(y == c))
+    suffix = "_reference" if prefix else ""
+    details: dict[str, Any] = {
+        f"reliability{suffix}": reliability_curve(correct, conf, n_bins=n_bins, strategy=strategy).to_dict(),
+        f"class_reliability{suffix}": class_reliability(y, p, labels, n_bins, strategy),
+    }
+    if not prefix:
+        details.update(strategy=strategy, n_bins=n_bins, classes=[str(c) for c in labels])
+    return {f"{prefix}{k}": v for k, v in metrics.items()}, details
+
+
+def _compare(
+    y: np.ndarray,
+    p: np.ndarray,
+    y_ref: np.ndarray,
+    p_ref: np.ndarray,
+    labels: np.ndarray,
+    metrics: dict[str, Any],
+    n_bins: int,
+    strategy: str,
+    min_delta: float,
+    alpha: float,
+    n_resamples: int,
+    seed: int,
+) -> list[Finding]:
+    """Fill the deltas in ``metrics``; the findings of the measures that degraded."""
+    seq_cur, seq_ref = np.random.SeedSequence(seed).spawn(2)
+    k = len(labels)
+    boot = _bootstrap(_gaps(y, p, labels, n_bins, strategy), k, n_bins, n_resamples, seq_cur)
+    boot -= _bootstrap(_gaps(y_ref, p_ref, labels, n_bins, strategy), k, n_bins, n_resamples, seq_ref)
+    rows = []
+    for j, name in enumerate(MEASURES):
+        beyond = metrics[name] - metrics[f"{name}_noise"]
+        delta = beyond - (metrics[f"reference_{name}"] - metrics[f"reference_{name}_noise"])
+        # Resampling inflates an ECE of its own: keep the bootstrap's spread, centred on the estimate.
+        b = boot[:, j] + delta - boot[:, j].mean()
+        low, high = (float(v) for v in np.quantile(b, [alpha / 2, 1 - alpha / 2]))
+        p_value = float((1 + np.sum(b <= 0)) / (n_resamples + 1))
+        metrics.update({f"{name}_delta": delta, f"{name}_delta_ci_low": low, f"{name}_delta_ci_high": high})
+        metrics[f"{name}_delta_p_value"] = p_value
+        rows.append((name, delta, low, high, p_value))
+    adjusted = holm_adjusted([r[4] for r in rows])
+    findings = []
+    for (name, delta, low, high, _), adj in zip(rows, adjusted, strict=True):
+        metrics[f"{name}_delta_adjusted_p_value"] = float(adj)
+        if not (delta >= min_delta and adj < alpha / 2):
+            continue
+        label = "top-label ECE" if name == "ece" else "class-wise ECE"
+        findings.append(
+            Finding(
+                subject="model",
+                method=f"{name}_delta",
+                statistic=delta,
+                threshold=min_delta,
+                p_value=float(adj),
+                effect_size=delta,
+                severity="alert",
+                message=(
+                    f"calibration degraded: {label} {metrics[name]:.3f} vs "
+                    f"{metrics[f'reference_{name}']:.3f} in the reference (+{delta:.3f} beyond noise, "
+                    f"{100 * (1 - alpha):g}% CI [{low:.3f}, {high:.3f}])"
+                ),
+                evidence={
+                    name: metrics[name],
+                    f"reference_{name}": metrics[f"reference_{name}"],
+                    "noise": metrics[f"{name}_noise"],
+                    "reference_noise": metrics[f"reference_{name}_noise"],
+                    "ci_low": low,
+                    "ci_high": high,
+                    "confidence": 1 - alpha,
+                    "n": int(y.size),
+                    "reference_n": int(y_ref.size),
+                    "brier": metrics["brier"],
+                    "reference_brier": metrics["reference_brier"],
+                },
+            )
+        )
+    return findings

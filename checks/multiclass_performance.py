@@ -1,0 +1,399 @@
+"""Multiclass performance per class and overall, with bootstrap intervals, against a reference.
+
+The class probabilities ``y_score`` are an ``(n_samples, n_classes)`` matrix whose columns
+follow ``classes``; the predicted class is the arg-max column unless ``y_pred`` is given.
+Metrics of the model as a whole:
+
+* ``roc_auc``: one-vs-rest ROC AUC, the unweighted mean over classes of each class's AUC
+  against the rest (scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")``);
+* ``accuracy``, ``macro_f1``, ``weighted_f1`` (F1 per class weighted by its support);
+* ``log_loss`` and ``brier``, the multiclass Brier score ``mean_i sum_k (p_ik - [y_i = k])^2``
+  (scikit-learn's ``brier_score_loss`` on a probability matrix; 0 to 2).
+
+and of each class ``c``: ``roc_auc[c]``, ``precision[c]`` and ``recall[c]``.
+
+The decision rule is the binary one (:mod:`checks.performance`): a metric is degraded when
+its change in the bad direction is material (:func:`checks.performance.materiality`, per
+class with the base metric's ``min_delta``) and the one-sided bootstrap test is significant
+after Holm's adjustment across *every* compared metric, overall and per class. Every metric
+is a weighted sum or ratio of sums over rows, and each class's AUC the Mann-Whitney statistic
+of weighted counts, so all metrics share one batch of resamples.
+
+>>> rng = np.random.default_rng(0)
+>>> y = rng.integers(0, 3, 600)
+>>> p = np.full((600, 3), 0.2) + 0.4 * np.eye(3)[y]
+>>> r = multiclass_performance(y, p, classes=[0, 1, 2], n_resamples=300)
+>>> r.status, r.metrics["roc_auc"], r.metrics["accuracy"]
+('ok', 1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+from checks._params import InvalidParameter, check_interval
+from checks.bootstrap import bootstrap_distribution, bootstrap_p_value, percentile_interval
+from checks.metric_kernels import MetricWindow, tie_groups
+from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
+from checks.result import CheckResult, Finding
+
+_EPS = float(np.finfo(np.float64).eps)
+OVERALL = ("roc_auc", "accuracy", "macro_f1", "weighted_f1", "log_loss", "brier")
+PER_CLASS = ("roc_auc", "precision", "recall")
+#: Rows whose probabilities sum further than this from 1 are refused (rounding is tolerated).
+SUM_TOLERANCE = 0.01
+SPECS: dict[str, MetricSpec] = {**METRICS, "weighted_f1": replace(METRICS["macro_f1"], name="weighted_f1")}
+
+
+def class_metric(name: str, label: Any) -> str:
+    """The name of a per-class metric, e.g. ``recall[b]``."""
+    return f"{name}[{label}]"
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=den > 0)
+
+
+def _auc(w: np.ndarray, y_sorted: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+    """ROC AUC (Mann-Whitney, ties count one half) per row of weights over score-sorted rows.
+
+    The AUC half of :func:`checks.metric_kernels.weighted_ranking_metrics`, without the
+    average precision this module does not report.
+    """
+    pos = w * y_sorted
+    neg = w - pos
+    if starts is not None:
+        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
+    pairs = np.einsum("ij,ij->i", pos, np.cumsum(neg, axis=1)) - 0.5 * np.einsum("ij,ij->i", pos, neg)
+    return _ratio(pairs, pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(labels, y_score)``: ``classes`` as an array and the probability matrix.
+
+    Raises :class:`InvalidParameter` naming the argument when ``classes`` has fewer than two
+    distinct labels, or the matrix has the wrong number of columns, non-finite values, values
+    outside [0, 1] or rows not summing to 1 (within ``SUM_TOLERANCE``).
+    """
+    labels = np.asarray(classes)
+    if labels.ndim != 1 or labels.size < 2 or np.unique(labels).size != labels.size:
+        raise InvalidParameter(
+            f"'classes' of {func} must list at least two distinct classes; got {classes!r}"
+        )
+    score = np.asarray(y_score, dtype=np.float64)
+    if score.ndim != 2 or score.shape[1] != len(labels):
+        raise InvalidParameter(
+            f"'y_score' of {func} must be an (n_samples, n_classes = {len(labels)}) probability matrix with "
+            f"columns in the order of classes {labels.tolist()}; got shape {score.shape}"
+        )
+    if not np.all(np.isfinite(score)) or score.min(initial=0) < 0 or score.max(initial=0) > 1:
+        raise InvalidParameter(f"'y_score' of {func} must hold probabilities in [0, 1] (no NaN)")
+    off = np.flatnonzero(np.abs(score.sum(axis=1) - 1) > SUM_TOLERANCE + 1e-9)
+    if off.size:
+        raise InvalidParameter(
+            f"'y_score' of {func}: row {int(off[0])} sums to {score[off[0]].sum():.4g}, not 1 "
+            f"({off.size} rows off by more than {SUM_TOLERANCE})"
+        )
+    return labels, score
+
+
+def multiclass_inputs(
+    y_true: Any, y_score: Any, classes: Sequence[Any], func: str, y_pred: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validated ``(labels, y_true, y_score, y_pred)`` (:func:`probability_matrix`; ``y_pred``
+    defaults to the arg-max class); every label must be one of ``classes``."""
+    labels, score = probability_matrix(y_score, classes, func)
+    y = np.asarray(y_true)
+    if len(score) != len(y):
+        raise InvalidParameter(f"'y_score' of {func} must have one row per label: {len(score)} != {len(y)}")
+    pred = labels[np.argmax(score, axis=1)] if y_pred is None else np.asarray(y_pred)
+    unknown = np.setdiff1d(np.concatenate([y, pred]), labels)
+    if len(pred) != len(y) or unknown.size:
+        raise InvalidParameter(
+            f"y_true/y_pred of {func} must have equal length and use only classes {labels.tolist()}; "
+            f"unknown: {unknown.tolist()[:5]}"
+        )
+    return labels, y, score, pred
+
+
+def multiclass_window(
+    y_true: Any, y_score: Any, *, classes: Sequence[Any], y_pred: Any = None
+) -> MetricWindow:
+    """The metrics of one window and the kernel recomputing them for rows of resample weights.
+
+    >>> w = multiclass_window(["a", "b", "b"], [[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]], classes=["a", "b"])
+    >>> w.values["accuracy"], w.values["recall[b]"]
+    (0.6666666666666666, 0.5)
+    """
+    labels, y, score, pred = multiclass_inputs(y_true, y_score, classes, "multiclass_performance", y_pred)
+    k = len(labels)
+    onehot = (y[:, None] == labels[None, :]).astype(np.float64)
+    onehot_pred = (pred[:, None] == labels[None, :]).astype(np.float64)
+    both, correct = onehot * onehot_pred, (y == pred).astype(np.float64)
+    row_ll = -np.log(np.clip(np.sum(score * onehot, axis=1), _EPS, 1 - _EPS))
+    row_brier = np.sum((score - onehot) ** 2, axis=1)
+    orders = [np.argsort(score[:, j], kind="stable") for j in range(k)]
+    ranked = [(o, onehot[o, j], tie_groups(score[o, j])) for j, o in enumerate(orders)]
+    names = [*OVERALL, *(class_metric(m, c) for m in PER_CLASS for c in labels.tolist())]
+
+    # Every sum over rows in one product: per class TP, members, predictions; then correct, log loss, Brier.
+    per_row = np.column_stack([both, onehot, onehot_pred, correct, row_ll, row_brier])
+
+    def kernel(w: np.ndarray) -> np.ndarray:
+        total = w.sum(axis=1)
+        sums = w @ per_row
+        tp, pos, pp = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k : 3 * k]
+        f1 = np.nan_to_num(_ratio(2 * tp, pos + pp))
+        auc = np.column_stack([_auc(w[:, o], yk, st) for o, yk, st in ranked])
+        defined = np.isfinite(auc).sum(axis=1)
+        macro_auc = _ratio(np.nansum(auc, axis=1), defined.astype(np.float64))
+        overall = [
+            macro_auc,
+            sums[:, 3 * k] / total,
+            f1.mean(axis=1),
+            np.sum(f1 * pos, axis=1) / total,
+            sums[:, 3 * k + 1] / total,
+            sums[:, 3 * k + 2] / total,
+        ]
+        precision = np.nan_to_num(_ratio(tp, pp))
+        return np.column_stack([*overall, auc, precision, _ratio(tp, pos)])
+
+    values = kernel(np.ones((1, len(y))))[0]
+    return MetricWindow(len(y), tuple(names), dict(zip(names, values.tolist(), strict=True)), kernel)
+
+
+def confusion(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> list[list[int]]:
+    """The confusion matrix (rows: true class, columns: predicted), as scikit-learn's."""
+    return skm.confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=np.asarray(classes)).tolist()
+
+
+def _distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:
+    return bootstrap_distribution(
+        lambda counts, _rows: window.kernel(counts.astype(np.float64)),
+        np.arange(window.n),
+        n_resamples=n_resamples,
+        seed=seed,
+        weighted=True,
+    ).reshape(n_resamples, len(window.names))
+
+
+def spec_of(name: str) -> MetricSpec:
+    """The :class:`MetricSpec` of an overall or per-class metric name."""
+    return SPECS[name.split("[", 1)[0]]
+
+
+def assess_rows(
+    names: Sequence[str],
+    values: Mapping[str, float],
+    dist: np.ndarray,
+    reference: Mapping[str, float],
+    ref_dist: Mapping[str, np.ndarray],
+    *,
+    materiality_options: Mapping[str, Any],
+    confidence: float,
+    alpha: float,
+    n_resamples: int,
+    estimated: bool,
+    func: str,
+) -> list[dict[str, Any]]:
+    """One row per metric (as :func:`checks.performance.metric_row`), compared and Holm-adjusted.
+
+    ``dist`` holds the metrics' resampled values (columns in ``names`` order); ``ref_dist``
+    the reference's, per name, when the reference is resampled too (else the reference value
+    is taken as known). ``degraded`` is material (:func:`checks.performance.materiality`, called
+    with ``materiality_options``, e.g. ``min_delta``) and Holm-adjusted ``p < alpha``.
+    """
+    rows = []
+    for j, name in enumerate(names):
+        spec, value = spec_of(name), values[name]
+        low, high = percentile_interval(dist[:, j], confidence=confidence)
+        row = metric_row(spec, value, low, high, estimated=estimated) | {"name": name}
+        if "[" in name:
+            row["class"] = name.split("[", 1)[1][:-1]
+        ref = reference.get(name)
+        if ref is not None and np.isfinite(ref) and np.isfinite(value):
+            higher = spec.direction == "higher_is_better"
+            ref_d = ref_dist.get(name)
+            if ref_d is not None:
+                row["reference_ci_low"], row["reference_ci_high"] = percentile_interval(
+                    ref_d, confidence=confidence
+                )
+            diff = dist[:, j] - (ref if ref_d is None else ref_d)
+            row.update(materiality(spec, value, ref, **materiality_options), reference=ref)
+            row["p_value"] = bootstrap_p_value(diff, alternative="less" if higher else "greater")
+        rows.append(row)
+    compared = [row for row in rows if row["p_value"] is not None]
+    check_resolution(len(compared), n_resamples, alpha, func)
+    for row, adjusted in zip(compared, holm_adjusted([row["p_value"] for row in compared]), strict=True):
+        row["adjusted_p_value"] = float(adjusted)
+        row["degraded"] = bool(row.pop("material") and adjusted < alpha)
+    return rows
+
+
+def row_finding(row: Mapping[str, Any], n: int, *, severity: str, note: str = "") -> Finding:
+    """The finding of a degraded row; subject ``model`` or ``class:<label>``."""
+    base = row["name"].split("[", 1)[0]
+    verb = "fell" if row["direction"] == "higher_is_better" else "rose"
+    subject = f"class:{row['class']}" if "class" in row else "model"
+    kept = ("reference", "ci_low", "ci_high", "delta", "min_delta", "reference_ci_low", "reference_ci_high")
+    extra = {k: v for k, v in row.items() if k in ("min_relative", "relative_rise", "material_by")}
+    return Finding(
+        subject=subject,
+        method=base,
+        statistic=row["value"],
+        threshold=row["threshold"],
+        p_value=row["adjusted_p_value"],
+        effect_size=row["delta"],
+        severity=severity,  # type: ignore[arg-type]
+        message=(
+            f"{note}{row['name']} {verb} from {row['reference']:.4g} to {row['value']:.4g} "
+            f"(interval {row['ci_low']:.4g}-{row['ci_high']:.4g}, n={n})"
+        ),
+        evidence={
+            **{k: row[k] for k in kept},
+            **extra,
+            "n": n,
+            "unadjusted_p_value": row["p_value"],
+            "estimated": row["estimated"],
+        },
+    )
+
+
+def per_class_table(
+    rows: Sequence[Mapping[str, Any]], labels: Sequence[Any], support: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """One dict per class: support and share (current, reference) and each per-class metric's row."""
+    by_name = {row["name"]: row for row in rows}
+    table = []
+    for c in labels:
+        entry: dict[str, Any] = {"class": str(c), **{k: v.get(str(c)) for k, v in support.items()}}
+        for m in PER_CLASS:
+            row = by_name[class_metric(m, c)]
+            entry[m] = {k: row[k] for k in ("value", "ci_low", "ci_high", "reference", "degraded")}
+        table.append(entry)
+    return table
+
+
+def _shares(y: np.ndarray, labels: np.ndarray) -> tuple[dict[str, int], dict[str, float]]:
+    counts = {str(c): int(np.sum(y == c)) for c in labels}
+    return counts, {c: v / max(len(y), 1) for c, v in counts.items()}
+
+
+def multiclass_performance(
+    y_true: Any,
+    y_score: Any,
+    *,
+    classes: Sequence[Any],
+    y_pred: Any = None,
+    reference: tuple[Any, ...] | Mapping[str, float] | None = None,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    min_delta: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    materiality_options: Mapping[str, Any] | None = None,
+) -> CheckResult:
+    """Performance of a multiclass model overall and per class, and degradation versus a reference.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True classes, each one of ``classes``.
+    y_score : array-like of shape (n_samples, n_classes)
+        Class probabilities, columns in the order of ``classes``, rows summing to 1.
+    classes : sequence
+        The model's classes.
+    y_pred : array-like of shape (n_samples,), optional
+        Predicted classes; default the arg-max column.
+    reference : (y_true, y_score) or (y_true, y_score, y_pred), mapping or None, default=None
+        The reference window's labelled arrays (resampled independently), or its metric
+        values (e.g. ``multiclass_window(...).values``).
+    n_resamples, confidence, seed, min_delta, alpha
+        As :func:`checks.performance.performance` (``min_delta`` by base metric name applies
+        to the per-class metrics too).
+    materiality_options : mapping, optional
+        Further keyword options of :func:`checks.performance.materiality`, the rule shared
+        with binary models.
+
+    Returns
+    -------
+    CheckResult
+        ``check="performance"``; ``alert`` with one finding per degraded metric (subject
+        ``"model"`` or ``"class:<label>"``); ``skipped`` on an empty window. Details: the
+        metric rows, ``per_class`` table and ``confusion`` matrices (current and reference).
+    """
+    func = "multiclass_performance"
+    check_interval("n_resamples", n_resamples, func, low=1)
+    check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
+    check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
+    overrides = dict(min_delta or {})
+    unknown = sorted(set(overrides) - set(SPECS))
+    if unknown:
+        raise InvalidParameter(
+            f"'min_delta' of {func} names unknown metrics {unknown}; known: {sorted(SPECS)}"
+        )
+    if len(y_true) == 0:
+        return CheckResult.skipped("performance", "no labelled rows in the current window", n=0)
+    labels, y, score, pred = multiclass_inputs(y_true, y_score, classes, func, y_pred)
+    cur = multiclass_window(y, score, classes=labels, y_pred=pred)
+    seq_cur, seq_ref = np.random.SeedSequence(seed).spawn(2)
+    dist = _distribution(cur, n_resamples, seq_cur)
+    ref_values: Mapping[str, float] = {}
+    ref_dist: dict[str, np.ndarray] = {}
+    metrics: dict[str, Any] = {"n": cur.n}
+    counts, shares = _shares(y, labels)
+    support: dict[str, Any] = {"support": counts, "share": shares}
+    details: dict[str, Any] = {"task": "multiclass", "classes": [str(c) for c in labels]}
+    details["confusion"] = {"current": confusion(y, pred, labels)}
+    if isinstance(reference, Mapping):
+        ref_values = {k: float(v) for k, v in reference.items()}
+    elif reference is not None and len(reference[0]):
+        _, y_ref, s_ref, p_ref = multiclass_inputs(reference[0], reference[1], labels, func, *reference[2:3])
+        ref = multiclass_window(y_ref, s_ref, classes=labels, y_pred=p_ref)
+        ref_values = ref.values
+        rd = _distribution(ref, n_resamples, seq_ref)
+        ref_dist = {name: rd[:, j] for j, name in enumerate(ref.names)}
+        metrics["n_reference"] = ref.n
+        support["reference_support"], support["reference_share"] = _shares(y_ref, labels)
+        details["confusion"]["reference"] = confusion(y_ref, p_ref, labels)
+    rows = assess_rows(
+        cur.names,
+        cur.values,
+        dist,
+        ref_values,
+        ref_dist,
+        materiality_options={"min_delta": overrides, **(materiality_options or {})},
+        confidence=confidence,
+        alpha=alpha,
+        n_resamples=n_resamples,
+        estimated=False,
+        func=func,
+    )
+    for row in rows:
+        name = row["name"]
+        metrics.update(
+            {name: row["value"], f"{name}_ci_low": row["ci_low"], f"{name}_ci_high": row["ci_high"]}
+        )
+        if row["reference"] is not None:
+            metrics[f"reference_{name}"] = row["reference"]
+    findings = [row_finding(row, cur.n, severity="alert") for row in rows if row["degraded"]]
+    details.update(
+        metrics=rows,
+        per_class=per_class_table(rows, labels, support),
+        n_resamples=n_resamples,
+        confidence=confidence,
+        alpha=alpha,
+        p_value_adjustment="holm",
+    )
+    return CheckResult(
+        check="performance",
+        status="alert" if findings else "ok",
+        metrics=metrics,
+        findings=tuple(findings),
+        details=details,
+    )

@@ -1,0 +1,106 @@
+"""Report parts of a multiclass model: the per-class table, confusion matrices, per-class reliability.
+
+They render what :mod:`checks.multiclass_performance` and :mod:`checks.multiclass_calibration`
+put in their results' details (``per_class``, ``confusion``, ``class_reliability``); a binary
+model's results have none of these and get nothing from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .adapters import pick, reliability
+from .fmt import as_float, num, pct
+from .markup import Markup, el, join
+from .svg import CURRENT, REFERENCE, Series, auto_ticks, line_chart
+from .widgets import table
+
+
+def _metric_cell(cell: Any) -> str:
+    if not isinstance(cell, Mapping):
+        return "—"
+    text = f"{num(cell.get('value'), 3)} [{num(cell.get('ci_low'), 3)}, {num(cell.get('ci_high'), 3)}]"
+    return text if cell.get("reference") is None else f"{text} (was {num(cell.get('reference'), 3)})"
+
+
+def per_class_table(details: Mapping[str, Any]) -> Markup:
+    """One row per class: support and share (current vs reference), precision, recall, one-vs-rest AUC."""
+    rows = pick(details, "per_class", default=[])
+    if not isinstance(rows, list) or not rows:
+        return Markup("")
+    body, classes = [], []
+    for row in (r for r in rows if isinstance(r, Mapping)):
+        cells = [row.get(m) for m in ("precision", "recall", "roc_auc")]
+        degraded = any(isinstance(c, Mapping) and c.get("degraded") for c in cells)
+        share, ref_share = row.get("share"), row.get("reference_share")
+        body.append(
+            [
+                el("b", str(row.get("class"))),
+                num(row.get("support")),
+                pct(share) if ref_share is None else f"{pct(share)} (was {pct(ref_share)})",
+                *(_metric_cell(c) for c in cells),
+                el("b", "degraded") if degraded else "no",
+            ]
+        )
+        classes.append("dw-hit" if degraded else None)
+    headers = ["class", "rows", "share", "precision", "recall", "one-vs-rest ROC AUC", "degraded"]
+    return join([el("h3", "Per class"), table(headers, body, numeric=(1, 2, 3, 4, 5), row_classes=classes)])
+
+
+def _confusion(title: str, matrix: Sequence[Sequence[Any]], labels: Sequence[str]) -> Markup:
+    body = []
+    for label, counts in zip(labels, matrix, strict=False):
+        values = [as_float(c) or 0.0 for c in counts] if isinstance(counts, list) else []
+        total = sum(values) or 1.0
+        body.append([el("b", str(label)), *(f"{num(c)} ({c / total:.0%})" for c in values)])
+    headers = ["true \\ predicted", *labels]
+    return el(
+        "figure", el("figcaption", title), table(headers, body, numeric=tuple(range(1, len(labels) + 1)))
+    )
+
+
+def confusion_matrices(details: Mapping[str, Any]) -> Markup:
+    """The confusion matrix of the current window beside the reference's (row shares in brackets)."""
+    confusion, labels = pick(details, "confusion", default={}), pick(details, "classes", default=[])
+    if not isinstance(confusion, Mapping) or not isinstance(confusion.get("current"), list) or not labels:
+        return Markup("")
+    figures = [_confusion("current window", confusion["current"], labels)]
+    if isinstance(confusion.get("reference"), list):
+        figures.insert(0, _confusion("reference", confusion["reference"], labels))
+    return join([el("h3", "Confusion matrix"), el("div", *figures, class_="dw-grid")])
+
+
+def class_reliability_charts(details: Mapping[str, Any]) -> Markup:
+    """One reliability diagram per class (one-vs-rest), current and reference."""
+    current = pick(details, "class_reliability", default={})
+    if not isinstance(current, Mapping) or not current:
+        return Markup("")
+    reference = pick(details, "class_reliability_reference", default={})
+    reference = reference if isinstance(reference, Mapping) else {}
+    charts = []
+    for label, curve in current.items():
+        series = [Series("perfect", [0.0, 1.0], [0.0, 1.0], color=REFERENCE, dashed=True)]
+        for caption, value, color, dashed in (
+            ("reference", reference.get(label), REFERENCE, False),
+            ("current", curve, CURRENT, False),
+        ):
+            rel = reliability(value)
+            if rel is not None:
+                xs = [p if p is not None else 0.0 for p in rel.mean_predicted]
+                ys = [
+                    o if p is not None else None
+                    for p, o in zip(rel.mean_predicted, rel.fraction_positive, strict=True)
+                ]
+                series.append(Series(caption, xs, ys, color=color, dashed=dashed))
+        chart = line_chart(
+            series,
+            title=f"class {label}: observed share vs predicted probability",
+            x_range=(0.0, 1.0),
+            y_range=(0.0, 1.0),
+            x_ticks=auto_ticks(0.0, 1.0),
+            width=360,
+            height=300,
+        )
+        charts.append(el("figure", chart))
+    return join([el("h3", "Reliability per class (one vs rest)"), el("div", *charts, class_="dw-grid")])
