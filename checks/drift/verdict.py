@@ -184,10 +184,7 @@ def reason(row: dict[str, Any], *, alpha: float, adjusted: bool) -> str:
         if row["drifted"]:
             return f"drifted: constant reference, {share:.3g} of current rows hold another value"
         return "not drifted: constant reference, and the current window holds the same value"
-    effect = (
-        f"{row['effect_measure']} {row['effect_corrected']:.3g} beyond noise floor {row['noise_floor']:.2g} "
-        f"(raw {row['effect_size']:.3g})"
-    )
+    effect = f"{row['effect_measure']} {row['effect_size']:.3g} less noise floor {row['noise_floor']:.2g}"
     if clause == "method":
         if row["p_value"] is not None and row["statistic"] != row["score"]:
             return f"not drifted: {row['method']} p {row['score']:.2g} not below {row['threshold']:g}"
