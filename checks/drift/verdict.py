@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -269,12 +270,14 @@ def _location_shift(test: str, alpha: float, s: float, z_power: float) -> float:
     return (float(stats.norm.isf(alpha / 2)) + z_power) * s * math.sqrt(math.pi / 3)
 
 
+@lru_cache(maxsize=256)
 def _noncentrality(df: int, alpha: float) -> float:
     """Non-centrality at which the chi-square test at level ``alpha`` has power :data:`POWER`."""
     critical = float(stats.chi2.isf(alpha, df))
     return float(optimize.brentq(lambda lam: stats.ncx2.sf(critical, df, lam) - POWER, 1e-9, 1e6))
 
 
+@lru_cache(maxsize=256)
 def _binned_information(n_bins: int) -> float:
     """Fisher information on a normal's location of ``n_bins`` equal-frequency bins (1 as bins grow)."""
     edges = stats.norm.ppf(np.arange(1, n_bins) / n_bins)
