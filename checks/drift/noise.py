@@ -84,7 +84,7 @@ def quantile_cells(pooled_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=64)
 def _bridges(points: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """:data:`N_DRAWS` Brownian bridges at ``points`` (non-decreasing in [0, 1]), seeded: ``|B|``, ``B**2``."""
+    """``|B|`` and ``B**2`` of :data:`N_DRAWS` seeded Brownian bridges at ``points`` (non-decreasing)."""
     t = np.asarray(points)
     steps = np.diff(np.concatenate(([0.0], t, [1.0])))
     rng = np.random.default_rng(0)
