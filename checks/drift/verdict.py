@@ -16,12 +16,13 @@ A column **drifted** when every clause holds (the first that fails decides "not 
    SD scores ``d``) or the larger of total variation and Jensen-Shannon distance
    (categorical: TVD counts the rows that changed category, JS sees a rare category
    collapse, 10% -> 1% scores JS 0.15 but TVD 0.09); default threshold 0.1.
-   The correction subtracts the **noise floor** (the effect's size when nothing changed,
-   from the window sizes) *in quadrature*: ``sqrt(max(effect**2 - floor**2, 0))``. Noise
-   adds to a real effect at right angles (its cross term averages to zero), so this stays
-   right when the effect is large, where a linear ``effect - floor`` removes real effect
-   (0.112 with floor 0.013 is 0.111, not 0.099). PSI and KL are squared distances: their
-   floor is their mean under no change, subtracted linearly (quadrature on their roots).
+   The correction subtracts the **noise floor** (:mod:`checks.drift.noise`: the 99th
+   percentile of the effect between two windows of these sizes with no change) *in
+   quadrature*: ``sqrt(max(effect**2 - floor**2, 0))``. Noise adds to a real effect at
+   right angles (its cross term averages to zero), so this stays right when the effect is
+   large, where a linear ``effect - floor`` removes real effect (0.112 with floor 0.013 is
+   0.111, not 0.099). PSI and KL are squared distances: their floor is subtracted linearly
+   (quadrature on their roots).
 3. **significant** -- the p-value of a two-sample test (the method's own for a test;
    Kolmogorov-Smirnov for numeric and chi-square for categorical distances) is below
    ``alpha``; :func:`checks.drift.drift_result` uses Benjamini-Hochberg adjusted p-values
@@ -39,7 +40,10 @@ largest wins), in the units of the effect measure and, for numeric columns, as a
 location shift in reference SDs. It uses the large-sample laws of the statistics: a
 normal estimate with spread ``sqrt(1/n + 1/m)`` for Wasserstein, energy and rank tests,
 the non-central chi-square for chi-square and the binned distances, and the Kolmogorov
-limit for KS.
+limit for KS; the material clause is taken to need the threshold plus the floor in
+quadrature (conservative: the noise a real effect carries is not counted in its favour).
+``tests/test_drift_verdict.py`` checks by simulation that windows at the stated shift
+drift in 70-97% of cases.
 
 >>> corrected(0.112, 0.013, squared=False) >= 0.1
 True
@@ -187,7 +191,7 @@ def reason(row: dict[str, Any], *, alpha: float, adjusted: bool) -> str:
         return "not drifted: constant reference, and the current window holds the same value"
     effect = f"{row['effect_measure']} {row['effect_size']:.3g} less noise floor {row['noise_floor']:.2g}"
     if clause == "method":
-        if row["p_value"] is not None and row["statistic"] != row["score"]:
+        if row["p_value"] is not None:
             return f"not drifted: {row['method']} p {row['score']:.2g} not below {row['threshold']:g}"
         return f"not drifted: {row['method']} {row['score']:.3g} below {row['threshold']:g}"
     if clause == "material":
@@ -224,10 +228,10 @@ def minimum_detectable(
     significance clause applies (for several columns, about ``fdr / n_columns``).
 
     >>> mde, sd = minimum_detectable(kind="numeric", is_test=False, threshold=0.1,
-    ...     effect_measure="wasserstein", noise_floor=0.016, effect_threshold=0.1,
+    ...     effect_measure="wasserstein", noise_floor=0.054, effect_threshold=0.1,
     ...     significance_method="ks", n_reference=5000, n_current=5000, n_bins=13, alpha=0.005)
     >>> round(mde, 3), round(sd, 3)
-    (0.118, 0.118)
+    (0.13, 0.13)
     """
     measure = MEASURES[effect_measure]
     z_power = float(stats.norm.ppf(POWER))
