@@ -18,6 +18,8 @@ Accuracy against the in-memory computation on the same rows:
   through the edges, over the span of the interior edges (the open outer bins are left
   out), divided by ``reference_std``. It underestimates a location shift by about
   ``2 / n_bins`` of its size (the mass of the two outer bins), about 10% with 21 bins.
+* a constant reference (its edges ``[v, next float]`` hold every reference row in the middle
+  bin) is decided as in memory: drift exactly when a current row falls outside that bin.
 
 >>> res = binned_drift([250, 250], [150, 350], method="tvd", kind="categorical", categories=["a", "b"])
 >>> round(res.statistic, 3), res.drifted

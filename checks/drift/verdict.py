@@ -120,7 +120,7 @@ def decide_clause(
     """
     if constant_reference is not None:
         return constant_reference, "constant_reference"
-    for clause, holds in (("method", method_drifted), ("material", material), ("significant", significant)):
+    for clause, holds in zip(CLAUSES[1:], (method_drifted, material, significant), strict=True):
         if not holds:
             return False, clause
     return True, "drifted"
