@@ -103,16 +103,11 @@ def binned_drift(
     if kind == "numeric":
         edge_arr = _numeric_edges(edges, ref.size, reference_std)
         scale = float(reference_std)  # type: ignore[arg-type]
-        effects = count_effects(chosen, statistic, ref_n, cur_n)
         if chosen.is_p_value:
-            effects = [
-                (
-                    "wasserstein_norm",
-                    *_scaled(
-                        _binned_wasserstein(ref, cur, edge_arr), _binned_noise(ref_n, cur_n, edge_arr), scale
-                    ),
-                )
-            ]
+            wasserstein = _binned_wasserstein(ref, cur, edge_arr), _binned_noise(ref_n, cur_n, edge_arr)
+            effects = [("wasserstein_norm", *_scaled(*wasserstein, scale))]
+        else:
+            effects = count_effects(chosen, statistic, ref_n, cur_n)
         if _constant(ref, edge_arr):
             constant_share = float(cur[0] + cur[2])
         significance_p = p_value if chosen.is_p_value else count_tests.ks_binned(ref_n, cur_n)[1]

@@ -1,18 +1,17 @@
 """Noise floors: how large each effect measure gets when nothing changed.
 
 The noise floor of a measure is its :data:`QUANTILE` (99th percentile) between two samples
-of the window's sizes drawn from one distribution, from the large-sample law of the
-difference of the two empirical distributions, ``F_ref - F_cur ~ sqrt(1/n + 1/m) B(F)``
-with ``B`` a Brownian bridge (per category: multinomial, so ``n m / (n + m)`` times the
-chi-square divergence ``Q = sum((p - q)**2 / pooled)`` is chi-square with ``k - 1`` degrees
-of freedom):
+of the window's sizes drawn from one distribution:
 
-* ``psi`` ~ ``Q``, ``kl_div`` ~ ``Q / 2``, squared ``jensenshannon`` and ``hellinger`` ~
-  ``Q / 8``: quantiles of the chi-square law;
-* ``tvd`` <= ``sqrt(Q) / 2`` (Cauchy-Schwarz; equal for two balanced categories): the bound's
-  quantile;
-* ``wasserstein`` (``integral |B(F(x))| dx``) and ``energy`` (``sqrt(2 integral B(F(x))**2 dx)``):
-  quantiles of :data:`N_DRAWS` simulated bridges (fixed seed, so a verdict is reproducible).
+* ``psi``, ``kl_div``, ``jensenshannon``, ``hellinger``, ``tvd`` (two count vectors over the
+  same categories or bins): the statistic itself over :data:`N_DRAWS` pairs of multinomial
+  samples of the two sizes from the pooled shares (fixed seed, so a verdict is
+  reproducible). Exact for sparse tables too -- many rare categories, where the
+  chi-square law of ``n m / (n + m) sum((p - q)**2 / pooled)`` (about ``k - 1`` degrees of
+  freedom) understates JS and PSI -- and with Evidently's smoothing of empty cells;
+* ``wasserstein`` (``integral |B(F(x))| dx``) and ``energy`` (``sqrt(2 integral B(F(x))**2
+  dx)``): from the large-sample law ``F_ref - F_cur ~ sqrt(1/n + 1/m) B(F)``, ``B`` a
+  Brownian bridge, over :data:`N_DRAWS` simulated bridges (fixed seed).
 
 A quantile and not the mean: subtracted in quadrature (:mod:`checks.drift.verdict`) it
 leaves a large effect nearly whole (it removes ``floor**2 / (2 effect)``) yet keeps noise
@@ -21,7 +20,7 @@ two or three times the mean noise (Wasserstein at 1,000 rows a side: mean 0.057,
 percentile 0.12).
 
 >>> round(count_floor("jensenshannon", [500, 500], [500, 500]), 4)
-0.0407
+0.0403
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from checks._params import as_float_array
 
@@ -51,11 +50,60 @@ def count_floor(measure: str, ref_counts: Any, cur_counts: Any) -> float:
     """Noise floor of a measure computed from two count vectors over the same bins or categories."""
     ref = as_float_array(ref_counts, "ref_counts", measure)
     cur = as_float_array(cur_counts, "cur_counts", measure)
-    return chi2_floor(measure, int(np.count_nonzero(ref + cur)), 1 / ref.sum() + 1 / cur.sum())
+    n_ref, n_cur = round(ref.sum()), round(cur.sum())
+    pooled = (ref + cur)[(ref + cur) > 0]
+    pooled = pooled / pooled.sum()
+    rng = np.random.default_rng(0)
+    chunk = max(1, 2_000_000 // pooled.size)  # bounds the memory of the draws
+    values = []
+    for start in range(0, N_DRAWS, chunk):
+        size = min(chunk, N_DRAWS - start)
+        p = rng.multinomial(n_ref, pooled, size=size) / n_ref
+        q = rng.multinomial(n_cur, pooled, size=size) / n_cur
+        values.append(_STATISTICS[measure](p, q))
+    rank = int(np.ceil(QUANTILE * N_DRAWS)) - 1
+    return float(np.partition(np.concatenate(values), rank)[rank])
+
+
+def _smoothed(p: np.ndarray) -> np.ndarray:
+    """Evidently's smoothing of empty cells, row by row (``count_tests._fill_zeroes``)."""
+    smallest = np.where(p > 0, p, np.inf).min(axis=1, keepdims=True)
+    return np.where(p == 0, np.where(smallest <= 1e-4, smallest / 1e6, 1e-4), p)
+
+
+def _kl_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    p, q = _smoothed(p), _smoothed(q)
+    p, q = p / p.sum(axis=1, keepdims=True), q / q.sum(axis=1, keepdims=True)
+    return special.rel_entr(p, q).sum(axis=1)
+
+
+def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    mix = (p + q) / 2
+    divergence = (special.rel_entr(p, mix).sum(axis=1) + special.rel_entr(q, mix).sum(axis=1)) / 2
+    return np.sqrt(np.maximum(divergence, 0.0))
+
+
+def _psi_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    p, q = _smoothed(p), _smoothed(q)
+    return ((p - q) * np.log(p / q)).sum(axis=1)
+
+
+#: The count statistics of :mod:`checks.drift.count_tests`, one value per row of two share matrices.
+_STATISTICS = {
+    "tvd": lambda p, q: 0.5 * np.abs(p - q).sum(axis=1),
+    "jensenshannon": _js_rows,
+    "hellinger": lambda p, q: np.sqrt(1 - np.clip(np.sqrt(p * q).sum(axis=1), 0.0, 1.0)),
+    "psi": _psi_rows,
+    "kl_div": _kl_rows,
+}
 
 
 def chi2_floor(measure: str, n_bins: int, variance: float) -> float:
-    """:func:`count_floor` from the number of non-empty bins and ``1/n + 1/m``."""
+    """:func:`count_floor` from the chi-square law (``k - 1`` degrees of freedom; for the power).
+
+    ``n_bins`` non-empty bins, ``variance`` is ``1/n + 1/m``; TVD through its Cauchy-Schwarz
+    bound ``sqrt(Q) / 2``.
+    """
     value = _PER_Q[measure] * float(stats.chi2.ppf(QUANTILE, max(n_bins - 1, 1))) * variance
     return value if measure in ("psi", "kl_div") else float(np.sqrt(value))
 
