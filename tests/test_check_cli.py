@@ -124,6 +124,13 @@ def test_check_json_document(stored_model, capsys):
             } <= set(finding)
     drift_subjects = {f["subject"] for f in checks["drift"]["findings"]}
     assert "feature:amount" in drift_subjects
+    for column in checks["drift"]["details"]["columns"]:  # the deciding clause and the power, per column
+        assert column["clause"] in {"drifted", "constant_reference", "method", "material", "significant"}
+        assert column["reason"].startswith("drifted" if column["drifted"] else "not drifted")
+        assert column["minimum_detectable_effect"] > 0 and column["noise_floor"] >= 0
+        assert (column["minimum_detectable_shift_sd"] is None) == (column["kind"] == "categorical")
+    amount = next(f for f in checks["drift"]["findings"] if f["subject"] == "feature:amount")
+    assert amount["evidence"]["clause"] == "drifted" and amount["evidence"]["minimum_detectable_effect"] > 0
     assert checks["calibration"]["status"] == "alert"
     by_segment = checks["calibration"]["details"]["segments"]
     assert {s["value"] for s in by_segment} == {"US", "DE", "FR", "BR"}

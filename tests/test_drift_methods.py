@@ -70,8 +70,10 @@ def test_wasserstein_and_energy_match_scipy_and_evidently(n_ref, n_cur, decimals
     assert wasserstein(pair)[0] == pytest.approx(w_expected, rel=1e-9)
     evidently_w = _wasserstein_distance_norm(pd.Series(ref), pd.Series(cur), NUM, 0.1)[0]
     assert wasserstein(pair)[0] == pytest.approx(evidently_w, rel=1e-9)
-    assert energy(pair)[0] == pytest.approx(stats.energy_distance(ref, cur), rel=1e-9)
-    assert energy(pair)[0] == pytest.approx(
+    # Energy distance is divided by the root of the reference SD (scale-free, unlike Evidently's).
+    root_sd = np.sqrt(np.std(ref))
+    assert energy(pair)[0] * root_sd == pytest.approx(stats.energy_distance(ref, cur), rel=1e-9)
+    assert energy(pair)[0] * root_sd == pytest.approx(
         _energy_dist(pd.Series(ref), pd.Series(cur), NUM, 0.1)[0], rel=1e-9
     )
 

@@ -54,7 +54,9 @@ def svgs(text: str) -> dict[str, str]:
 
 def table_row(text: str, name: str) -> str:
     match = re.search(
-        rf'<tr[^>]*><td><span class="dw-name">{re.escape(str(esc(name)))}</span></td>(.*?)</tr>', text, re.S
+        rf'<tr[^>]*><td><span class="dw-name"[^>]*>{re.escape(str(esc(name)))}</span></td>(.*?)</tr>',
+        text,
+        re.S,
     )
     assert match, f"no row for {name}"
     return match.group(1)
@@ -153,7 +155,9 @@ def test_skipped_checks_show_their_reason(tmp_path: Path) -> None:
 
 def test_drift_table_ranked_by_effect_with_scipy_statistics(page: str) -> None:
     body = section(page, "drift")
-    names = [html.unescape(n) for n in re.findall(r'<tr[^>]*><td><span class="dw-name">(.*?)</span>', body)]
+    names = [
+        html.unescape(n) for n in re.findall(r'<tr[^>]*><td><span class="dw-name"[^>]*>(.*?)</span>', body)
+    ]
     rows = {r["column"]: r for r in fx.drift_result().details["columns"]}
     assert names[: len(rows)] == sorted(rows, key=lambda n: -rows[n]["effect_size"])
     for name, (ref, cur) in fx.feature_samples(0).items():
@@ -367,6 +371,36 @@ def test_renders_the_drift_check_as_it_is_computed() -> None:
     kinds = re.findall(r'data-kind="(histogram|categories)"', section(text, "drift"))
     assert sorted(kinds) == ["categories", "histogram"] and fx.XSS not in text
     assert str(esc(fx.XSS)) in section(text, "drift")
+
+
+def test_drift_table_says_which_clause_decided_and_what_was_detectable() -> None:
+    """Statistic and threshold, effect with noise floor and threshold, p adj., the clause, the power."""
+    drift = pytest.importorskip("checks.drift")
+    rng = np.random.default_rng(4)
+    grades = ["A", "B", "C"]
+    ref = pd.DataFrame(
+        {"amount": rng.normal(0, 1e-3, 5000), "grade": rng.choice(grades, 5000, p=[0.1, 0.45, 0.45])}
+    )
+    cur = pd.DataFrame(
+        {"amount": rng.normal(0, 1e-3, 5000), "grade": rng.choice(grades, 5000, p=[0.01, 0.5, 0.49])}
+    )
+    result = drift.dataset_drift(ref, cur, numeric=["amount"], categorical=["grade"])
+    rows = {r["column"]: r for r in result.details["columns"]}
+    body = section(render_run_report(bare_run(result)), "drift")
+    for name, row in rows.items():
+        cells = table_row(body, name)
+        for value in ("statistic", "threshold", "noise_floor", "effect_threshold", "effect_size"):
+            assert f">{num(row[value])}<" in cells, (name, value)
+        assert f">{pvalue(row['significance_p_adjusted'])}<" in cells and f">{esc(row['reason'])}<" in cells
+    assert rows["grade"]["reason"].startswith("drifted: effect") and rows["amount"]["reason"].startswith(
+        "not drifted"
+    )
+    detectable = f"{num(rows['amount']['minimum_detectable_shift_sd'])} SD"
+    assert f">{detectable}<" in table_row(body, "amount")
+    tooltip = re.search(r'<span class="dw-name" title="([^"]*)">amount</span>', body)
+    assert tooltip and f"could have seen a change of {detectable} or more (80% power)" in html.unescape(
+        tooltip[1]
+    )
 
 
 def test_renders_the_latency_check_with_its_breached_slo() -> None:

@@ -3,7 +3,8 @@
 ``column_drift`` (notebook entry point), ``dataset_drift`` (the ``drift`` check),
 ``binned_drift`` + ``reference_edges`` (windows aggregated in SQL), ``drift_result`` (the
 check result from per-column results, however computed), and the registry
-``METHODS`` of statistical methods named as in Evidently 0.7.
+``METHODS`` of statistical methods named as in Evidently 0.7. The verdict rule is written
+once in :mod:`checks.drift.verdict`, its noise floors in :mod:`checks.drift.noise`.
 """
 
 from checks.drift.binned import binned_drift

@@ -18,8 +18,10 @@ Accuracy against the in-memory computation on the same rows:
   through the edges, over the span of the interior edges (the open outer bins are left
   out), divided by ``reference_std``. It underestimates a location shift by about
   ``2 / n_bins`` of its size (the mass of the two outer bins), about 10% with 21 bins.
+* a constant reference (its edges ``[v, next float]`` hold every reference row in the middle
+  bin) is decided as in memory: drift exactly when a current row falls outside that bin.
 
->>> res = binned_drift([50, 50], [30, 70], method="tvd", kind="categorical", categories=["a", "b"])
+>>> res = binned_drift([250, 250], [150, 350], method="tvd", kind="categorical", categories=["a", "b"])
 >>> round(res.statistic, 3), res.drifted
 (0.2, True)
 """
@@ -32,9 +34,9 @@ import numpy as np
 
 from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
 from checks.drift import count_tests
-from checks.drift.column import SIGNIFICANCE_TESTS, ColumnDrift, Histogram, decide
+from checks.drift.column import SIGNIFICANCE_TESTS, ColumnDrift, Histogram, count_effects, decide
 from checks.drift.methods import KINDS, METHODS, Method, resolve_method
-from checks.drift.sample_tests import MIN_SCALE, SQRT_2_OVER_PI
+from checks.drift.noise import bridge_floor
 
 #: Methods computable from counts; ``ks`` is the binned approximation.
 BINNED_METHODS: frozenset[str] = frozenset(
@@ -97,18 +99,22 @@ def binned_drift(
     chosen: Method = METHODS["ks"] if method == "ks" else resolve_method(method, kind, "binned_drift")
     fn = count_tests.ks_binned if method == "ks" else chosen.fn
     statistic, p_value = fn(ref_n, cur_n)
+    constant_share = None
     if kind == "numeric":
         edge_arr = _numeric_edges(edges, ref.size, reference_std)
-        scale = max(float(reference_std), MIN_SCALE)  # type: ignore[arg-type]
-        effect = (
-            _binned_wasserstein(ref, cur, edge_arr) / scale,
-            _binned_noise(ref_n, cur_n, edge_arr) / scale,
-        )
+        scale = float(reference_std)  # type: ignore[arg-type]
+        if chosen.is_p_value:
+            wasserstein = _binned_wasserstein(ref, cur, edge_arr), _binned_noise(ref_n, cur_n, edge_arr)
+            effects = [("wasserstein_norm", *_scaled(*wasserstein, scale))]
+        else:
+            effects = count_effects(chosen, statistic, ref_n, cur_n)
+        if _constant(ref, edge_arr):
+            constant_share = float(cur[0] + cur[2])
         significance_p = p_value if chosen.is_p_value else count_tests.ks_binned(ref_n, cur_n)[1]
         frame = (-np.inf if low is None else float(low), np.inf if high is None else float(high))
         bins: tuple[Any, ...] = (frame[0], *edge_arr.tolist(), frame[1])
     else:
-        effect = (count_tests.tvd(ref_n, cur_n)[0], count_tests.tvd_noise_floor(ref_n, cur_n))
+        effects = count_effects(chosen, statistic, ref_n, cur_n)
         significance_p = p_value if chosen.is_p_value else count_tests.chisquare(ref_n, cur_n)[1]
         bins = tuple(range(ref.size)) if categories is None else tuple(categories)
         if len(bins) != ref.size:
@@ -121,12 +127,13 @@ def binned_drift(
         method=chosen,
         outcome=(statistic, p_value),
         threshold=threshold,
-        effect=effect,
+        effects=effects,
         effect_threshold=effect_threshold,
         significance=(significance, significance_p),
         alpha=alpha,
         histogram=histogram,
         sizes=(int(ref_n.sum()), int(cur_n.sum())),
+        constant_share=constant_share,
     )
 
 
@@ -145,12 +152,23 @@ def _numeric_edges(edges: Any, n_bins: int, reference_std: float | None) -> np.n
     return edge_arr
 
 
+def _constant(ref: np.ndarray, edges: np.ndarray) -> bool:
+    """Whether the reference is one value ``v``: its edges ``[v, next float]`` hold it all in bin 1."""
+    one_value = edges.size == 2 and edges[1] == np.nextafter(edges[0], np.inf)
+    return bool(one_value and ref[1] == 1.0)
+
+
+def _scaled(wasserstein: float, noise: float, scale: float) -> tuple[float, float]:
+    """Effect and floor in reference SDs; a zero SD (constant reference) decides without them."""
+    return (wasserstein / scale, noise / scale) if scale > 0 else (0.0, 0.0)
+
+
 def _binned_noise(ref_counts: np.ndarray, cur_counts: np.ndarray, edges: np.ndarray) -> float:
-    """The noise floor of :func:`_binned_wasserstein` (see ``SortedPair.noise_floor``)."""
+    """The noise floor of :func:`_binned_wasserstein`: bridges at the edges, trapezoid weights."""
     pooled = np.cumsum(ref_counts + cur_counts)[:-1] / (ref_counts.sum() + cur_counts.sum())
-    spread = np.sqrt(pooled * (1 - pooled))
-    factor = SQRT_2_OVER_PI * np.sqrt(1 / ref_counts.sum() + 1 / cur_counts.sum())
-    return float(factor * np.sum((spread[:-1] + spread[1:]) / 2 * np.diff(edges)))
+    widths = np.diff(edges)
+    weights = (np.append(widths, 0.0) + np.insert(widths, 0, 0.0)) / 2
+    return bridge_floor("wasserstein", pooled, weights, int(ref_counts.sum()), int(cur_counts.sum()))
 
 
 def _binned_wasserstein(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray) -> float:

@@ -1,25 +1,8 @@
 """Drift of one column between a reference and a current sample: the notebook entry point.
 
-A column *drifts* when three things hold at once:
-
-1. the chosen method says so at its threshold (Evidently's verdict, ``method_drifted``);
-2. the change is **material**: its effect size exceeds ``effect_threshold`` by more than
-   the sampling noise, ``effect_size - noise_floor >= effect_threshold``. The effect size is
-   on a scale that does not shrink with sample size -- for numeric columns the Wasserstein
-   distance divided by the reference standard deviation (a mean shift of ``d`` standard
-   deviations scores ``d``; default threshold 0.1), for categorical columns the total
-   variation distance (the share of rows that changed category; default 0.1). Both are
-   biased upwards in small samples: ``noise_floor`` is their expected value when nothing
-   changed (about 0.057 for a normal column at 1,000 rows per side, 0.0057 at 100,000),
-   from the normal approximation of the difference of the two empirical distributions;
-3. the change is **significant**: the p-value of a two-sample test (the method's own when
-   it is a test, otherwise KS for numeric and the chi-square test of homogeneity for
-   categorical columns) is below ``alpha`` (:func:`checks.drift.dataset_drift` replaces
-   ``alpha`` with a Benjamini-Hochberg adjustment across columns).
-
-Significance alone flags negligible changes in large windows (at a million rows KS rejects
-a 0.01-standard-deviation shift); size alone flags noise in small windows. Requiring both
-keeps false alarms rare at any sample size.
+The verdict -- constant reference, method, material beyond the noise floor, significant --
+is written once in :mod:`checks.drift.verdict`; this module computes the numbers it needs
+from the two samples (:mod:`checks.drift.binned` from two count vectors).
 
 >>> rng = np.random.default_rng(0)
 >>> res = column_drift(rng.normal(size=5000), rng.normal(0.5, 1, size=5000))
@@ -31,6 +14,7 @@ False
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -38,16 +22,18 @@ import numpy as np
 import pandas as pd
 
 from checks._params import InvalidParameter, check_interval, check_one_of
-from checks.drift import count_tests
+from checks.drift import count_tests, noise, verdict
 from checks.drift.binning import category_counts, edges_of_sorted, sorted_bin_counts, sturges_bins
 from checks.drift.methods import KINDS, Method, default_method, resolve_method
 from checks.drift.sample_tests import SortedPair, ks
+from checks.drift.verdict import MEASURES, corrected
 
 #: Default effect-size thresholds (practical significance) per kind of column.
 EFFECT_THRESHOLDS: dict[str, float] = {"numeric": 0.1, "categorical": 0.1}
 
-#: Name of the effect-size measure per kind of column.
-EFFECT_MEASURES: dict[str, str] = {"numeric": "wasserstein_norm", "categorical": "tvd"}
+#: Effect measure of test methods per kind of column (a distance method measures its effect
+#: with its own statistic): the larger noise-corrected one of the two for categorical columns.
+EFFECT_MEASURES: dict[str, str] = {"numeric": "wasserstein_norm", "categorical": "max(tvd, jensenshannon)"}
 
 #: Test giving the significance of a distance method, per kind of column.
 SIGNIFICANCE_TESTS: dict[str, str] = {"numeric": "ks", "categorical": "chisquare"}
@@ -76,9 +62,11 @@ class ColumnDrift:
 
     ``score`` is the number compared with ``threshold`` (the p-value for test methods, the
     statistic for distances: Evidently's ``drift_score``); ``p_value`` is ``None`` for
-    distances. ``drifted`` is ``method_drifted and material and significance_p_value < alpha``
-    with ``material`` meaning ``effect_size - noise_floor >= effect_threshold`` (see the
-    module docstring).
+    distances. ``effect_measure`` names the effect (the method's statistic for a distance),
+    ``effect_corrected`` is it beyond ``noise_floor``; ``clause`` is the clause of
+    :mod:`checks.drift.verdict` that decided and ``reason`` says it in words;
+    ``minimum_detectable_effect`` (in ``minimum_detectable_measure`` units) and, for numeric
+    columns, ``minimum_detectable_shift_sd`` are what the window detects with 80% power.
     """
 
     column: str | None
@@ -98,11 +86,20 @@ class ColumnDrift:
     n_reference: int
     n_current: int
     histogram: Histogram
+    n_bins: int
+    effect_measure: str
+    effect_corrected: float
+    constant_reference: bool
+    clause: str
+    reason: str
+    minimum_detectable_effect: float
+    minimum_detectable_measure: str
+    minimum_detectable_shift_sd: float | None
 
     @property
     def material(self) -> bool:
-        """Whether the effect size exceeds its threshold by more than the noise floor."""
-        return self.effect_size - self.noise_floor >= self.effect_threshold
+        """Whether the effect beyond the noise floor reaches its threshold."""
+        return self.effect_corrected >= self.effect_threshold
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -111,7 +108,6 @@ class ColumnDrift:
             "reference": list(self.histogram.reference),
             "current": list(self.histogram.current),
         }
-        out["effect_measure"] = EFFECT_MEASURES[self.kind]
         out["material"] = self.material
         return out
 
@@ -230,12 +226,13 @@ def _numeric_drift(
         method=chosen,
         outcome=(statistic, p_value),
         threshold=threshold,
-        effect=(pair.wasserstein_norm, pair.noise_floor),
+        effects=_numeric_effects(chosen, statistic, pair, (ref_counts, cur_counts)),
         effect_threshold=effect_threshold,
         significance=(significance, significance_p),
         alpha=alpha,
         histogram=histogram,
         sizes=(ref.size, cur.size),
+        constant_share=float(np.mean(pair.cur != pair.ref[0])) if pair.constant_reference else None,
     )
 
 
@@ -269,16 +266,37 @@ def _categorical_drift(
         method=chosen,
         outcome=(statistic, p_value),
         threshold=threshold,
-        effect=(
-            count_tests.tvd(ref_counts, cur_counts)[0],
-            count_tests.tvd_noise_floor(ref_counts, cur_counts),
-        ),
+        effects=count_effects(chosen, statistic, ref_counts, cur_counts),
         effect_threshold=effect_threshold,
         significance=(significance, significance_p),
         alpha=alpha,
         histogram=histogram,
         sizes=(int(ref_counts.sum()), int(cur_counts.sum())),
     )
+
+
+def _numeric_effects(
+    method: Method, statistic: float, pair: SortedPair, counts: tuple[np.ndarray, np.ndarray]
+) -> list[tuple[str, float, float]]:
+    """The effect of a numeric column: the statistic of a distance, else normed Wasserstein."""
+    if method.name == "energy":
+        return [("energy", statistic, pair.energy_noise_floor)]
+    if method.is_p_value or method.name == "wasserstein":
+        name = "wasserstein" if method.name == "wasserstein" else "wasserstein_norm"
+        return [(name, pair.wasserstein_norm, pair.noise_floor)]
+    return count_effects(method, statistic, *counts)
+
+
+def count_effects(
+    method: Method, statistic: float, ref_counts: np.ndarray, cur_counts: np.ndarray
+) -> list[tuple[str, float, float]]:
+    """The effect from counts: a distance's own statistic, or TVD and JS for a categorical test."""
+    if not method.is_p_value:
+        return [(method.name, statistic, noise.count_floor(method.name, ref_counts, cur_counts))]
+    return [
+        (name, fn(ref_counts, cur_counts)[0], noise.count_floor(name, ref_counts, cur_counts))
+        for name, fn in (("tvd", count_tests.tvd), ("jensenshannon", count_tests.jensenshannon))
+    ]
 
 
 def decide(
@@ -288,41 +306,56 @@ def decide(
     method: Method,
     outcome: tuple[float, float | None],
     threshold: float | None,
-    effect: tuple[float, float],
+    effects: Sequence[tuple[str, float, float]],
     effect_threshold: float | None,
     significance: tuple[str, float | None],
     alpha: float,
     histogram: Histogram,
     sizes: tuple[int, int],
+    constant_share: float | None = None,
 ) -> ColumnDrift:
-    """Assemble a :class:`ColumnDrift` from computed numbers, applying the three-part verdict."""
+    """Assemble a :class:`ColumnDrift` from computed numbers and apply :mod:`checks.drift.verdict`.
+
+    ``effects`` holds candidate ``(measure, effect_size, noise_floor)``; the one largest
+    beyond its floor counts. ``constant_share`` is, for a constant reference, the share of
+    current rows holding another value (it replaces the effect).
+    """
     statistic, p_value = outcome
-    effect_size, noise_floor = effect
     threshold = method.default_threshold if threshold is None else float(threshold)
-    effect_threshold = EFFECT_THRESHOLDS[kind] if effect_threshold is None else float(effect_threshold)
+    if effect_threshold is None:
+        effect_threshold = EFFECT_THRESHOLDS[kind] if method.is_p_value else threshold
+    effect_threshold = float(effect_threshold)
     check_interval("effect_threshold", effect_threshold, "column_drift", low=0.0)
-    method_drifted = method.decides_drift(statistic, p_value, threshold)
-    material = effect_size - noise_floor >= effect_threshold
-    significance_p = 1.0 if significance[1] is None else float(significance[1])
-    return ColumnDrift(
-        column=column,
-        kind=kind,
-        method=method.name,
-        statistic=float(statistic),
-        p_value=None if p_value is None else float(p_value),
-        threshold=threshold,
-        score=method.score(statistic, p_value),
-        method_drifted=bool(method_drifted),
-        effect_size=float(effect_size),
-        noise_floor=float(noise_floor),
-        effect_threshold=effect_threshold,
-        significance_method=significance[0],
-        significance_p_value=significance_p,
-        drifted=bool(method_drifted and material and significance_p < alpha),
-        n_reference=int(sizes[0]),
-        n_current=int(sizes[1]),
-        histogram=histogram,
-    )
+    if constant_share is not None:
+        measure, effect_size, noise_floor, effect_corrected = "tvd", constant_share, 0.0, constant_share
+    else:
+        measure, effect_size, noise_floor, effect_corrected = max(
+            ((m, e, f, corrected(e, f, squared=MEASURES[m].squared)) for m, e, f in effects),
+            key=lambda c: c[3],
+        )
+    row = {
+        "column": column,
+        "kind": kind,
+        "method": method.name,
+        "statistic": float(statistic),
+        "p_value": None if p_value is None else float(p_value),
+        "threshold": threshold,
+        "score": method.score(statistic, p_value),
+        "method_drifted": bool(method.decides_drift(statistic, p_value, threshold)),
+        "effect_size": float(effect_size),
+        "noise_floor": float(noise_floor),
+        "effect_threshold": effect_threshold,
+        "significance_method": significance[0],
+        "significance_p_value": 1.0 if significance[1] is None else float(significance[1]),
+        "n_reference": int(sizes[0]),
+        "n_current": int(sizes[1]),
+        "histogram": histogram,
+        "n_bins": sum(r > 0 or c > 0 for r, c in zip(histogram.reference, histogram.current, strict=True)),
+        "effect_measure": measure,
+        "effect_corrected": float(effect_corrected),
+        "constant_reference": constant_share is not None,
+    }
+    return ColumnDrift(**verdict.apply(row, alpha=alpha, adjusted=False))
 
 
 def _as_series(values: Any, name: str) -> pd.Series:

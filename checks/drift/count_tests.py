@@ -112,22 +112,6 @@ def tvd(ref_counts: Any, cur_counts: Any) -> TestOutcome:
     return float(0.5 * np.sum(np.abs(p - q))), None
 
 
-def tvd_noise_floor(ref_counts: Any, cur_counts: Any) -> float:
-    """Expected :func:`tvd` of two samples of these sizes drawn from one distribution.
-
-    ``0.5 * sum_i sqrt(2/pi) * sqrt(p_i (1 - p_i) (1/n + 1/m))`` with ``p`` the pooled shares
-    (normal approximation of the difference of two sample proportions).
-
-    >>> round(tvd_noise_floor([500, 500], [500, 500]), 4)
-    0.0178
-    """
-    ref = as_float_array(ref_counts, "ref_counts", "tvd")
-    cur = as_float_array(cur_counts, "cur_counts", "tvd")
-    pooled = (ref + cur) / (ref.sum() + cur.sum())
-    spread = np.sum(np.sqrt(pooled * (1 - pooled)))
-    return float(0.5 * np.sqrt(2 / np.pi) * np.sqrt(1 / ref.sum() + 1 / cur.sum()) * spread)
-
-
 def chisquare(ref_counts: Any, cur_counts: Any) -> TestOutcome:
     """Pearson chi-square test of homogeneity of the 2 x k table (no continuity correction).
 

@@ -70,7 +70,7 @@ METHODS: dict[str, Method] = {
         _m("cramer_von_mises", "Cramer-von Mises p_value", NUMERIC, 0.1, True, sample_tests.cramer_von_mises),
         _m("anderson", "Anderson-Darling p_value", NUMERIC, 0.1, True, sample_tests.anderson),
         _m("mannw", "Mann-Whitney U-rank p_value", NUMERIC, 0.05, True, sample_tests.mannw),
-        _m("energy", "Energy distance", NUMERIC, 0.1, False, sample_tests.energy),
+        _m("energy", "Energy distance (normed)", NUMERIC, 0.1, False, sample_tests.energy),
         _m("psi", "PSI", BOTH, 0.1, False, count_tests.psi),
         _m("jensenshannon", "Jensen-Shannon distance", BOTH, 0.1, False, count_tests.jensenshannon),
         _m("kl_div", "Kullback-Leibler divergence", BOTH, 0.1, False, count_tests.kl_div),

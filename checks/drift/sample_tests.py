@@ -34,15 +34,10 @@ import numpy as np
 from scipy import stats
 
 from checks.drift.count_tests import TestOutcome, ks_asymptotic_p_value
+from checks.drift.noise import bridge_floor, quantile_cells
 
 #: Above this size ``ks_2samp`` (method "auto") switches from the exact to the asymptotic p-value.
 KS_EXACT_MAX_N = 10_000
-
-#: Evidently's floor on the reference standard deviation when normalising Wasserstein.
-MIN_SCALE = 0.001
-
-#: Mean absolute value of a standard normal variable.
-SQRT_2_OVER_PI = float(np.sqrt(2 / np.pi))
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,27 +91,39 @@ class SortedPair:
     @cached_property
     def wasserstein_norm(self) -> float:
         """Wasserstein-1 distance ``integral |F_ref - F_cur|`` over :attr:`scale`."""
-        return float(np.abs(self.cdf_gap[:-1]) @ self.widths) / self.scale
+        return _per_scale(float(np.abs(self.cdf_gap[:-1]) @ self.widths), self.scale)
+
+    @cached_property
+    def constant_reference(self) -> bool:
+        """Whether the reference holds a single value (then no scale exists: see :mod:`verdict`)."""
+        return bool(self.ref[0] == self.ref[-1])
 
     @cached_property
     def noise_floor(self) -> float:
-        """Expected :attr:`wasserstein_norm` of two samples of these sizes from one distribution.
+        """:attr:`wasserstein_norm` noise floor for these sizes (:func:`checks.drift.noise.bridge_floor`)."""
+        floor = bridge_floor("wasserstein", *quantile_cells(self._merged[0]), self.ref.size, self.cur.size)
+        return _per_scale(floor, self.scale)
 
-        ``E|F_n(x) - G_m(x)| ~ sqrt(2/pi) * sqrt(F(x)(1 - F(x)) (1/n + 1/m))`` (normal
-        approximation of the difference of two empirical CDFs) integrated over ``x``, with
-        ``F`` estimated by the pooled empirical CDF.
-        """
-        n_pooled = self.ref.size + self.cur.size
-        pooled = np.arange(1, n_pooled, dtype=np.float64) / n_pooled
-        spread_sq = 1 - pooled
-        spread_sq *= pooled
-        spread = float(np.sqrt(spread_sq, out=spread_sq) @ self.widths)
-        return SQRT_2_OVER_PI * np.sqrt(1 / self.ref.size + 1 / self.cur.size) * spread / self.scale
+    @cached_property
+    def energy_noise_floor(self) -> float:
+        """:func:`energy` noise floor for these sizes (:func:`checks.drift.noise.bridge_floor`)."""
+        floor = bridge_floor("energy", *quantile_cells(self._merged[0]), self.ref.size, self.cur.size)
+        return _per_scale(floor, float(np.sqrt(self.scale)))
 
     @cached_property
     def scale(self) -> float:
-        """Reference standard deviation (ddof=0) floored at :data:`MIN_SCALE`, as Evidently."""
-        return max(float(np.std(self.ref)), MIN_SCALE)
+        """Reference standard deviation (ddof=0): no floor, so the effect sizes carry no units.
+
+        Evidently floors it at 0.001, which hides a 0.2-SD shift of a column of scale 1e-3.
+        """
+        return float(np.std(self.ref))
+
+
+def _per_scale(value: float, scale: float) -> float:
+    """``value / scale``; for a constant reference (zero scale) 0 without a change, else infinite."""
+    if scale > 0:
+        return float(value / scale)
+    return 0.0 if value == 0 else float("inf")
 
 
 def ks(pair: SortedPair) -> TestOutcome:
@@ -148,11 +155,14 @@ def wasserstein(pair: SortedPair) -> TestOutcome:
 
 
 def energy(pair: SortedPair) -> TestOutcome:
-    """Energy distance ``sqrt(2 * integral (F_ref - F_cur)^2)``, as ``scipy.stats.energy_distance``.
+    """Energy distance ``sqrt(2 * integral (F_ref - F_cur)^2)`` over the root of the reference SD.
 
-    Evidently registers it as ``ed``; not normalised, so it carries the column's units.
+    ``scipy.stats.energy_distance`` (and Evidently's ``ed``) carries the square root of the
+    column's units; divided by ``sqrt(std)`` it does not, so its threshold means the same in
+    any units (a shift of ``d`` SD of a normal scores about ``0.75 d``).
     """
-    return float(np.sqrt(2.0 * np.sum(pair.cdf_gap[:-1] ** 2 * pair.widths))), None
+    raw = float(np.sqrt(2.0 * np.sum(pair.cdf_gap[:-1] ** 2 * pair.widths)))
+    return _per_scale(raw, float(np.sqrt(pair.scale))), None
 
 
 def cramer_von_mises(pair: SortedPair) -> TestOutcome:

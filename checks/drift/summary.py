@@ -2,10 +2,12 @@
 
 Policy (what the statuses mean):
 
-* A column **drifted** when its method says so, its effect size is material, and its
-  significance test survives the Benjamini-Hochberg procedure at ``fdr`` over all the
-  columns tested in the window (features, prediction and label together). See
-  :mod:`checks.drift.column` for the effect sizes and tests.
+* A column **drifted** by the rule of :mod:`checks.drift.verdict` (constant reference;
+  method; material beyond the noise floor; significant), its significance test surviving
+  the Benjamini-Hochberg procedure at ``fdr`` over all the columns tested in the window
+  (features, prediction and label together). Each row says which clause decided
+  (``clause``, ``reason``) and the smallest effect the window detects with 80% power at
+  level ``fdr / n_columns`` (``minimum_detectable_effect``, ``minimum_detectable_shift_sd``).
 * Each drifted column gives a ``warn`` finding (subject ``feature:<name>``, ``prediction``
   or ``label``).
 * The window is **alert** (a ``model`` finding) when the share of drifted features reaches
@@ -36,6 +38,7 @@ from typing import Any
 from scipy.stats import false_discovery_control
 
 from checks._params import InvalidParameter, check_interval, check_one_of
+from checks.drift import verdict
 from checks.drift.column import EFFECT_MEASURES, ColumnDrift
 from checks.drift.methods import METHODS
 from checks.result import CheckResult, Finding, worst_status
@@ -86,7 +89,7 @@ def drift_result(
     weights = _normalised_importance(importance, [str(f) for f in features])
     adjusted = false_discovery_control([d.significance_p_value for _, d in columns]) if columns else []
     rows = [
-        _row(role, drift, float(p_adj), fdr, weights, (missing or {}).get(str(drift.column)))
+        _row(role, drift, float(p_adj), fdr, len(columns), weights, (missing or {}).get(str(drift.column)))
         for (role, drift), p_adj in zip(columns, adjusted, strict=True)
     ]
     rows.sort(key=lambda r: (-r["effect_size"] / max(r["effect_threshold"], 1e-12), str(r["column"])))
@@ -111,23 +114,22 @@ def _row(
     drift: ColumnDrift,
     p_adjusted: float,
     fdr: float,
+    n_columns: int,
     weights: Mapping[str, float],
     missing: tuple[float, float] | None,
 ) -> dict[str, Any]:
     name = str(drift.column)
     row = drift.to_dict()
-    significant = p_adjusted <= fdr
     row.update(
         subject=f"feature:{name}" if role == "feature" else role,
         role=role,
         significance_p_adjusted=p_adjusted,
-        significant=significant,
-        drifted=bool(drift.method_drifted and drift.material and significant),
+        significant=p_adjusted < fdr,
         importance=weights.get(name) if role == "feature" else None,
         missing_reference=None if missing is None else missing[0],
         missing_current=None if missing is None else missing[1],
     )
-    return row
+    return verdict.apply(row, alpha=fdr, adjusted=True, n_columns=n_columns)
 
 
 def _result(
@@ -187,20 +189,29 @@ def _role_drifted(rows: list[dict[str, Any]], role: str) -> bool | None:
 
 def _column_finding(row: dict[str, Any]) -> Finding:
     method = METHODS[row["method"]]
-    measure = EFFECT_MEASURES[row["kind"]]
-    message = (
-        f"{row['subject']} drifted: {method.display_name} {row['score']:.3g} "
-        f"(threshold {row['threshold']:g}), "
-        f"{measure} {row['effect_size']:.3g} (less noise floor {row['noise_floor']:.2g}: "
-        f">= {row['effect_threshold']:g}), "
-        f"{row['significance_method']} p = {row['significance_p_adjusted']:.2g} (BH-adjusted)"
-    )
+    measure = row["effect_measure"]
+    if row["clause"] == "constant_reference":
+        message = f"{row['subject']} {row['reason']}"
+    else:
+        message = (
+            f"{row['subject']} drifted: {method.display_name} {row['score']:.3g} "
+            f"(threshold {row['threshold']:g}), "
+            f"{measure} {row['effect_corrected']:.3g} beyond noise floor {row['noise_floor']:.2g} "
+            f"(raw {row['effect_size']:.3g}; >= {row['effect_threshold']:g}), "
+            f"{row['significance_method']} p = {row['significance_p_adjusted']:.2g} (BH-adjusted)"
+        )
     evidence = {
         "kind": row["kind"],
         "test_statistic": row["statistic"],
         "effect_measure": measure,
         "effect_threshold": row["effect_threshold"],
         "noise_floor": row["noise_floor"],
+        "effect_corrected": row["effect_corrected"],
+        "clause": row["clause"],
+        "reason": row["reason"],
+        "constant_reference": row["constant_reference"],
+        "minimum_detectable_effect": row["minimum_detectable_effect"],
+        "minimum_detectable_shift_sd": row["minimum_detectable_shift_sd"],
         "significance_method": row["significance_method"],
         "significance_p_value": row["significance_p_value"],
         "p_value_adjustment": "benjamini-hochberg",

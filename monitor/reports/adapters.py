@@ -80,6 +80,13 @@ class DriftColumn:
     effect_size: float | None
     drifted: bool | None
     distribution: Distribution | None
+    effect_measure: str | None = None
+    noise_floor: float | None = None
+    effect_threshold: float | None = None
+    reason: str | None = None
+    minimum_detectable: float | None = None
+    minimum_detectable_measure: str | None = None
+    minimum_detectable_shift_sd: float | None = None
 
 
 def distribution(row: Mapping[str, Any]) -> Distribution | None:
@@ -132,6 +139,13 @@ def drift_columns(details: Mapping[str, Any]) -> list[DriftColumn]:
                 effect_size=as_float(pick(row, "effect_size", "effect")),
                 drifted=flag(pick(row, "drifted", "drift_detected")),
                 distribution=distribution(row),
+                effect_measure=pick(row, "effect_measure"),
+                noise_floor=as_float(pick(row, "noise_floor")),
+                effect_threshold=as_float(pick(row, "effect_threshold")),
+                reason=pick(row, "reason"),
+                minimum_detectable=as_float(pick(row, "minimum_detectable_effect")),
+                minimum_detectable_measure=pick(row, "minimum_detectable_measure"),
+                minimum_detectable_shift_sd=as_float(pick(row, "minimum_detectable_shift_sd")),
             )
         )
     return sorted(out, key=lambda c: -(c.effect_size if c.effect_size is not None else -math.inf))

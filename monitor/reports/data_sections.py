@@ -82,31 +82,54 @@ def _drift_table(columns: Sequence[DriftColumn]) -> Markup:
         )
         body.append(
             [
-                name(c.column),
+                el("span", c.column, class_="dw-name", title=_tooltip(c)),
                 c.kind or "",
                 c.method or "",
                 num(c.statistic),
                 pvalue(c.p_value),
                 pvalue(c.p_adjusted),
                 num(c.threshold),
+                c.effect_measure or "",
                 num(c.effect_size),
+                num(c.noise_floor),
+                num(c.effect_threshold),
                 bar,
+                _detectable(c),
                 el("b", "drifted") if c.drifted else "no",
+                c.reason or "",
             ]
         )
         classes.append("dw-hit" if c.drifted else None)
-    return table(
-        ["feature", "kind", "method", "statistic", "p-value", "p adj.", "threshold", "effect", "", "drifted"],
-        body,
-        numeric=(3, 4, 5, 6, 7),
-        row_classes=classes,
-    )
+    headers = ["feature", "kind", "method", "statistic", "p-value", "p adj.", "threshold", "effect measure"]
+    headers += ["effect", "noise floor", "effect thr.", "", "min. detectable", "drifted", "decided by"]
+    return table(headers, body, numeric=(3, 4, 5, 6, 8, 9, 10, 12), row_classes=classes)
+
+
+def _detectable(c: DriftColumn) -> str:
+    """The smallest effect the window detects with 80% power: SD shift for numeric columns."""
+    if c.minimum_detectable_shift_sd is not None:
+        return f"{num(c.minimum_detectable_shift_sd)} SD"
+    if c.minimum_detectable is not None:
+        return f"{num(c.minimum_detectable)} {c.minimum_detectable_measure or ''}".strip()
+    return ""
+
+
+def _tooltip(c: DriftColumn) -> str:
+    parts = [c.column]
+    detectable = _detectable(c)
+    if detectable:
+        parts.append(f"could have seen a change of {detectable} or more (80% power)")
+    if c.reason:
+        parts.append(c.reason)
+    return "; ".join(parts)
 
 
 def _distribution(c: DriftColumn) -> Markup:
     d = c.distribution
     assert d is not None
     title = f"{c.column} — effect {num(c.effect_size, 3)}"
+    if _detectable(c):
+        title += f", detectable {_detectable(c)}"
     if d.kind == "categorical":
         chart = category_chart(d.categories, d.reference, d.current, title=title)
     else:
