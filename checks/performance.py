@@ -66,8 +66,8 @@ from typing import Any, Literal
 import numpy as np
 
 from checks._params import InvalidParameter, check_interval, check_one_of
-from checks.bootstrap import bootstrap_distribution, bootstrap_p_value, percentile_interval
-from checks.metric_kernels import MetricWindow, Task, metric_window
+from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.metric_kernels import MetricWindow, Task, metric_distribution, metric_window
 from checks.result import CheckResult, Finding
 
 Direction = Literal["higher_is_better", "lower_is_better"]
@@ -137,13 +137,7 @@ def _min_delta(spec: MetricSpec, reference: float, overrides: Mapping[str, float
 
 
 def _distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:
-    return bootstrap_distribution(
-        lambda counts, _rows: window.kernel(counts.astype(np.float64)),
-        np.arange(window.n),
-        n_resamples=n_resamples,
-        seed=seed,
-        weighted=True,
-    ).reshape(n_resamples, len(window.names))
+    return metric_distribution(window, n_resamples, seed)
 
 
 def _assess(
