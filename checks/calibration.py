@@ -33,10 +33,11 @@ import numpy as np
 from scipy import stats
 
 from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
+from checks.bootstrap import poisson_weights
+from checks.metric_kernels import MAX_GROUPS, score_groups
 from checks.result import CheckResult, Finding
 
 STRATEGIES = ("uniform", "quantile")
-_BOOTSTRAP_CHUNK = 2_000_000  # resampled rows held in memory at once
 
 
 @dataclass(frozen=True)
@@ -222,23 +223,50 @@ def brier_decomposition(
     )
 
 
+def _cells(
+    ids: np.ndarray, p: np.ndarray, n_bins: int, y: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Rows grouped into cells of one score group (:func:`checks.metric_kernels.score_groups`),
+    one bin and (with ``y``) one label: each cell's rows, bin, label and mean score.
+
+    With at most ``MAX_GROUPS`` distinct scores every cell holds equal scores, so the
+    resampled and simulated ECEs below are those of the rows; above, a cell spans a rank
+    quantile of the scores, whose spread inside the cell is negligible for the bin sums.
+    """
+    order = np.argsort(p, kind="stable")
+    starts = score_groups(p[order], MAX_GROUPS)
+    group = np.empty(p.size, dtype=np.int64)
+    group[order] = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, p.size]))
+    code = group * n_bins + ids
+    if y is not None:
+        code = code * 2 + y.astype(np.int64)
+    full = np.bincount(code)
+    cells = np.flatnonzero(full)
+    sizes = full[cells]
+    mean_p = np.bincount(code, weights=p)[cells] / sizes
+    if y is None:
+        return sizes, cells % n_bins, None, mean_p
+    return sizes, (cells // 2) % n_bins, (cells % 2).astype(np.float64), mean_p
+
+
+def _by_bin(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Sum the cell columns of ``values`` (shape (b, k)) per bin: shape (b, n_bins)."""
+    return values @ (bins[:, None] == np.arange(n_bins)).astype(np.float64)
+
+
 def _bootstrap_ece(
     ids: np.ndarray, y: np.ndarray, p: np.ndarray, n_bins: int, n_resamples: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """ECE of ``n_resamples`` row resamples, bins held fixed (chunked to bound memory)."""
-    n = ids.size
-    chunk = max(1, _BOOTSTRAP_CHUNK // n)
-    out = np.empty(n_resamples)
-    for start in range(0, n_resamples, chunk):
-        b = min(chunk, n_resamples - start)
-        idx = rng.integers(0, n, size=(b, n))
-        keys = (np.arange(b)[:, None] * n_bins + ids[idx]).ravel()
-        size = b * n_bins
-        count = np.bincount(keys, minlength=size).reshape(b, n_bins)
-        sum_p = np.bincount(keys, weights=p[idx].ravel(), minlength=size).reshape(b, n_bins)
-        sum_y = np.bincount(keys, weights=y[idx].ravel(), minlength=size).reshape(b, n_bins)
-        out[start : start + b] = _ece_from_sums(count, sum_p, sum_y)
-    return out
+    """ECE of ``n_resamples`` Poisson bootstrap resamples of the rows, bins held fixed.
+
+    One matrix of Poisson cell counts (:func:`checks.bootstrap.poisson_weights`): the cost is
+    ``n_resamples`` times the number of cells, not of rows.
+    """
+    sizes, bins, label, mean_p = _cells(ids, p, n_bins, y)
+    assert label is not None
+    w = poisson_weights(sizes, n_resamples=n_resamples, rng=rng)
+    gap = _by_bin(w * (mean_p - label), bins, n_bins)
+    return np.abs(gap).sum(axis=1) / np.maximum(w.sum(axis=1), 1.0)
 
 
 def bootstrap_eces(
@@ -271,8 +299,10 @@ def calibrated_eces(
 
     The ECE's own noise: a calibrated window of ``n`` rows does not show an ECE of 0 but about
     the mean of these (roughly ``0.8 sqrt(n_bins / n)`` for spread-out scores), which is what
-    a small window must be corrected for before it is compared with a large reference. At
-    most ``_BOOTSTRAP_CHUNK * 10`` labels are simulated (fewer draws for large windows).
+    a small window must be corrected for before it is compared with a large reference. The
+    positives of each cell of equal (or, above ``MAX_GROUPS`` distinct scores, nearly equal)
+    scores are drawn at once, ``Binomial(rows, mean score)``, so the cost does not grow with
+    the window.
 
     >>> p = np.random.default_rng(0).uniform(size=1000)
     >>> bool(0.02 < calibrated_eces(p).mean() < 0.06)
@@ -284,17 +314,10 @@ def calibrated_eces(
     check_interval("n_simulations", n_simulations, func, low=1)
     rng = np.random.default_rng(seed)
     ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
-    count, sum_p, _ = _bin_sums(ids, p, p, n_bins)
-    n_simulations = int(min(n_simulations, max(20, 10 * _BOOTSTRAP_CHUNK // max(p.size, 1))))
-    out = np.empty(n_simulations)
-    chunk = max(1, _BOOTSTRAP_CHUNK // max(p.size, 1))
-    for start in range(0, n_simulations, chunk):
-        b = min(chunk, n_simulations - start)
-        y = rng.uniform(size=(b, p.size)) < p
-        keys = (np.arange(b)[:, None] * n_bins + ids).ravel()
-        sum_y = np.bincount(keys, weights=y.ravel(), minlength=b * n_bins).reshape(b, n_bins)
-        out[start : start + b] = _ece_from_sums(count, sum_p, sum_y)
-    return out
+    sizes, bins, _, mean_p = _cells(ids, p, n_bins)
+    positives = rng.binomial(sizes, np.clip(mean_p, 0.0, 1.0), size=(n_simulations, sizes.size))
+    gap = _by_bin(sizes * mean_p - positives, bins, n_bins)
+    return np.abs(gap).sum(axis=1) / p.size
 
 
 def _two_proportion_p(k1: float, n1: int, k2: float, n2: int) -> float:
