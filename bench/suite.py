@@ -117,7 +117,9 @@ def checks(model: Any, ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, Callab
         ),
         "threshold": lambda: threshold_check(y, s, current_threshold=model.threshold, seed=SEED),
         "CBPE": lambda: cs._estimated(model, ref, cur, SEED),
-        "recalibrator fit": lambda: propose_recalibration(y, s, cur["ts"].to_numpy(), n_bins=cal.n_bins),
+        "recalibrator fit": lambda: propose_recalibration(
+            y, s, cur["ts"].to_numpy(dtype="datetime64[ns]"), n_bins=cal.n_bins
+        ),
         "whole suite": lambda: cs.run_suite(
             model, ref, cur, quarantined=0, window_seconds=86_400.0, seed=SEED
         ),

@@ -36,7 +36,7 @@ Task = Literal["binary", "multiclass", "regression"]
 _EPS = float(np.finfo(np.float64).eps)
 
 #: A binary window with more distinct scores than this is resampled in this many rank groups.
-MAX_GROUPS = 1024
+MAX_GROUPS = 256
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:

@@ -3,6 +3,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
+from checks import metric_kernels
 from checks._params import InvalidParameter
 from checks.bootstrap import bootstrap_distribution, percentile_interval, poisson_weights
 from checks.labels import label_coverage
@@ -37,9 +38,10 @@ def by_name(result):
 
 
 @pytest.mark.parametrize("ties", [False, True])
-def test_binary_values_and_intervals_match_sklearn_on_the_same_resamples(ties):
-    # Below MAX_GROUPS distinct scores the cells are exact: a resample's Poisson count of each
+def test_binary_values_and_intervals_match_sklearn_on_the_same_resamples(ties, monkeypatch):
+    # Up to MAX_GROUPS distinct scores the cells are exact: a resample's Poisson count of each
     # distinct (score, label, prediction) row is a sample weight for scikit-learn.
+    monkeypatch.setattr(metric_kernels, "MAX_GROUPS", 400)
     y, s = binary_window(400, 1.0, seed=1, ties=ties)
     r = performance(y, y_score=s, task="binary", threshold=0.6, n_resamples=60, seed=3)
     rows = by_name(r)
