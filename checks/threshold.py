@@ -106,7 +106,7 @@ def best_threshold(y: np.ndarray, s: np.ndarray, objective: Objective) -> tuple[
 
 
 #: Candidate thresholds of the bootstrap: every distinct score up to this many, else quantiles.
-GRID_POINTS = 2048
+GRID_POINTS = 512
 
 
 def _grid(s: np.ndarray, current: float) -> np.ndarray:
