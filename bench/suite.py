@@ -3,6 +3,7 @@
     .venv/bin/python bench/suite.py                          # 10,000 and 100,000 rows, 3 repeats
     .venv/bin/python bench/suite.py --rows 1000000 --repeat 1  # the 1M row (own process: peak RSS)
     .venv/bin/python bench/suite.py --rows 100000 --profile /tmp/suite.prof
+    .venv/bin/python bench/suite.py --startup                 # `driftwatch check`, one small window
 
 A binary model with two numeric features, one categorical segment column, latency, and a
 labelled current window of ``--rows`` rows against a labelled reference of the same size. The
@@ -16,6 +17,10 @@ labels, so it is timed on its own and not part of the whole suite). Reported per
 best wall time and the best CPU time (user + system of this process, all threads) over
 ``--repeat`` runs, and the 1-minute load average when the size started: on a shared machine
 CPU time is the steadier figure. Peak RSS is the process's, so run the 1M row on its own.
+
+``--startup`` instead times ``driftwatch check`` as a user runs it (a new interpreter each
+time, byte code cached, SQLite store) on one model whose window and reference hold
+``--startup-rows`` rows each.
 Prints a Markdown table.
 """
 
@@ -25,7 +30,9 @@ import argparse
 import cProfile
 import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -164,6 +171,43 @@ def bench(rows: list[int], repeat: int, profile: str | None) -> str:
     return head + "\n".join(lines) + f"\n\npeak RSS of the process: {rss:.0f} MB\n"
 
 
+def startup(rows: int, repeat: int) -> str:
+    from datetime import timedelta
+
+    from bench.daemon import START, ingest, model_toml, traffic, write_config
+    from monitor.config import load_config
+    from monitor.store import open_store
+
+    reference = "start = 2026-10-01T00:00:00Z\nend = 2026-10-02T00:00:00Z"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_config(Path(tmp), model_toml("small", reference=reference))
+        config = load_config(path)
+        store = open_store(config)
+        now = START + timedelta(days=2, minutes=5)
+        for day in range(2):
+            frame = traffic(START + timedelta(days=day), timedelta(days=1), rows, seed=day, prefix=f"{day}")
+            ingest(store, config.models[0], frame, now)
+        store.dispose()
+        script = Path(sys.executable).with_name("driftwatch")
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
+        command += ["--config", str(path), "check", "--at", now.isoformat()]
+        # As installed: byte code cached (a first, untimed run writes it where the environment
+        # disables it), the user's store and config in place.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+        walls = []
+        load = os.getloadavg()[0]
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+            walls.append(time.perf_counter() - t0)
+    return (
+        "| `driftwatch check`, one window | best wall s | median wall s | load (1 min) |\n|---|---|---|---|\n"
+        f"| {rows:,} rows + {rows:,}-row reference | {min(walls):.2f} | {float(np.median(walls)):.2f} "
+        f"| {load:.2f} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -171,8 +215,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", help="write a cProfile of one whole-suite run (of the last size) here")
+    parser.add_argument("--startup", action="store_true", help="time `driftwatch check` of one small window")
+    parser.add_argument("--startup-rows", type=int, default=2000)
     args = parser.parse_args()
-    print(bench(args.rows, args.repeat, args.profile))
+    print(
+        startup(args.startup_rows, args.repeat)
+        if args.startup
+        else bench(args.rows, args.repeat, args.profile)
+    )
 
 
 if __name__ == "__main__":

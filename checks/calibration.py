@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtr
 
 from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
 from checks.bootstrap import poisson_weights
@@ -328,7 +328,7 @@ def _two_proportion_p(k1: float, n1: int, k2: float, n2: int) -> float:
     se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     if se == 0:
         return 1.0
-    return float(2 * stats.norm.sf(abs(k1 / n1 - k2 / n2) / se))
+    return float(2 * ndtr(-abs(k1 / n1 - k2 / n2) / se))
 
 
 def calibration_check(
