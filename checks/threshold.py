@@ -153,11 +153,15 @@ def _oob_gains(
     size = grid.size + 1
     code = np.searchsorted(grid, s, side="right") * 2 + y.astype(np.int64)
     sizes = np.bincount(code, minlength=2 * size)
-    out = rng.binomial(sizes, np.exp(-1.0), size=(n_resamples, sizes.size))
-    inside = sizes - out
+    filled = np.flatnonzero(sizes)  # draw for the cells that hold rows only
+    out = rng.binomial(sizes[filled], np.exp(-1.0), size=(n_resamples, filled.size))
+    inside = sizes[filled] - out
     extra = rng.negative_binomial(np.maximum(_NB_SIZE * inside, 1e-9), _NB_P) * (inside > 0)
-    drawn = (inside + extra).astype(np.float64).reshape(n_resamples, size, 2)
-    out3 = out.astype(np.float64).reshape(n_resamples, size, 2)
+    drawn = np.zeros((n_resamples, 2 * size))
+    drawn[:, filled] = inside + extra
+    out_all = np.zeros((n_resamples, 2 * size))
+    out_all[:, filled] = out
+    drawn, out3 = drawn.reshape(n_resamples, size, 2), out_all.reshape(n_resamples, size, 2)
     n_in, pos_in = drawn.sum(axis=(1, 2)), drawn[:, :, 1].sum(axis=1)
     n_out, pos_out = out3.sum(axis=(1, 2)), out3[:, :, 1].sum(axis=1)
     tp_in = _above(drawn[:, :, 1])
