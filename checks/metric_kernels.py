@@ -142,10 +142,11 @@ def metric_distribution(window: MetricWindow, n_resamples: int, seed: np.random.
         ).reshape(n_resamples, len(window.names))
     rng = np.random.default_rng(seed)
     w = poisson_weights(window.sizes, n_resamples=n_resamples, rng=rng)
+    total = w.sum(axis=1)
     dist = window.kernel(w)
     if window.within is not None and window.within.any():
-        total = np.maximum(w.sum(axis=1), 1.0)
-        dist += rng.standard_normal(dist.shape) * np.sqrt(window.within) / total[:, None]
+        dist += rng.standard_normal(dist.shape) * np.sqrt(window.within) / np.maximum(total, 1.0)[:, None]
+    dist[total == 0] = np.nan  # a resample that drew no row (tiny windows) has no metrics
     return dist if window.shift is None else dist + window.shift
 
 
