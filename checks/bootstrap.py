@@ -100,6 +100,29 @@ def counts_from_indices(idx: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat.ravel(), minlength=b * n).reshape(b, n)
 
 
+def poisson_weights(sizes: Any, *, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_resamples, k)`` Poisson bootstrap counts of ``k`` cells holding ``sizes`` rows each.
+
+    Giving every row an independent Poisson(1) count is the Poisson bootstrap [^3]: its cell
+    totals are Poisson(``sizes``), so a statistic of cell totals costs ``n_resamples x k``
+    draws, whatever the number of rows. It differs from the multinomial (index) bootstrap only in
+    that the resample size varies around ``n`` (by about ``sqrt(n)``): statistics must divide by
+    the resample's own total. Every metric of a window reads the same matrix, so their joint
+    distribution (what Holm's adjustment sees) is one coherent bootstrap.
+
+    References
+    ----------
+    [^3]: Hanley, J. A. & MacGibbon, B. (2006). Creating non-parametric bootstrap samples using
+          Poisson frequencies. *Computer Methods and Programs in Biomedicine* 83(1), 57-62.
+
+    >>> w = poisson_weights([1, 1000], n_resamples=4000, rng=np.random.default_rng(0))
+    >>> w.shape, [round(float(v), 1) for v in w.mean(axis=0) / [1, 1000]]
+    ((4000, 2), [1.0, 1.0])
+    """
+    lam = np.asarray(sizes, dtype=np.float64)
+    return rng.poisson(lam, size=(n_resamples, lam.size)).astype(np.float64)
+
+
 def _distribution(
     statistic: Callable[..., Any],
     arrays: tuple[np.ndarray, ...],

@@ -13,8 +13,9 @@ expected number of such pairs, over distinct rows::
     E[pairs]      = sum_i s_i * sum_j (1 - s_j) - sum_i s_i (1 - s_i)
 
 The interval is where the *realised* metric of the window should land if the model is still
-calibrated: labels are simulated ``y ~ Bernoulli(s)`` ``n_resamples`` times, each simulated
-window's metrics computed exactly (AUC from mid-ranks, as scikit-learn), and the equal-tailed
+calibrated: labels are simulated ``y ~ Bernoulli(s)`` ``n_resamples`` times (per cell of
+nearly equal scores, :func:`_simulated`), each simulated window's metrics computed from its
+confusion counts (AUC with ties counted one half, as scikit-learn), and the equal-tailed
 percentiles taken. It is a prediction interval for the realised value, so it covers the
 label-sampling noise of the window.
 
@@ -39,15 +40,14 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from checks._params import InvalidParameter, as_float_array, check_interval
-from checks.bootstrap import MAX_CELLS, bootstrap_p_value, percentile_interval
-from checks.metric_kernels import tie_groups
+from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.metric_kernels import MAX_GROUPS, ranking_from_groups, score_groups, tie_groups
 from checks.performance import (
     DEFAULT_MIN_RELATIVE,
     METRICS,
@@ -93,32 +93,39 @@ def expected_metrics(y_score: Any, *, threshold: float = 0.5) -> dict[str, float
     }
 
 
-def simulated_labels(y_score: np.ndarray, *, n_simulations: int, seed: int) -> Iterator[np.ndarray]:
-    """Yield ``(b, n)`` boolean label matrices ``y ~ Bernoulli(y_score)``, ``n_simulations`` rows in all."""
+def _simulated(s: np.ndarray, pred: np.ndarray, n_simulations: int, seed: int) -> np.ndarray:
+    """Realised metrics (columns in ESTIMATED_METRICS order) of ``n_simulations`` draws ``y ~ Bernoulli(s)``.
+
+    Rows are sorted by score once and grouped into cells of one score group
+    (:func:`checks.metric_kernels.score_groups`) and one prediction; each cell's positives are
+    drawn at once, ``Binomial(rows, mean score)``, which is exact when its scores are equal
+    (at most ``MAX_GROUPS`` distinct scores) and otherwise draws from scores a rank quantile
+    apart. Confusion counts and the AUC (pairs inside a group count one half, as ties) follow
+    from the cells, so the cost does not grow with the window.
+    """
+    order = np.argsort(s, kind="stable")
+    s_sorted = s[order]
+    starts = score_groups(s_sorted, MAX_GROUPS)
+    groups = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, s.size]))
+    code = groups * 2 + pred[order].astype(np.int64)
+    full = np.bincount(code)
+    cells = np.flatnonzero(full)
+    sizes = full[cells]
+    mean_s = np.bincount(code, weights=s_sorted)[cells] / sizes
+    predicted = (cells % 2).astype(np.float64)
+    group_starts = np.flatnonzero(np.r_[True, np.diff(cells // 2) != 0])
     rng = np.random.default_rng(seed)
-    batch = max(1, MAX_CELLS // max(len(y_score), 1))
-    done = 0
-    while done < n_simulations:
-        b = min(batch, n_simulations - done)
-        yield rng.random((b, len(y_score))) < y_score
-        done += b
-
-
-def _realised(labels: np.ndarray, pred: np.ndarray, ranks: np.ndarray) -> np.ndarray:
-    """Realised metrics (columns in ESTIMATED_METRICS order) of each simulated label row."""
-    y = labels.astype(np.float64)
-    n = y.shape[1]
-    n_pos = y.sum(axis=1)
-    n_neg = n - n_pos
-    tp = y @ pred
-    pp = pred.sum()
+    k = rng.binomial(sizes, np.clip(mean_s, 0.0, 1.0), size=(n_simulations, sizes.size)).astype(np.float64)
+    n = float(s.size)
+    n_pos, tp, pp = k.sum(axis=1), k @ predicted, float(sizes @ predicted)
+    auc, _ = ranking_from_groups(
+        np.add.reduceat(k, group_starts, axis=1), np.add.reduceat(sizes - k, group_starts, axis=1)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        auc = (y @ ranks - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
         precision = np.where(pp > 0, tp / pp, 0.0)
         recall = np.where(n_pos > 0, tp / n_pos, 0.0)
         f1 = np.where(pp + n_pos > 0, 2 * tp / (pp + n_pos), 0.0)
     accuracy = (tp + (n - pp) - (n_pos - tp)) / n
-    auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
     return np.column_stack([auc, accuracy, precision, recall, f1])
 
 
@@ -215,11 +222,7 @@ def estimate_performance(
     if len(s) == 0:
         return CheckResult.skipped("estimated_performance", "no predictions in the current window", n=0)
     values = expected_metrics(s, threshold=threshold)
-    pred = (s >= threshold).astype(np.float64)
-    ranks = stats.rankdata(s)
-    dist = np.concatenate(
-        [_realised(y, pred, ranks) for y in simulated_labels(s, n_simulations=n_resamples, seed=seed)]
-    )
+    dist = _simulated(s, s >= threshold, n_resamples, seed)
     metrics: dict[str, Any] = {"n": len(s), "threshold": threshold}
     rows = []
     for j, name in enumerate(ESTIMATED_METRICS):

@@ -1,11 +1,24 @@
 """Performance metrics of one window and a kernel that recomputes them for many resamples.
 
-Each builder validates a window's arrays, computes scikit-learn's values, and returns a
-:class:`MetricWindow` whose ``kernel`` maps a ``(b, n)`` matrix of resample counts (weights) to
-the ``(b, n_metrics)`` matrix of the same metrics: every metric here is a weighted sum or
-ratio of sums over rows, and ROC AUC / average precision come from per-score-group weighted
-counts (:func:`weighted_ranking_metrics`), so a batch of bootstrap resamples costs a few matrix
-operations (:mod:`checks.performance` uses it for its intervals and tests).
+Each builder validates a window's arrays, computes the metric values, and returns a
+:class:`MetricWindow` whose ``kernel`` maps a ``(b, k)`` matrix of resample counts (weights) to
+the ``(b, n_metrics)`` matrix of the same metrics; :func:`metric_distribution` draws the counts
+and returns the bootstrap distribution (:mod:`checks.performance` uses it for its intervals
+and tests).
+
+A binary window is sorted by score once and compressed into *cells*: rows of the same score
+group, label and prediction. Every binary metric is a function of the weighted confusion
+counts of the cells (ROC AUC and average precision of their per-group positives and
+negatives, :func:`ranking_from_groups`), so a resample is one row of Poisson cell counts
+(:func:`checks.bootstrap.poisson_weights`) and ``b`` resamples cost ``b x k`` operations
+whatever the number of rows. With at most :data:`MAX_GROUPS` distinct scores the groups are the
+distinct scores and the cells are exact (a resample's metrics equal scikit-learn's on the
+resampled rows); above, the groups are rank quantiles of the scores (ties never split):
+ranking metrics then treat pairs inside a group as ties, so the distribution is shifted by the
+difference between the exact value and the grouped value on the whole window, and the
+row-to-row spread inside a cell of the log loss and Brier terms is added as a normal term of
+that variance. Multiclass and regression windows keep one cell per row (the index bootstrap of
+:mod:`checks.bootstrap`).
 """
 
 from __future__ import annotations
@@ -15,12 +28,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sklearn import metrics as skm
 
 from checks._params import InvalidParameter, as_float_array
+from checks.bootstrap import bootstrap_distribution, poisson_weights
 
 Task = Literal["binary", "multiclass", "regression"]
 _EPS = float(np.finfo(np.float64).eps)
+
+#: A binary window with more distinct scores than this is resampled in this many rank groups.
+MAX_GROUPS = 256
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
@@ -33,25 +49,33 @@ def tie_groups(sorted_score: np.ndarray) -> np.ndarray | None:
     return None if len(starts) == len(sorted_score) else starts
 
 
-def weighted_ranking_metrics(
-    w: np.ndarray, y_sorted: np.ndarray, starts: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """ROC AUC and average precision for each row of weights ``w``, ties handled as scikit-learn.
+def score_groups(sorted_score: np.ndarray, max_groups: int = MAX_GROUPS) -> np.ndarray:
+    """Start positions of the score groups of ascending ``sorted_score``.
 
-    Rows (columns of ``w``) must be in ascending score order; ``starts`` are the tie groups
-    (:func:`tie_groups`). AUC is the Mann-Whitney statistic (a tie counts one half); average
-    precision is ``sum_k (R_k - R_{k-1}) P_k`` over the distinct scores in descending order.
-    Returns NaN for a row without both classes.
+    Each distinct score is a group when there are at most ``max_groups``; else about
+    ``max_groups`` groups of equal size, each boundary moved to the start of its run of ties.
 
-    >>> y = np.array([0.0, 1.0, 0.0, 1.0])
-    >>> auc, ap = weighted_ranking_metrics(np.ones((1, 4)), y, None)
-    >>> float(auc[0]), round(float(ap[0]), 4)
-    (0.75, 0.8333)
+    >>> score_groups(np.array([0.1, 0.2, 0.2, 0.3])).tolist()
+    [0, 1, 3]
+    >>> score_groups(np.arange(10.0), max_groups=3).tolist()
+    [0, 3, 6]
     """
-    pos = w * y_sorted
-    neg = w - pos
-    if starts is not None:
-        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
+    n = len(sorted_score)
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]]) if n else np.zeros(0, int)
+    if len(starts) <= max_groups:
+        return starts
+    cuts = sorted_score[np.arange(max_groups) * n // max_groups]
+    return np.unique(np.searchsorted(sorted_score, cuts, side="left"))
+
+
+def ranking_from_groups(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ROC AUC and average precision of each row of per-group positive and negative weights.
+
+    Columns are score groups in ascending order; rows inside a group are tied (as
+    scikit-learn treats equal scores). AUC is the Mann-Whitney statistic (a tie counts one
+    half); average precision is ``sum_k (R_k - R_{k-1}) P_k`` over the groups in descending
+    order. NaN for a row without both classes.
+    """
     n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
     pairs = np.einsum("ij,ij->i", pos, np.cumsum(neg, axis=1)) - 0.5 * np.einsum("ij,ij->i", pos, neg)
     auc = _ratio(pairs, n_pos * n_neg, np.nan)
@@ -62,18 +86,73 @@ def weighted_ranking_metrics(
     return auc, _ratio(precision_sum, n_pos, np.nan)
 
 
+def weighted_ranking_metrics(
+    w: np.ndarray, y_sorted: np.ndarray, starts: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """ROC AUC and average precision for each row of weights ``w``, ties handled as scikit-learn.
+
+    Rows (columns of ``w``) must be in ascending score order; ``starts`` are the tie groups
+    (:func:`tie_groups`). See :func:`ranking_from_groups`.
+
+    >>> y = np.array([0.0, 1.0, 0.0, 1.0])
+    >>> auc, ap = weighted_ranking_metrics(np.ones((1, 4)), y, None)
+    >>> float(auc[0]), round(float(ap[0]), 4)
+    (0.75, 0.8333)
+    """
+    pos = w * y_sorted
+    neg = w - pos
+    if starts is not None:
+        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
+    return ranking_from_groups(pos, neg)
+
+
 @dataclass(frozen=True)
 class MetricWindow:
-    """A validated window: size, metric names, scikit-learn values, and the kernel giving the same
-    metrics for each row of a ``(b, n)`` matrix of resample counts."""
+    """A validated window: size, metric names, values, and the kernel giving the same metrics for
+    each row of a ``(b, k)`` matrix of resample counts.
+
+    ``sizes`` holds the rows of each of the ``k`` cells the kernel reads (``None``: one cell per
+    row, resampled by index); ``shift`` is added to every resample (the exact value minus the
+    grouped one) and ``within`` is each metric's sum of squares inside the cells, the variance
+    of its resampled sum that the cells do not see.
+    """
 
     n: int
     names: tuple[str, ...]
     values: dict[str, float]
     kernel: Callable[[np.ndarray], np.ndarray]
+    sizes: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    within: np.ndarray | None = None
 
 
-def _binary(y_true: Any, y_pred: Any, y_score: Any, threshold: float, func: str) -> MetricWindow:
+def metric_distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:
+    """The ``(n_resamples, n_metrics)`` bootstrap distribution of the window's metrics.
+
+    Cells: one matrix of Poisson counts read by every metric, plus the window's ``shift`` and
+    ``within`` terms; one cell per row: the index (multinomial) bootstrap.
+    """
+    if window.sizes is None:
+        return bootstrap_distribution(
+            lambda counts, _rows: window.kernel(counts.astype(np.float64)),
+            np.arange(window.n),
+            n_resamples=n_resamples,
+            seed=seed,
+            weighted=True,
+        ).reshape(n_resamples, len(window.names))
+    rng = np.random.default_rng(seed)
+    w = poisson_weights(window.sizes, n_resamples=n_resamples, rng=rng)
+    total = w.sum(axis=1)
+    dist = window.kernel(w)
+    if window.within is not None and window.within.any():
+        dist += rng.standard_normal(dist.shape) * np.sqrt(window.within) / np.maximum(total, 1.0)[:, None]
+    dist[total == 0] = np.nan  # a resample that drew no row (tiny windows) has no metrics
+    return dist if window.shift is None else dist + window.shift
+
+
+def _binary_inputs(
+    y_true: Any, y_pred: Any, y_score: Any, threshold: float, func: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     y = as_float_array(y_true, "y_true", func)
     if not np.isin(y, (0.0, 1.0)).all():
         raise InvalidParameter(f"'y_true' of {func} must hold 0/1 labels for task='binary'")
@@ -85,44 +164,84 @@ def _binary(y_true: Any, y_pred: Any, y_score: Any, threshold: float, func: str)
     p = (s >= threshold).astype(np.float64) if y_pred is None else as_float_array(y_pred, "y_pred", func)
     if len(p) != len(y) or not np.isin(p, (0.0, 1.0)).all():
         raise InvalidParameter(f"'y_pred' of {func} must hold 0/1 predictions, one per row of y_true")
-    yi, pi = y.astype(int), p.astype(int)
-    precision, recall, f1, _ = skm.precision_recall_fscore_support(
-        yi, pi, average="binary", labels=[0, 1], zero_division=0
-    )
-    values = {"f1": f1, "precision": precision, "recall": recall, "accuracy": skm.accuracy_score(yi, pi)}
+    return y, p, s
+
+
+def _binary(y_true: Any, y_pred: Any, y_score: Any, threshold: float, func: str) -> MetricWindow:
+    y, p, s = _binary_inputs(y_true, y_pred, y_score, threshold, func)
+    n = len(y)
     names = ["f1", "precision", "recall", "accuracy"]
-    starts: np.ndarray | None = None
-    row_ll = row_brier = np.zeros(0)
+    groups = np.zeros(n, dtype=np.int64)
+    rows: dict[str, np.ndarray] = {}
     if s is not None:
-        two_classes = 0 < y.sum() < len(y)
-        values["roc_auc"] = skm.roc_auc_score(yi, s) if two_classes else np.nan
-        values["pr_auc"] = skm.average_precision_score(yi, s) if two_classes else np.nan
-        values["log_loss"] = skm.log_loss(yi, s, labels=[0, 1])
-        values["brier"] = skm.brier_score_loss(yi, s, pos_label=1)
         names = ["roc_auc", "pr_auc", *names, "log_loss", "brier"]
-        # Resampling is order-free: sort the window by score once so the ranking kernel needs no sort.
+        # Resampling is order-free: sort the window by score once; groups and cells follow.
         order = np.argsort(s, kind="stable")
         y, p, s = y[order], p[order], s[order]
-        starts = tie_groups(s)
+        starts = score_groups(s, MAX_GROUPS)
+        groups = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
         sc = np.clip(s, _EPS, 1 - _EPS)
-        row_ll = -(y * np.log(sc) + (1 - y) * np.log1p(-sc))
-        row_brier = (s - y) ** 2
-    tp_rows, n = y * p, len(y)
+        rows = {"log_loss": -(y * np.log(sc) + (1 - y) * np.log1p(-sc)), "brier": (s - y) ** 2}
+    code = (groups * 2 + y.astype(np.int64)) * 2 + p.astype(np.int64)
+    full = np.bincount(code)
+    cells = np.flatnonzero(full)
+    sizes = full[cells].astype(np.float64)
+    lookup = np.zeros(full.size, dtype=np.int64)
+    lookup[cells] = np.arange(cells.size)
+    cell_of_row = lookup[code]
+    cy, cp, cg = (cells // 2) % 2, cells % 2, cells // 4
+    cy, cp = cy.astype(np.float64), cp.astype(np.float64)
+    group_starts = np.flatnonzero(np.r_[True, cg[1:] != cg[:-1]])
+    means, within = {}, {}
+    for name, v in rows.items():
+        means[name] = np.bincount(cell_of_row, weights=v, minlength=cells.size) / sizes
+        within[name] = float(np.sum((v - means[name][cell_of_row]) ** 2))
 
     def kernel(w: np.ndarray) -> np.ndarray:
-        tp, pp, pos = w @ tp_rows, w @ p, w @ y
+        total = w.sum(axis=1)
+        tp, pp, pos = w @ (cy * cp), w @ cp, w @ cy
         out = {
             "f1": _ratio(2 * tp, pp + pos),
             "precision": _ratio(tp, pp),
             "recall": _ratio(tp, pos),
-            "accuracy": w @ (y == p) / n,
+            "accuracy": _ratio(w @ (cy == cp).astype(np.float64), total),
         }
         if s is not None:
-            out["roc_auc"], out["pr_auc"] = weighted_ranking_metrics(w, y, starts)
-            out["log_loss"], out["brier"] = w @ row_ll / n, w @ row_brier / n
+            wp = w * cy
+            pos_g = np.add.reduceat(wp, group_starts, axis=1)
+            neg_g = np.add.reduceat(w - wp, group_starts, axis=1)
+            out["roc_auc"], out["pr_auc"] = ranking_from_groups(pos_g, neg_g)
+            out["log_loss"] = _ratio(w @ means["log_loss"], total)
+            out["brier"] = _ratio(w @ means["brier"], total)
         return np.column_stack([out[k] for k in names])
 
-    return MetricWindow(n, tuple(names), {k: float(v) for k, v in values.items()}, kernel)
+    values = _binary_values(y, p, s, rows, names)
+    grouped = kernel(sizes[None, :])[0]
+    exact = np.array([values[k] for k in names])
+    shift = np.where(np.isfinite(exact) & np.isfinite(grouped), exact - grouped, 0.0)
+    within_row = np.array([within.get(k, 0.0) for k in names])
+    return MetricWindow(n, tuple(names), values, kernel, sizes, shift, within_row)
+
+
+def _binary_values(
+    y: np.ndarray, p: np.ndarray, s: np.ndarray | None, rows: dict[str, np.ndarray], names: list[str]
+) -> dict[str, float]:
+    """The exact metrics of the (score-sorted) window: the kernel on one weight per row, tie groups exact."""
+    n = len(y)
+    tp, pp, pos = float(y @ p), float(p.sum()), float(y.sum())
+    values = {
+        "f1": 2 * tp / (pp + pos) if pp + pos else 0.0,
+        "precision": tp / pp if pp else 0.0,
+        "recall": tp / pos if pos else 0.0,
+        "accuracy": float(np.mean(y == p)) if n else float("nan"),
+    }
+    if s is not None:
+        auc, ap = weighted_ranking_metrics(np.ones((1, n)), y, tie_groups(s))
+        two_classes = 0 < pos < n
+        values["roc_auc"] = float(auc[0]) if two_classes else np.nan
+        values["pr_auc"] = float(ap[0]) if two_classes else np.nan
+        values.update({k: float(v.mean()) for k, v in rows.items()})
+    return {k: values[k] for k in names}
 
 
 def _multiclass(
@@ -150,6 +269,8 @@ def _multiclass(
             f"y_true/y_pred of {func} must have equal length and use only classes {labels.tolist()}; "
             f"unknown: {unknown.tolist()[:5]}"
         )
+    from sklearn import metrics as skm  # imported on use: the binary path does not need it
+
     values = {
         "accuracy": skm.accuracy_score(y, pred),
         "macro_f1": skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0),
@@ -180,6 +301,8 @@ def _regression(y_true: Any, y_pred: Any, func: str) -> MetricWindow:
     y, p = as_float_array(y_true, "y_true", func), as_float_array(y_pred, "y_pred", func)
     if len(p) != len(y):
         raise InvalidParameter(f"'y_pred' of {func} must have one value per row of y_true")
+    from sklearn import metrics as skm  # imported on use: the binary path does not need it
+
     values = {
         "rmse": skm.root_mean_squared_error(y, p),
         "mae": skm.mean_absolute_error(y, p),

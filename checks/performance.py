@@ -1,12 +1,13 @@
 """Model performance on labelled rows, with bootstrap intervals, compared with a reference.
 
-Metric values are scikit-learn's. Their intervals come from a vectorised percentile bootstrap
-(:mod:`checks.bootstrap`, weighted form): every metric here is a weighted sum or ratio of sums
-over rows, and ROC AUC / average precision are computed from per-score-group weighted counts
-(the Mann-Whitney form of the AUC; :mod:`checks.metric_kernels`), so one batch of resamples
-costs a few matrix operations and all metrics share the same resamples. No row cap is
-needed: 100,000 rows x 1,000 resamples, all eight binary metrics, take about 5 s on one core
-(twice that with a labelled reference window of the same size).
+Metric values are scikit-learn's (binary ones computed from the score-sorted window, equal to
+scikit-learn's). Their intervals come from a vectorised percentile bootstrap: every metric here
+is a weighted sum or ratio of sums, and ROC AUC / average precision are computed from
+per-score-group weighted counts (the Mann-Whitney form of the AUC; :mod:`checks.metric_kernels`),
+so all metrics read one matrix of resample weights and share the same resamples. A binary
+window is resampled as Poisson counts of its score cells, so its cost does not grow with the
+number of rows: 100,000 rows x 500 resamples, with a reference of the same size, take about
+0.1 s (docs/BENCHMARKS.md).
 
 Decision rule, per metric and **directional** (AUC falling, RMSE rising; never "any change"):
 a metric is *degraded* when both
@@ -74,8 +75,8 @@ from typing import Any, Literal
 import numpy as np
 
 from checks._params import InvalidParameter, check_interval, check_one_of
-from checks.bootstrap import bootstrap_distribution, bootstrap_p_value, percentile_interval
-from checks.metric_kernels import MetricWindow, Task, metric_window
+from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.metric_kernels import MetricWindow, Task, metric_distribution, metric_window
 from checks.result import CheckResult, Finding
 
 Direction = Literal["higher_is_better", "lower_is_better"]
@@ -204,13 +205,7 @@ def materiality(
 
 
 def _distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:
-    return bootstrap_distribution(
-        lambda counts, _rows: window.kernel(counts.astype(np.float64)),
-        np.arange(window.n),
-        n_resamples=n_resamples,
-        seed=seed,
-        weighted=True,
-    ).reshape(n_resamples, len(window.names))
+    return metric_distribution(window, n_resamples, seed)
 
 
 def _assess(

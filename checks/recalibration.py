@@ -32,8 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
 from checks.calibration import expected_calibration_error
@@ -171,10 +169,15 @@ def fit_recalibrator(y_true: Any, y_score: Any, *, method: str = "isotonic") -> 
         raise InvalidParameter(f"'y_true' and 'y_score' of {func} differ in length: {y.size} != {s.size}")
     if set(np.unique(y).tolist()) != {0.0, 1.0}:
         raise InvalidParameter(f"'y_true' of {func} must hold both classes 0 and 1 and nothing else")
+    # scikit-learn is imported on use: most runs fit nothing, and it costs a CLI start ~0.5 s.
     if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s, y)
         params: dict[str, Any] = {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
     else:
+        from sklearn.linear_model import LogisticRegression
+
         lr = LogisticRegression(C=np.inf).fit(_logit(s)[:, None], y)
         params = {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0]), "eps": EPS}
     return Recalibrator(method, params, {"n": int(y.size), "positives": int(y.sum())})

@@ -54,12 +54,13 @@ class Objective:
     fn_cost: float = 1.0
     target: float | None = None
 
-    def score(self, tp: np.ndarray, fp: np.ndarray, positives: int, n: int) -> np.ndarray:
+    def score(self, tp: np.ndarray, fp: np.ndarray, positives: Any, n: Any) -> np.ndarray:
         tp, fp = np.asarray(tp, float), np.asarray(fp, float)
         predicted = tp + fp
+        positives_a = np.asarray(positives, float)
         with np.errstate(invalid="ignore", divide="ignore"):
             precision = np.where(predicted > 0, tp / predicted, 1.0)
-            recall = tp / positives if positives else np.zeros_like(tp)
+            recall = np.where(positives_a > 0, tp / positives_a, 0.0)
         if self.name == "f1":
             denominator = predicted + positives
             return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
@@ -105,7 +106,7 @@ def best_threshold(y: np.ndarray, s: np.ndarray, objective: Objective) -> tuple[
 
 
 #: Candidate thresholds of the bootstrap: every distinct score up to this many, else quantiles.
-GRID_POINTS = 2048
+GRID_POINTS = 512
 
 
 def _grid(s: np.ndarray, current: float) -> np.ndarray:
@@ -116,15 +117,18 @@ def _grid(s: np.ndarray, current: float) -> np.ndarray:
     return np.unique(np.append(grid, current))
 
 
-def _grid_counts(
-    bins: np.ndarray, y: np.ndarray, weights: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """True and false positives at every grid threshold (``score >= grid[j]``: bins above ``j``)."""
-    total = np.bincount(bins, weights=weights, minlength=size)
-    positive = np.bincount(bins, weights=weights * y, minlength=size)
-    tp = np.cumsum(positive[::-1])[::-1][1:]
-    predicted = np.cumsum(total[::-1])[::-1][1:]
-    return tp, predicted - tp
+#: Draws of an in-bag row beyond its first: a zero-truncated Poisson(1) ``X`` has mean
+#: ``1 / (1 - e^-1)`` and ``E[X^2] = 2 / (1 - e^-1)``; the negative binomial with the mean and
+#: variance of ``X - 1`` (size ``_NB_SIZE`` per in-bag row, success probability ``_NB_P``) stands in for it.
+_EXTRA_MEAN = float(np.exp(-1.0) / (1.0 - np.exp(-1.0)))
+_EXTRA_VAR = float(2.0 / (1.0 - np.exp(-1.0)) - (1.0 + _EXTRA_MEAN) ** 2)
+_NB_P = _EXTRA_MEAN / _EXTRA_VAR
+_NB_SIZE = _EXTRA_MEAN * _NB_P / (1.0 - _NB_P)
+
+
+def _above(counts: np.ndarray) -> np.ndarray:
+    """Per grid threshold ``j``, the total of the bins above ``j`` (``score >= grid[j]``), along axis 1."""
+    return np.cumsum(counts[:, ::-1], axis=1)[:, ::-1][:, 1:]
 
 
 def _oob_gains(
@@ -137,30 +141,38 @@ def _oob_gains(
     distinct score when there are at most :data:`GRID_POINTS` (then the selection is exactly
     the one over all observed scores), else that many score quantiles: the selection is then
     within one quantile step of the exact optimum, which can only lower the estimated gain.
-    Confusion counts per candidate come from weighted ``bincount`` s, O(n) per resample.
+
+    Rows are resampled with Poisson(1) counts (the Poisson bootstrap), drawn per cell of equal
+    candidate bin and label at once: a cell of ``m`` rows leaves ``Binomial(m, e^-1)`` of them
+    out of bag, and its in-bag rows are drawn ``1 + extra`` times each, the extra draws of
+    all of them a moment-matched negative binomial. All resamples are one matrix: the cost is
+    ``n_resamples`` times the number of candidates, not of rows.
     """
     rng = np.random.default_rng(seed)
-    n = y.size
     grid = _grid(s, current)
-    bins = np.searchsorted(grid, s, side="right")
     size = grid.size + 1
-    j_current = int(np.searchsorted(grid, current))
-    yf = y.astype(float)
-    gains = []
-    for _ in range(n_resamples):
-        drawn = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        out = (drawn == 0).astype(float)
-        positives_in, positives_out, n_out = float(drawn @ yf), float(out @ yf), float(out.sum())
-        if positives_out == 0 or positives_out == n_out or positives_in in (0.0, float(n)):
-            continue
-        tp, fp = _grid_counts(bins, yf, drawn, size)
-        scores = objective.score(tp, fp, positives_in, n)
-        chosen = scores.size - 1 - int(np.argmax(scores[::-1]))
-        tp_out, fp_out = _grid_counts(bins, yf, out, size)
-        at = np.array([chosen, j_current])
-        oob = objective.score(tp_out[at], fp_out[at], positives_out, n_out)
-        gains.append(oob[0] - oob[1])
-    return np.asarray(gains)
+    code = np.searchsorted(grid, s, side="right") * 2 + y.astype(np.int64)
+    sizes = np.bincount(code, minlength=2 * size)
+    filled = np.flatnonzero(sizes)  # draw for the cells that hold rows only
+    out = rng.binomial(sizes[filled], np.exp(-1.0), size=(n_resamples, filled.size))
+    inside = sizes[filled] - out
+    extra = rng.negative_binomial(np.maximum(_NB_SIZE * inside, 1e-9), _NB_P) * (inside > 0)
+    drawn = np.zeros((n_resamples, 2 * size))
+    drawn[:, filled] = inside + extra
+    out_all = np.zeros((n_resamples, 2 * size))
+    out_all[:, filled] = out
+    drawn, out3 = drawn.reshape(n_resamples, size, 2), out_all.reshape(n_resamples, size, 2)
+    n_in, pos_in = drawn.sum(axis=(1, 2)), drawn[:, :, 1].sum(axis=1)
+    n_out, pos_out = out3.sum(axis=(1, 2)), out3[:, :, 1].sum(axis=1)
+    tp_in = _above(drawn[:, :, 1])
+    scores = objective.score(tp_in, _above(drawn[:, :, 0]), pos_in[:, None], n_in[:, None])
+    chosen = scores.shape[1] - 1 - np.argmax(scores[:, ::-1], axis=1)
+    at = np.column_stack([chosen, np.full(n_resamples, int(np.searchsorted(grid, current)))])
+    tp_out = np.take_along_axis(_above(out3[:, :, 1]), at, axis=1)
+    fp_out = np.take_along_axis(_above(out3[:, :, 0]), at, axis=1)
+    oob = objective.score(tp_out, fp_out, pos_out[:, None], n_out[:, None])
+    usable = (pos_out > 0) & (pos_out < n_out) & (pos_in > 0) & (pos_in < n_in)
+    return (oob[:, 0] - oob[:, 1])[usable]
 
 
 def threshold_check(

@@ -277,10 +277,9 @@ def _label_checks(
             seed=seed,
         )
         if result.status == "alert":
-            proposal = propose_recalibration(y, score, cur["ts"].to_numpy(), n_bins=model.calibration.n_bins)
-            result = _with_recalibration(
-                result, proposal, y, score, cur["ts"].to_numpy(), model.calibration.n_bins
-            )
+            when = cur["ts"].to_numpy(dtype="datetime64[ns]")  # not objects: they sort one by one
+            proposal = propose_recalibration(y, score, when, n_bins=model.calibration.n_bins)
+            result = _with_recalibration(result, proposal, y, score, when, model.calibration.n_bins)
         if model.segments:
             result = replace(
                 result, details=result.details | {"segments": _calibration_by_segment(model, ref, cur, seed)}

@@ -6,7 +6,7 @@ from sklearn import metrics as skm
 
 from checks._params import InvalidParameter
 from checks.bootstrap import percentile_interval
-from checks.estimation import ESTIMATED_METRICS, estimate_performance, expected_metrics, simulated_labels
+from checks.estimation import ESTIMATED_METRICS, estimate_performance, expected_metrics
 
 SKLEARN = {
     "roc_auc": lambda y, p, s: skm.roc_auc_score(y, s),
@@ -46,19 +46,27 @@ def test_expected_confusion_metrics_and_auc_match_exhaustive_enumeration():
     assert est["roc_auc"] == pytest.approx(sums["concordant"] / sums["pairs"])
 
 
-def test_interval_is_the_percentiles_of_sklearn_metrics_on_simulated_labels():
+@pytest.mark.parametrize("decimals", [2, None])
+def test_interval_is_the_percentiles_of_sklearn_metrics_on_simulated_labels(decimals):
+    # Rounded scores: every cell holds equal scores (exact draws); unrounded: 300 distinct scores
+    # in rank groups. Either way the interval is that of sklearn's metrics on labels drawn row by
+    # row, within Monte Carlo error (3,000 simulations against 1,000).
     s = np.random.default_rng(1).beta(2, 3, 300)
     s[:20] = 0.5  # ties in the ranking
-    r = estimate_performance(s, threshold=0.4, n_resamples=50, seed=7)
+    if decimals is not None:
+        s = np.round(s, decimals)
+    r = estimate_performance(s, threshold=0.4, n_resamples=3000, seed=7)
     rows = by_name(r)
     pred = (s >= 0.4).astype(int)
-    draws = np.concatenate(list(simulated_labels(s, n_simulations=50, seed=7))).astype(int)
+    draws = (np.random.default_rng(8).random((1000, s.size)) < s).astype(int)
     for name, fn in SKLEARN.items():
-        realised = [fn(y, pred, s) for y in draws]
+        realised = np.array([fn(y, pred, s) for y in draws])
         low, high = percentile_interval(realised)
-        assert (rows[name]["ci_low"], rows[name]["ci_high"]) == pytest.approx((low, high), abs=1e-12), name
+        sd = realised.std()
+        assert rows[name]["ci_low"] == pytest.approx(low, abs=0.3 * sd), name
+        assert rows[name]["ci_high"] == pytest.approx(high, abs=0.3 * sd), name
         assert rows[name]["estimated"] is True
-        assert rows[name]["value"] == pytest.approx(np.mean(realised), abs=0.02), name
+        assert rows[name]["value"] == pytest.approx(np.mean(realised), abs=0.1 * sd), name
     assert r.status == "ok" and r.findings == ()
 
 

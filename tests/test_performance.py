@@ -3,20 +3,21 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
+from checks import metric_kernels
 from checks._params import InvalidParameter
-from checks.bootstrap import bootstrap_distribution, percentile_interval
+from checks.bootstrap import bootstrap_distribution, percentile_interval, poisson_weights
 from checks.labels import label_coverage
 from checks.performance import LabelledWindow, holm_adjusted, performance, performance_metrics
 
 BINARY = {
-    "roc_auc": lambda y, s, p: skm.roc_auc_score(y, s),
-    "pr_auc": lambda y, s, p: skm.average_precision_score(y, s),
-    "f1": lambda y, s, p: skm.f1_score(y, p, zero_division=0),
-    "precision": lambda y, s, p: skm.precision_score(y, p, zero_division=0),
-    "recall": lambda y, s, p: skm.recall_score(y, p, zero_division=0),
-    "accuracy": lambda y, s, p: skm.accuracy_score(y, p),
-    "log_loss": lambda y, s, p: skm.log_loss(y, s, labels=[0, 1]),
-    "brier": lambda y, s, p: skm.brier_score_loss(y, s, labels=[0, 1]),
+    "roc_auc": lambda y, s, p, **kw: skm.roc_auc_score(y, s, **kw),
+    "pr_auc": lambda y, s, p, **kw: skm.average_precision_score(y, s, **kw),
+    "f1": lambda y, s, p, **kw: skm.f1_score(y, p, zero_division=0, **kw),
+    "precision": lambda y, s, p, **kw: skm.precision_score(y, p, zero_division=0, **kw),
+    "recall": lambda y, s, p, **kw: skm.recall_score(y, p, zero_division=0, **kw),
+    "accuracy": lambda y, s, p, **kw: skm.accuracy_score(y, p, **kw),
+    "log_loss": lambda y, s, p, **kw: skm.log_loss(y, s, labels=[0, 1], **kw),
+    "brier": lambda y, s, p, **kw: skm.brier_score_loss(y, s, labels=[0, 1], **kw),
 }
 
 
@@ -37,18 +38,23 @@ def by_name(result):
 
 
 @pytest.mark.parametrize("ties", [False, True])
-def test_binary_values_and_intervals_match_sklearn_on_the_same_resamples(ties):
+def test_binary_values_and_intervals_match_sklearn_on_the_same_resamples(ties, monkeypatch):
+    # Up to MAX_GROUPS distinct scores the cells are exact: a resample's Poisson count of each
+    # distinct (score, label, prediction) row is a sample weight for scikit-learn.
+    monkeypatch.setattr(metric_kernels, "MAX_GROUPS", 400)
     y, s = binary_window(400, 1.0, seed=1, ties=ties)
     r = performance(y, y_score=s, task="binary", threshold=0.6, n_resamples=60, seed=3)
     rows = by_name(r)
     p = (s >= 0.6).astype(int)
+    cells = np.unique(np.c_[s, y, p], axis=0)  # the kernel's cell order: score, label, prediction
+    us, uy, up = cells[:, 0], cells[:, 1].astype(int), cells[:, 2].astype(int)
+    sizes = [np.sum((s == a) & (y == b) & (p == c)) for a, b, c in zip(us, uy, up, strict=True)]
     seq_cur, _ = np.random.SeedSequence(3).spawn(2)
+    w = poisson_weights(sizes, n_resamples=60, rng=np.random.default_rng(seq_cur))
     for name, fn in BINARY.items():
         assert rows[name]["value"] == pytest.approx(fn(y, s, p), abs=1e-12)
         assert r.metrics[name] == rows[name]["value"]
-        plain = bootstrap_distribution(
-            lambda yy, ss, pp, f=fn: f(yy, ss, pp), y, s, p, n_resamples=60, seed=seq_cur
-        )
+        plain = [fn(uy, us, up, sample_weight=wr) for wr in w]
         low, high = percentile_interval(plain)
         assert rows[name]["ci_low"] == pytest.approx(low, abs=1e-9), name
         assert rows[name]["ci_high"] == pytest.approx(high, abs=1e-9), name

@@ -1,0 +1,233 @@
+"""Cost of the whole check suite on one labelled window, check by check, in process.
+
+    .venv/bin/python bench/suite.py                          # 10,000 and 100,000 rows, 3 repeats
+    .venv/bin/python bench/suite.py --rows 1000000 --repeat 1  # the 1M row (own process: peak RSS)
+    .venv/bin/python bench/suite.py --rows 100000 --profile /tmp/suite.prof
+    .venv/bin/python bench/suite.py --startup                 # `driftwatch check`, one small window
+
+A binary model with two numeric features, one categorical segment column, latency, and a
+labelled current window of ``--rows`` rows against a labelled reference of the same size. The
+current window's scores are miscalibrated (``p ** 1.3`` against labels drawn from ``p``) so the
+calibration check alerts and the suite also fits a recalibrator, as it does for a real alert.
+Every check runs with the defaults of ``config.toml`` (performance ``n_resamples = 500``).
+
+Each check is timed separately (the same calls ``monitor/check_suite.py`` makes), then
+``run_suite`` end to end ("whole suite"; CBPE runs there only for windows without mature
+labels, so it is timed on its own and not part of the whole suite). Reported per check: the
+best wall time and the best CPU time (user + system of this process, all threads) over
+``--repeat`` runs, and the 1-minute load average when the size started: on a shared machine
+CPU time is the steadier figure. Peak RSS is the process's, so run the 1M row on its own.
+
+``--startup`` instead times ``driftwatch check`` as a user runs it (a new interpreter each
+time, byte code cached, SQLite store) on one model whose window and reference hold
+``--startup-rows`` rows each.
+Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SEED = 1234
+
+
+def window(n: int, *, seed: int, miscalibrated: bool) -> pd.DataFrame:
+    """``n`` labelled rows of the bench model (columns as ``monitor.store.windows.read_window``)."""
+    rng = np.random.default_rng(seed)
+    amount = rng.lognormal(3.0, 0.5, n)
+    age = rng.integers(18, 80, n).astype(float)
+    country = rng.choice(["US", "DE", "FR", "BR"], n, p=[0.4, 0.3, 0.2, 0.1])
+    p = 1 / (1 + np.exp(-(-1.0 + 0.04 * (amount - 20) + 0.02 * (age - 45) + rng.normal(0, 1.0, n))))
+    score = p**1.3 if miscalibrated else p
+    ts = pd.Timestamp("2026-10-01", tz="UTC") + pd.to_timedelta(np.sort(rng.integers(0, 86_400, n)), unit="s")
+    return pd.DataFrame(
+        {
+            "event_id": np.arange(n),
+            "ts": ts,
+            "model_version": "v1",
+            "prediction": (score >= 0.5).astype(float),
+            "score": score,
+            "latency_ms": rng.gamma(2.0, 10.0, n),
+            "error": False,
+            "amount": amount,
+            "age": age,
+            "country": country,
+            "label": (rng.random(n) < p).astype(float),
+            "label_ts": ts,
+        }
+    )
+
+
+def checks(model: Any, ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, Callable[[], Any]]:
+    """Each check of the suite as a thunk, called as ``monitor/check_suite.py`` calls it."""
+    from checks.calibration import calibration_check
+    from checks.performance import performance
+    from checks.recalibration import propose_recalibration
+    from checks.segments import segment_check
+    from checks.threshold import threshold_check
+    from monitor import check_suite as cs
+
+    y, y_ref = cur["label"].to_numpy(), ref["label"].to_numpy()
+    s, s_ref = cur["score"].to_numpy(), ref["score"].to_numpy()
+    pred, pred_ref = cur["prediction"].to_numpy(), ref["prediction"].to_numpy()
+    perf, cal = model.performance, model.calibration
+    return {
+        "drift": lambda: cs._drift(model, ref, cur),
+        "data quality": lambda: cs._quality(model, ref, cur, 0),
+        "latency": lambda: cs._latency(model, ref, cur, 86_400.0),
+        "performance": lambda: performance(
+            y,
+            pred,
+            s,
+            task="binary",
+            reference=(y_ref, pred_ref, s_ref),
+            threshold=model.threshold,
+            n_resamples=perf.n_resamples,
+            seed=SEED,
+            alpha=perf.alpha,
+        ),
+        "calibration": lambda: calibration_check(
+            y,
+            s,
+            reference=(y_ref, s_ref),
+            n_bins=cal.n_bins,
+            ece_threshold=cal.ece_threshold,
+            min_delta=cal.min_delta,
+            seed=SEED,
+        ),
+        "per-segment calibration": lambda: cs._calibration_by_segment(model, ref, cur, SEED),
+        "segments": lambda: segment_check(
+            cur,
+            ref,
+            segments=list(model.segments),
+            y_true="label",
+            y_pred="prediction",
+            y_score="score",
+            task="binary",
+            threshold=model.threshold,
+            seed=SEED,
+        ),
+        "threshold": lambda: threshold_check(y, s, current_threshold=model.threshold, seed=SEED),
+        "CBPE": lambda: cs._estimated(model, ref, cur, SEED),
+        "recalibrator fit": lambda: propose_recalibration(
+            y, s, cur["ts"].to_numpy(dtype="datetime64[ns]"), n_bins=cal.n_bins
+        ),
+        "whole suite": lambda: cs.run_suite(
+            model, ref, cur, quarantined=0, window_seconds=86_400.0, seed=SEED
+        ),
+    }
+
+
+def timed(thunk: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """Best wall and best CPU seconds of ``repeat`` calls."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        c0, w0 = time.process_time(), time.perf_counter()
+        thunk()
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return min(walls), min(cpus)
+
+
+def bench(rows: list[int], repeat: int, profile: str | None) -> str:
+    from monitor.config import ModelConfig
+
+    model = ModelConfig.model_validate(
+        {
+            "name": "bench",
+            "segments": ["country"],
+            "features": {"numeric": ["amount", "age"], "categorical": ["country"]},
+        }
+    )
+    lines = []
+    for n in rows:
+        ref = window(n, seed=1, miscalibrated=False)
+        cur = window(n, seed=2, miscalibrated=True)
+        thunks = checks(model, ref, cur)
+        thunks["whole suite"]()  # warm-up: imports and first-call costs stay out of the figures
+        load = os.getloadavg()[0]
+        if profile:
+            cProfile.runctx("thunks['whole suite']()", globals(), {"thunks": thunks}, profile)
+        for name, thunk in thunks.items():
+            wall, cpu = timed(thunk, 1 if n >= 1_000_000 else repeat)
+            lines.append(f"| {n:,} | {name} | {wall:.3f} | {cpu:.3f} | {load:.2f} |")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    head = "| rows (window = reference) | check | wall s | CPU s | load (1 min) |\n|---|---|---|---|---|\n"
+    return head + "\n".join(lines) + f"\n\npeak RSS of the process: {rss:.0f} MB\n"
+
+
+def startup(rows: int, repeat: int) -> str:
+    from datetime import timedelta
+
+    from bench.daemon import START, ingest, model_toml, traffic, write_config
+    from monitor.config import load_config
+    from monitor.store import open_store
+
+    reference = "start = 2026-10-01T00:00:00Z\nend = 2026-10-02T00:00:00Z"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_config(Path(tmp), model_toml("small", reference=reference))
+        config = load_config(path)
+        store = open_store(config)
+        now = START + timedelta(days=2, minutes=5)
+        for day in range(2):
+            frame = traffic(START + timedelta(days=day), timedelta(days=1), rows, seed=day, prefix=f"{day}")
+            ingest(store, config.models[0], frame, now)
+        store.dispose()
+        root = Path(__file__).resolve().parent.parent
+        command = [sys.executable, "-m", "monitor", "--config", str(path), "check", "--at", now.isoformat()]
+        # As installed: byte code cached (a first, untimed run writes it where the environment
+        # disables it), the user's store and config in place.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        run = {"check": True, "stdout": subprocess.DEVNULL, "env": env, "cwd": root}
+        subprocess.run(command, **run)  # type: ignore[call-overload]
+        walls, cpus = [], []
+        load = os.getloadavg()[0]
+        for _ in range(repeat):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run(command, **run)  # type: ignore[call-overload]
+            walls.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return (
+        "| `driftwatch check`, one window | best wall s | median wall s | best CPU s | load (1 min) |\n"
+        "|---|---|---|---|---|\n"
+        f"| {rows:,} rows + {rows:,}-row reference | {min(walls):.2f} | {float(np.median(walls)):.2f} "
+        f"| {min(cpus):.2f} | {load:.2f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", help="write a cProfile of one whole-suite run (of the last size) here")
+    parser.add_argument("--startup", action="store_true", help="time `driftwatch check` of one small window")
+    parser.add_argument("--startup-rows", type=int, default=2000)
+    args = parser.parse_args()
+    print(
+        startup(args.startup_rows, args.repeat)
+        if args.startup
+        else bench(args.rows, args.repeat, args.profile)
+    )
+
+
+if __name__ == "__main__":
+    main()
