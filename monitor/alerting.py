@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.alert import Alert, alerts_from_run, evaluated_checks
 from alerts.config import AlertsConfig
@@ -547,9 +548,14 @@ class Dispatcher:
                 log.error('Alert receiver "%s" rejected group "%s": %s', name, key, result.detail)
 
     def _set_health(self, conn: Connection, name: str, error: str | None, now: datetime) -> None:
+        """Record the receiver's health in one upsert: dispatchers settling at once never collide
+        (a failed insert here would roll back the delivery it belongs to)."""
         values = {"healthy": error is None, "last_error": error, "identity": self.receivers[name].identity()}
-        done = conn.execute(
-            update(receiver_health).where(receiver_health.c.name == name).values(updated_at=now, **values)
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(receiver_health).values(name=name, updated_at=now, **values)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[receiver_health.c.name],
+                set_={key: stmt.excluded[key] for key in ("updated_at", *values)},
+            )
         )
-        if done.rowcount == 0:
-            conn.execute(receiver_health.insert().values(name=name, updated_at=now, **values))
