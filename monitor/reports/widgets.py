@@ -106,14 +106,3 @@ def metric_of(run: ModelRun, check: str, key: str) -> float | None:
 
 def epoch(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
-def time_ticks(runs: Sequence[ModelRun], n: int = 5) -> list[tuple[float, str]]:
-    """About ``n`` x-axis ticks at run window ends, labelled with their date."""
-    if not runs:
-        return []
-    step = max(1, -(-len(runs) // n))
-    picked = list(runs[::step])
-    if picked[-1] is not runs[-1] and len(runs) > 1:
-        picked[-1] = runs[-1]
-    return [(epoch(r.window_end), r.window_end.strftime("%m-%d %H:%M")) for r in picked]
