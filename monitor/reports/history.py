@@ -102,6 +102,10 @@ def _timeline(runs: Sequence[ModelRun], reports_dir: Path, prefix: str) -> Marku
     return el("div", *cells, class_="dw-timeline")
 
 
+#: Incidents listed open on a model page (newest first); older ones sit in a collapsed block.
+MAX_OPEN_INCIDENTS = 12
+
+
 def _incidents(reports_dir: Path, runs: Sequence[ModelRun]) -> Markup:
     """The incidents of a model, newest first: window, action and its first reason."""
     rows = []
@@ -114,7 +118,16 @@ def _incidents(reports_dir: Path, runs: Sequence[ModelRun]) -> Markup:
         rows.append([when(r.window_end), _actions(r), reason, link])
     if not rows:
         return el("p", "No incident: no alert called for an action.", class_="dw-muted")
-    return table(["window end", "recommended", "why", "report"], rows)
+    headers = ["window end", "recommended", "why", "report"]
+    shown = table(headers, rows[:MAX_OPEN_INCIDENTS])
+    if len(rows) <= MAX_OPEN_INCIDENTS:
+        return shown
+    older = el(
+        "details",
+        el("summary", f"{len(rows) - MAX_OPEN_INCIDENTS} older incidents"),
+        table(headers, rows[MAX_OPEN_INCIDENTS:]),
+    )
+    return join([shown, older])
 
 
 def _actions(run: ModelRun) -> str:
