@@ -29,6 +29,9 @@ CHECKS = (
     "threshold",
 )
 
+#: The checks that report performance metrics (realised from labels, and estimated before).
+PERFORMANCE_CHECKS = ("performance", "estimated_performance")
+
 #: Drift methods, named as in Evidently 0.7 (:data:`checks.drift.METHODS` implements them).
 DRIFT_METHODS = (
     "ks",

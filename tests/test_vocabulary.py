@@ -10,6 +10,8 @@ from checks.drift import ALIASES, METHODS
 from checks.performance import METRICS
 from checks.threshold import OBJECTIVES
 from monitor.cli import main
+from monitor.policy import LABEL_ALERT_CHECKS
+from monitor.policy_signals import RANKING_METRIC, RETRAIN_METRICS
 from monitor.reports.run_report import SECTIONS
 
 
@@ -18,7 +20,10 @@ def test_the_registries_implement_exactly_the_vocabulary() -> None:
     assert all(target in METHODS for target in ALIASES.values())
     assert tuple(METRICS) == v.METRICS
     assert OBJECTIVES == v.THRESHOLD_OBJECTIVES and set(v.TARGET_OBJECTIVES) <= set(OBJECTIVES)
-    assert tuple(SECTIONS) == v.CHECKS
+    assert tuple(SECTIONS) == v.CHECKS and set(v.PERFORMANCE_CHECKS) <= set(v.CHECKS)
+    # The policy's named metrics and checks are words of the vocabulary.
+    assert RETRAIN_METRICS | {RANKING_METRIC} <= set(v.METRICS)
+    assert set(LABEL_ALERT_CHECKS) <= set(v.CHECKS)
 
 
 MODEL = """[[models]]
@@ -80,3 +85,16 @@ def test_validate_accepts_evidently_aliases(tmp_path, capsys) -> None:
     path.write_text(MODEL.format(segments='["country"]', extra=extra), encoding="utf-8")
     assert main(["--config", str(path), "validate"]) == 0
     assert "OK (1 model(s): fraud)" in capsys.readouterr().out
+
+
+def test_an_alert_route_matching_an_unknown_check_is_rejected(tmp_path, capsys) -> None:
+    path = tmp_path / "config.toml"
+    alerts = (
+        '[alerts.route]\nreceivers = ["console"]\n[[alerts.route.routes]]\n'
+        'match = { check = ["drift", "calibraton"] }\nreceivers = ["console"]\n'
+        '[[alerts.receivers]]\nname = "console"\ntype = "console"\n'
+    )
+    path.write_text(alerts + MODEL.format(segments="[]", extra=""), encoding="utf-8")
+    assert main(["--config", str(path), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert "alerts.route.routes[0].match: unknown check 'calibraton' (did you mean 'calibration'?)" in err

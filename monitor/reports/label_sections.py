@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checks.result import CheckResult, ModelRun
+from checks.vocabulary import PERFORMANCE_CHECKS
 
 from .adapters import (
     PerfMetric,
@@ -84,7 +85,7 @@ def metric_names(runs: Sequence[ModelRun]) -> list[str]:
         dict.fromkeys(
             p.name
             for r in runs
-            for check in ("performance", "estimated_performance")
+            for check in PERFORMANCE_CHECKS
             if (res := r.check(check)) is not None
             for p in performance_metrics(res.details)
         )

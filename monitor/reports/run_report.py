@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from checks.result import CheckResult, Finding, ModelRun, jsonable
+from checks.vocabulary import PERFORMANCE_CHECKS
 
 from .adapters import segment_rows, threshold_curve
 from .assets import badge, page, status_class
@@ -189,7 +190,7 @@ def _section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     title, render = SECTIONS.get(result.check, (label(result.check), _generic))
     if result.status == "skipped":
         # Performance keeps its trends when skipped: earlier windows and estimates still tell a story.
-        trends = result.check in ("performance", "estimated_performance")
+        trends = result.check in PERFORMANCE_CHECKS
         body = join(
             [skipped_note(result), render(result, history) if trends else metrics_table(result.metrics)]
         )
