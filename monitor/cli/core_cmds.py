@@ -7,13 +7,9 @@ import sys
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from monitor.config import Config, ModelConfig, load_config
-from monitor.store import Store, open_store
-
-if TYPE_CHECKING:
-    from monitor.ingest import IngestCounts
+from monitor.store import open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,37 +76,9 @@ def _models(config: Config, name: str | None) -> list[ModelConfig]:
     return [config.model(name)] if name else list(config.models)
 
 
-def ingest_sources(store: Store, model: ModelConfig, *, now: datetime, progress=None) -> IngestCounts:  # type: ignore[no-untyped-def]
-    """Ingest every configured source of ``model`` once; one bad source does not stop the rest."""
-    # pandas and pyarrow load on first use: `driftwatch run` starts without them
-    from monitor.ingest import IngestCounts, expand, ingest_paths, ingest_sql_source
-    from monitor.ingest.sql_source import SourceConfigError, source_name
-
-    total = IngestCounts()
-    for index, source in enumerate(model.sources):
-        if source.type == "files":
-            assert source.path is not None
-            total.add(
-                ingest_paths(
-                    store,
-                    model,
-                    source.kind,
-                    expand(source.path),
-                    now=now,
-                    fmt=source.format,
-                    progress=progress,
-                )
-            )
-        else:
-            try:
-                total.add(ingest_sql_source(store, model, source, source_name(source, index), now=now))
-            except SourceConfigError as exc:
-                total.warnings.append(f"source {source_name(source, index)!r}: {exc}")
-    return total
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from monitor.ingest import expand, ingest_paths
+    from monitor.ingest.sources import ingest_sources
 
     config = load_config(args.config)
     if args.files and not args.model and len(config.models) != 1:
