@@ -71,3 +71,42 @@ def test_a_back_edge_breaks_its_contract(
     assert done.returncode == 1
     assert "Contracts: 2 kept, 1 broken." in done.stdout
     assert broken in done.stdout.replace("\n", " ") and edge in done.stdout
+
+
+def test_no_module_is_part_of_an_import_cycle() -> None:
+    """Strongly connected components of the module graph (lazy imports inside functions count)."""
+    import grimp
+
+    graph = grimp.build_graph("checks", "alerts", "monitor", cache_dir=None)
+    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = stack[stack.index(v) :]
+            del stack[stack.index(v) :]
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(edges):
+        if module not in index:
+            visit(module)
+    assert cycles == []
+
+
+def test_every_shared_table_is_created_explicitly() -> None:
+    from monitor.store.alerts import ALERT_TABLES
+    from monitor.store.schema import SHARED_TABLES, metadata
+
+    assert set(metadata.tables.values()) == {*SHARED_TABLES, *ALERT_TABLES}
