@@ -125,6 +125,11 @@ def test_performance_rows_explain_the_threshold_and_the_bootstrap_floor() -> Non
     section = str(performance_section(result, []))
     assert "&lt; 0.002 (500 resamples)" in section
     assert f">{row['threshold']:.4g}<" in section and "Material at: the value past which" in section
+    # The findings tables (the summary's and the section's) say the same of the finding.
+    run = ModelRun("m", fx.T_END - timedelta(days=1), fx.T_END, {}, (result,))
+    summary = render_run_report(run).split('id="summary"', 1)[1].split("</section>", 1)[0]
+    assert "roc_auc" in summary and "&lt; 0.002 (500 resamples)" in summary
+    assert "the threshold the value past which its change from the reference is material" in summary
 
 
 def test_window_ticks_stay_inside_the_chart_for_a_single_week() -> None:

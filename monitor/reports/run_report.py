@@ -170,7 +170,7 @@ def _summary(run: ModelRun) -> Markup:
     worst = [f for c in run.checks for f in _worst_findings(c.findings)]
     worst = sorted(worst, key=lambda f: f.severity != "alert")[:12]
     if worst:
-        parts += [el("h3", "What was found"), findings_table(worst)]
+        parts += [el("h3", "What was found"), findings_table(worst, results=run.checks)]
     return el("section", el("h2", "Summary ", badge(run.status)), *parts, class_="dw-card", id="summary")
 
 
@@ -180,7 +180,7 @@ def _generic(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
         [
             metrics_table(result.metrics),
             el("h3", "Findings"),
-            findings_table(result.findings),
+            findings_table(result.findings, results=[result]),
             el("details", el("summary", "Details (raw)"), el("pre", raw)) if raw else "",
         ]
     )
