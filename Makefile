@@ -18,10 +18,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/driftwatch --config demo/config.toml demo
 
-## Install with test extras and run the whole suite (SQLite + PostgreSQL on 127.0.0.1:5432 + Chromium).
+## Install with test extras and run the whole suite (SQLite + PostgreSQL on 127.0.0.1:5432 + Chromium),
+## after ruff and the import-linter contracts of pyproject.toml (dependencies run one way).
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 -m "not slow"
 
 ## Headless Chromium for the report tests (Debian's package; skipped where apt is unavailable).

@@ -6,7 +6,8 @@
 - :mod:`alerts.routing`, :mod:`alerts.silences` — which receivers, which group; what is muted.
 - :mod:`alerts.notify` — the send decision, a pure function that returns its reason.
 - :mod:`alerts.notification`, :mod:`alerts.render` — the message, merged backlog, Block Kit/text.
-- :mod:`alerts.delivery`, :mod:`alerts.slack`, :mod:`alerts.webhook`, :mod:`alerts.console` — receivers.
+- :mod:`alerts.delivery` (what a receiver reports), :mod:`alerts.slack`, :mod:`alerts.webhook`,
+  :mod:`alerts.console` (the senders), :mod:`alerts.receivers` (builds them from config).
 
 The store and the dispatcher that use these live in :mod:`monitor.alerting`.
 """

@@ -55,6 +55,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.durations import Duration
+from checks.vocabulary import CHECKS, resolve
 
 MATCH_LABELS = frozenset({"severity", "model", "check", "subject"})
 RECEIVER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -123,6 +124,10 @@ class RouteConfig(_Strict):
         unknown = sorted(set(value or ()) - MATCH_LABELS)
         if unknown:
             raise ValueError(f"unknown label(s) {unknown} (use {sorted(MATCH_LABELS)})")
+        if isinstance(value, dict) and "check" in value:
+            wanted = value["check"]
+            for name in [wanted] if isinstance(wanted, str) else wanted:
+                resolve(name, CHECKS, "check")
         return value
 
 

@@ -1,4 +1,4 @@
-"""What a receiver reports after one delivery attempt, and how receivers are built from config.
+"""What a receiver is and reports after one delivery attempt (built by :mod:`alerts.receivers`).
 
 Outcomes: ``delivered``; ``retry`` (transient: rate limit, server error, timeout, network; the
 dispatcher backs off, honouring ``retry_after``); ``broken`` (the receiver cannot work as
@@ -13,14 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol
 
-from alerts.config import AlertsConfig, ConsoleReceiver, SlackReceiver, WebhookReceiver
 from alerts.notification import Notification
 
 Outcome = Literal["delivered", "retry", "broken", "rejected"]
@@ -94,33 +92,3 @@ def identity_hash(settings: Mapping[str, object], secret: str | None) -> str:
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     digest.update(b"\0" + (secret or "").encode())
     return digest.hexdigest()[:16]
-
-
-def build_receiver(
-    config: AlertsConfig,
-    name: str,
-    *,
-    environ: Mapping[str, str] | None = None,
-    clock: Callable[[], datetime] | None = None,
-    sleep: Callable[[float], None] | None = None,
-) -> Receiver:
-    """The receiver called ``name``; secrets come from ``environ`` (default: ``os.environ``).
-
-    :raises KeyError: no receiver called ``name`` is configured.
-    """
-    from alerts.console import ConsoleSender
-    from alerts.slack import SlackSender
-    from alerts.webhook import WebhookSender
-
-    env = os.environ if environ is None else environ
-    spec = config.receiver(name)
-    if isinstance(spec, ConsoleReceiver):
-        return ConsoleSender(spec)
-    if isinstance(spec, SlackReceiver):
-        return SlackSender(
-            spec, env, max_retry_wait=config.delivery.max_retry_wait.total_seconds(), sleep=sleep, clock=clock
-        )
-    if isinstance(spec, WebhookReceiver):
-        deadline = min(spec.timeout, config.delivery.lease / 2).total_seconds()
-        return WebhookSender(spec, env, clock=clock, deadline=deadline)
-    raise TypeError(f"unsupported receiver type {type(spec).__name__}")

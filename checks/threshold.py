@@ -40,8 +40,9 @@ import numpy as np
 
 from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
 from checks.result import CheckResult, Finding
+from checks.vocabulary import TARGET_OBJECTIVES, THRESHOLD_OBJECTIVES
 
-OBJECTIVES = ("f1", "cost", "precision_at", "recall_at")
+OBJECTIVES = THRESHOLD_OBJECTIVES
 MAX_CURVE_POINTS = 200
 
 
@@ -240,7 +241,7 @@ def threshold_check(
         raise InvalidParameter(f"'y_true' of {func} must hold only 0 and 1")
     check_interval("fp_cost", fp_cost, func, low=0.0)
     check_interval("fn_cost", fn_cost, func, low=0.0)
-    if objective in ("precision_at", "recall_at"):
+    if objective in TARGET_OBJECTIVES:
         if target is None:
             raise InvalidParameter(f"'target' of {func} is required for objective {objective!r}")
         check_interval("target", target, func, low=0.0, high=1.0, closed="right")

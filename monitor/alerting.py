@@ -48,10 +48,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.alert import Alert, alerts_from_run, evaluated_checks
 from alerts.config import AlertsConfig
-from alerts.delivery import DeliveryResult, Receiver, build_receiver
+from alerts.delivery import DeliveryResult, Receiver
 from alerts.lifecycle import AlertState, expire, observe
 from alerts.notification import AlertView, Notification, RunInfo, merge
 from alerts.notify import FiringMark, notify_reason
+from alerts.receivers import build_receiver
 from alerts.routing import Route, group_key, routes_for
 from alerts.silences import silenced_by
 from checks.result import ModelRun

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -35,6 +36,14 @@ from sqlalchemy.engine import make_url
 from alerts.config import AlertsConfig
 from alerts.durations import PositiveDuration as Duration
 from alerts.durations import format_duration, parse_duration
+from checks.vocabulary import (
+    DRIFT_METHOD_ALIASES,
+    DRIFT_METHODS,
+    METRICS,
+    TARGET_OBJECTIVES,
+    THRESHOLD_OBJECTIVES,
+    resolve,
+)
 from monitor.redact import PASSWORD_KEYS
 from monitor.windows import Window, WindowError
 
@@ -261,14 +270,25 @@ class ReferenceConfig(_Strict):
         return "period"
 
 
+def _drift_method(name: str) -> str:
+    resolve(name, DRIFT_METHODS, "drift method", aliases=DRIFT_METHOD_ALIASES)
+    return name
+
+
+#: A drift method of :data:`checks.vocabulary.DRIFT_METHODS` or one of its aliases.
+DriftMethod = Annotated[str, AfterValidator(_drift_method)]
+
+
 class ColumnDriftConfig(_Strict):
-    method: str | None = None
+    method: DriftMethod | None = None
     threshold: float | None = None
 
 
 class DriftConfig(_Strict):
     enabled: bool = True
-    method: str | None = Field(default=None, description="Method for every column; None picks per column.")
+    method: DriftMethod | None = Field(
+        default=None, description="Method for every column; None picks per column."
+    )
     threshold: float | None = None
     drift_share: float = Field(default=0.5, gt=0, le=1)
     fdr: float = Field(default=0.05, gt=0, lt=1)
@@ -361,7 +381,9 @@ class SegmentsConfig(_Strict):
 
 class ThresholdConfig(_Strict):
     enabled: bool = True
-    objective: Literal["f1", "cost", "precision_at", "recall_at"] = "f1"
+    objective: Annotated[
+        str, AfterValidator(lambda v: resolve(v, THRESHOLD_OBJECTIVES, "threshold objective"))
+    ] = "f1"
     fp_cost: float = Field(default=1.0, ge=0)
     fn_cost: float = Field(default=1.0, ge=0)
     target: float | None = Field(default=None, gt=0, lt=1)
@@ -369,7 +391,7 @@ class ThresholdConfig(_Strict):
 
     @model_validator(mode="after")
     def _target_needed(self) -> ThresholdConfig:
-        if self.objective in {"precision_at", "recall_at"} and self.target is None:
+        if self.objective in TARGET_OBJECTIVES and self.target is None:
             raise ValueError(f"objective {self.objective!r} needs a target in (0, 1)")
         return self
 
@@ -555,6 +577,11 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
         for col in model.drift.columns:
             if col not in declared:
                 problems.append((f"{where}.drift.columns.{col}", f"unknown column {col!r}"))
+        for metric in model.performance.min_delta:
+            try:
+                resolve(metric, METRICS, "metric")
+            except ValueError as exc:
+                problems.append((f"{where}.performance.min_delta.{metric}", str(exc)))
         for col in model.importance:
             if col not in declared:
                 problems.append((f"{where}.importance.{col}", f"unknown column {col!r}"))

@@ -32,8 +32,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from monitor.alerting import Dispatcher, DispatchStats, default_owner
 from monitor.config import Config, ConfigError, load_config
@@ -46,6 +44,7 @@ from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
 from monitor.source_health import SourceHealth
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
+from monitor.store.errors import StoreUnavailable, describe_error, is_schema_gone, is_store_error
 from monitor.store.retention import apply_retention, describe_retention
 from monitor.store.runs import stopped_traffic
 from monitor.store.schema import runs
@@ -70,40 +69,6 @@ class _Probe:
     started: float
     done: threading.Event = field(default_factory=threading.Event)
     reasons: list[str] = field(default_factory=list)
-
-
-class StoreUnavailable(ConnectionError):
-    """The store could not be opened (it is retried)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"store unreachable: {reason}")
-        self.reason = reason
-
-
-def is_store_error(exc: BaseException) -> bool:
-    """Whether ``exc`` means the store is (for now) out of reach, rather than a bug or bad data."""
-    if isinstance(exc, StoreUnavailable | OperationalError | InterfaceError | PoolTimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
-def describe_error(exc: BaseException) -> str:
-    """First line of the driver's message (SQLAlchemy's wrapper adds the SQL and a link), redacted."""
-    text_ = str(getattr(exc, "orig", None) or exc).strip()
-    if text_ == "database is locked":
-        return (
-            "the SQLite store stayed locked by another process for longer than store.busy_timeout "
-            "(is another driftwatch writing to the same file?)"
-        )
-    return redact_urls(text_.splitlines()[0]) if text_ else type(exc).__name__
-
-
-def is_schema_gone(exc: BaseException) -> bool:
-    """Whether ``exc`` says a table is missing: the database was dropped and recreated empty."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    orig = exc.orig
-    return type(orig).__name__ == "UndefinedTable" or "no such table" in str(orig)
 
 
 def _aware(value: datetime) -> datetime:
@@ -333,7 +298,7 @@ class Daemon:
         )
 
     def _ingest(self, store: Store, model_name: str) -> Any:
-        from monitor.cli.core_cmds import ingest_sources  # pandas: imported by the first job, not at start
+        from monitor.ingest.sources import ingest_sources  # pandas: imported by the first job, not at start
 
         model = self.config.model(model_name)
         with self.locks.hold(f"ingest:{model_name}") as mine:

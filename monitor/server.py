@@ -32,17 +32,40 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.config import UnknownModelError
 from monitor.metrics import CONTENT_TYPE_LATEST
 from monitor.report_server import SECURITY_HEADERS, BoundedHTTPServer, handle_report_request
+from monitor.store.errors import StoreUnavailable, describe_error, is_store_error
 
 if TYPE_CHECKING:
-    from monitor.daemon import Daemon
+    from monitor.config import Config
+    from monitor.metrics import DaemonMetrics
+    from monitor.store import Store
+
+
+class ServedDaemon(Protocol):
+    """What the endpoints need of the daemon (:class:`monitor.daemon.Daemon` provides it)."""
+
+    config: Config
+    metrics: DaemonMetrics
+    clock: Callable[[], datetime]
+
+    def store(self) -> Store:
+        """The open store; raises :class:`monitor.store.errors.StoreUnavailable` when out of reach."""
+        ...
+
+    def liveness(self) -> tuple[bool, str]: ...
+
+    def readiness(self) -> tuple[bool, list[str]]: ...
+
+    def no_traffic(self) -> dict[str, str]: ...
+
 
 log = logging.getLogger("driftwatch.server")
 
@@ -137,7 +160,7 @@ class DaemonServer(BoundedHTTPServer):
     """The daemon's HTTP server; handlers reach the daemon through ``self.server.daemon``."""
 
     def __init__(
-        self, daemon: Daemon, address: tuple[str, int], *, limiter: RateLimiter | None = None
+        self, daemon: ServedDaemon, address: tuple[str, int], *, limiter: RateLimiter | None = None
     ) -> None:
         self.daemon = daemon
         self.limiter = limiter or RateLimiter()
@@ -308,7 +331,6 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def _ingest(self, model: Any, kind: str, rows: list[dict[str, Any]]) -> None:
-        from monitor.daemon import StoreUnavailable, describe_error, is_store_error
         from monitor.ingest import ingest_frame
         from monitor.ingest.lines import declared_columns, records_frame
 
@@ -344,7 +366,7 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
         )
 
 
-def start_server(daemon: Daemon, *, limiter: RateLimiter | None = None) -> DaemonServer:
+def start_server(daemon: ServedDaemon, *, limiter: RateLimiter | None = None) -> DaemonServer:
     """Bind ``[server]`` host and port and serve in a background thread.
 
     :raises OSError: the address is in use or not available.

@@ -69,6 +69,8 @@ class PageState:
     plots_hidden: int
     plots_undrawn: list[str]
     xss_marker: bool
+    ticks_measured: int
+    tick_overlaps: list[str]
 
 
 def _html_attrs(dom: str) -> dict[str, str]:
@@ -95,6 +97,8 @@ def load_page(url: str, *, timeout: float = 60.0) -> PageState:
         plots_hidden=int(attrs.get("data-plots-hidden", -1)),
         plots_undrawn=json.loads(_unescape(attrs.get("data-plots-undrawn", "[]"))),
         xss_marker="data-xss" in attrs,
+        ticks_measured=int(attrs.get("data-ticks-measured", -1)),
+        tick_overlaps=json.loads(_unescape(attrs.get("data-tick-overlaps", '["not measured"]'))),
     )
 
 

@@ -10,6 +10,7 @@ results are frozen and shared, do not mutate their ``details``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from datetime import UTC, datetime, timedelta
 
@@ -501,3 +502,64 @@ def labels_pending_run(*, run_id: int = 43, window_end: datetime = T_END + timed
 def model_history(n: int = 6) -> list[ModelRun]:
     """``n`` daily runs ending with :func:`full_run` (oldest first, healthier in the past)."""
     return [full_run(run_id=42 - i, window_end=T_END - timedelta(days=i), step=i) for i in reversed(range(n))]
+
+
+#: The label column as the drift check reports a 0/1 label: numeric, one bin per value.
+LABEL_DRIFT_ROW = {
+    "column": "is_fraud",
+    "role": "label",
+    "kind": "numeric",
+    "method": "jensenshannon",
+    "statistic": 0.05,
+    "p_value": None,
+    "threshold": 0.1,
+    "effect_size": 0.05,
+    "drifted": False,
+    "bins": [0.0, 1.0, 1.0],
+    "reference": [0.97, 0.03],
+    "current": [0.95, 0.05],
+}
+
+
+def with_label_drift(run: ModelRun) -> ModelRun:
+    """``run`` whose drift result also tested the 0/1 label column (:data:`LABEL_DRIFT_ROW`)."""
+    checks = []
+    for c in run.checks:
+        if c.check == "drift":
+            c = dataclasses.replace(
+                c, details={**c.details, "columns": [*c.details["columns"], LABEL_DRIFT_ROW]}
+            )
+        checks.append(c)
+    return dataclasses.replace(run, checks=tuple(checks))
+
+
+def empty_window(window_end: datetime, run_id: int) -> ModelRun:
+    """A window the daemon checked before any data arrived: every check skipped."""
+    reason = "no rows in the window"
+    return ModelRun(
+        model=MODEL,
+        window_start=window_end - timedelta(days=7),
+        window_end=window_end,
+        reference={"kind": "trailing", "days": 30},
+        checks=tuple(CheckResult.skipped(c, reason) for c in ("drift", "latency", "performance")),
+        run_id=run_id,
+    )
+
+
+def long_history(years: int = 3, *, empty_after: int = 3) -> list[ModelRun]:
+    """Weekly runs over ``years`` years ending with :func:`full_run` at :data:`T_END` (oldest first,
+    healthier in the past, every check ``ok`` before the last 26 weeks; the latest with
+    :func:`with_label_drift`), then ``empty_after`` skipped empty windows after it."""
+    n = years * 52 + 1
+    runs = []
+    for k in range(n):
+        end = T_END - timedelta(weeks=n - 1 - k)
+        base = full_run(step=min(5, (n - 1 - k) * 6 // n))
+        if k < n - 26:  # calm until the last half year
+            calm = tuple(dataclasses.replace(c, status="ok", findings=()) for c in base.checks)
+            base = dataclasses.replace(base, checks=calm, recommendations=())
+        runs.append(
+            dataclasses.replace(base, window_start=end - timedelta(days=7), window_end=end, run_id=1000 + k)
+        )
+    runs[-1] = with_label_drift(runs[-1])
+    return runs + [empty_window(T_END + timedelta(weeks=w), 2000 + w) for w in range(1, empty_after + 1)]

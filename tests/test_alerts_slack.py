@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import pytest
 
 from alerts.config import AlertsConfig
-from alerts.delivery import build_receiver
 from alerts.notification import AlertView, Notification, RunInfo
+from alerts.receivers import build_receiver
 from alerts.webhook import verify_signature
 from tests.fake_slack import Answer, FakeSlack
 

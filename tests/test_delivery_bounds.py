@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 
 from alerts.config import AlertsConfig
-from alerts.delivery import build_receiver
+from alerts.receivers import build_receiver
 from tests.fake_slack import Answer, FakeSlack
 from tests.test_alerts_slack import NOW, TOKEN, _config, _notification
 

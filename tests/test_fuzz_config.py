@@ -64,7 +64,7 @@ trailing = "7d"
 [models.drift]
 columns = { amount = { method = "psi" } }
 [models.performance]
-min_delta = { auc = 0.02 }
+min_delta = { roc_auc = 0.02 }
 [[models.sources]]
 path = "incoming/*.csv"
 """

@@ -27,6 +27,7 @@ from typing import Literal
 from checks._params import InvalidParameter, check_one_of
 from checks.drift import count_tests, sample_tests
 from checks.drift.count_tests import TestOutcome
+from checks.vocabulary import DRIFT_METHOD_ALIASES
 
 Kind = Literal["numeric", "categorical"]
 KINDS: frozenset[str] = frozenset({"numeric", "categorical"})
@@ -82,7 +83,7 @@ METHODS: dict[str, Method] = {
 }
 
 #: Evidently's registered names that differ from driftwatch's.
-ALIASES: dict[str, str] = {"ed": "energy", "TVD": "tvd"}
+ALIASES: dict[str, str] = dict(DRIFT_METHOD_ALIASES)
 
 
 def resolve_method(name: str, kind: str, func: str = "column_drift") -> Method:

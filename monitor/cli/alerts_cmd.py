@@ -13,9 +13,9 @@ import argparse
 import getpass
 from datetime import UTC, datetime
 
-from alerts.delivery import build_receiver
 from alerts.durations import parse_duration
 from alerts.notification import AlertView, Notification
+from alerts.receivers import build_receiver
 from alerts.slack import SlackSender
 from monitor.alerting import Dispatcher
 from monitor.config import load_config

@@ -7,15 +7,10 @@ import sys
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from monitor.config import Config, ModelConfig, load_config
-from monitor.store import Store, open_store
+from monitor.store import open_store
 from monitor.store.retention import describe_retention
-
-if TYPE_CHECKING:
-    from monitor.ingest import IngestCounts
-    from monitor.source_health import SourceHealth
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -111,62 +106,6 @@ def _models(config: Config, name: str | None) -> list[ModelConfig]:
     return [config.model(name)] if name else list(config.models)
 
 
-def ingest_sources(  # type: ignore[no-untyped-def]
-    store: Store,
-    model: ModelConfig,
-    *,
-    now: datetime,
-    progress=None,
-    kind: str | None = None,
-    health: SourceHealth | None = None,
-) -> IngestCounts:
-    """Ingest the configured sources of ``model`` (only those of ``kind`` if given) once.
-
-    One bad source does not stop the rest; each source's outcome goes to ``health``. An
-    error that stopped a source is raised again once every other source has been read.
-    """
-    # pandas and pyarrow load on first use: `driftwatch run` starts without them
-    from monitor.ingest import IngestCounts, expand, ingest_paths, ingest_sql_source
-    from monitor.ingest.sql_source import SourceConfigError, source_name
-
-    total = IngestCounts()
-    failure: Exception | None = None
-    for index, source in enumerate(model.sources):
-        if kind is not None and source.kind != kind:
-            continue
-        name = source_name(source, index)
-        error: str | None = None
-        counts = IngestCounts()
-        try:
-            if source.type == "files":
-                assert source.path is not None
-                counts = ingest_paths(
-                    store,
-                    model,
-                    source.kind,
-                    expand(source.path),
-                    now=now,
-                    fmt=source.format,
-                    progress=progress,
-                    settle=source.settle,
-                )
-            else:
-                counts = ingest_sql_source(store, model, source, name, now=now)
-        except SourceConfigError as exc:
-            error = str(exc)
-            total.warnings.append(f"source {name!r}: {exc}")
-        except Exception as exc:
-            error = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] or type(exc).__name__
-            total.warnings.append(f"source {name!r}: {error}")
-            failure = failure or exc
-        total.add(counts)
-        if health is not None:
-            health.record(model.name, name, at=now, error=error, unreadable_files=counts.bad_files)
-    if failure is not None:
-        raise failure
-    return total
-
-
 class _Progress:
     """Progress of a long ingest: per chunk on a terminal, else a log line every ``every`` rows."""
 
@@ -187,6 +126,7 @@ class _Progress:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from monitor.ingest import expand, ingest_paths
+    from monitor.ingest.sources import ingest_sources
 
     config = load_config(args.config)
     if args.files and not args.model and len(config.models) != 1:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from checks.result import Finding
 
-from .fmt import as_float
+from .fmt import as_float, num
 
 
 def pick(row: Any, *keys: str, default: Any = None) -> Any:
@@ -59,7 +60,8 @@ def flag(value: Any) -> bool | None:
 
 @dataclass(frozen=True)
 class Distribution:
-    """Reference vs current distribution of one column: numeric bins or categorical shares."""
+    """Reference vs current distribution of one column: numeric bins, categorical shares, or the
+    ``discrete`` bins of a column with few values (``categories`` then name each bin's value)."""
 
     kind: str
     reference: list[float | None]
@@ -72,6 +74,7 @@ class Distribution:
 class DriftColumn:
     column: str
     kind: str | None
+    role: str | None
     method: str | None
     statistic: float | None
     p_value: float | None
@@ -118,7 +121,40 @@ def distribution(row: Mapping[str, Any]) -> Distribution | None:
     if isinstance(categories, Sequence) and not isinstance(categories, str):
         return Distribution("categorical", ref_f, cur_f, [], [str(c) for c in categories])
     edges = floats(pick(src, "edges", "bin_edges", "bins", default=[]))
+    if _discrete(edges, len(ref_f)):
+        return Distribution("discrete", ref_f, cur_f, edges, [num(e) for e in edges[: len(ref_f)]])
     return Distribution("numeric", ref_f, cur_f, edges, [])
+
+
+def _discrete(edges: Sequence[float | None], n_bins: int) -> bool:
+    """Whether numeric bins hold one reference value each (a 0/1 label, a small count).
+
+    The drift check gives every distinct value its own bin when the reference has few of
+    them; the last bin is then the single largest value, ``[v, v]``.
+
+    >>> _discrete([0.0, 1.0, 1.0], 2), _discrete([0.0, 0.5, 1.0], 2)
+    (True, False)
+    """
+    return (
+        len(edges) == n_bins + 1 >= 3
+        and all(e is not None for e in edges)
+        and edges[-1] == edges[-2]
+        and all(a < b for a, b in pairwise(edges[:-1]))  # type: ignore[operator]
+    )
+
+
+def kind_shown(column: DriftColumn) -> str:
+    """The kind of a drift column as a reader knows it: ``binary`` for a 0/1 column.
+
+    >>> kind_shown(drift_columns({"columns": [{"column": "y", "kind": "numeric", "role": "label",
+    ...     "bins": [0, 1, 1], "reference": [0.9, 0.1], "current": [0.8, 0.2]}]})[0])
+    'label · binary (0/1)'
+    """
+    d = column.distribution
+    kind = column.kind or ""
+    if d is not None and d.kind == "discrete":
+        kind = "binary (0/1)" if d.categories == ["0", "1"] else f"discrete ({len(d.categories)} values)"
+    return f"{column.role} · {kind}" if column.role not in (None, "feature") else kind
 
 
 def drift_columns(details: Mapping[str, Any]) -> list[DriftColumn]:
@@ -129,6 +165,7 @@ def drift_columns(details: Mapping[str, Any]) -> list[DriftColumn]:
             DriftColumn(
                 column=str(pick(row, "column", "feature", "name", default="?")),
                 kind=pick(row, "kind", "column_type", "type"),
+                role=pick(row, "role"),
                 method=pick(row, "method", "stattest", "test"),
                 statistic=as_float(pick(row, "statistic", "score", "drift_score")),
                 p_value=as_float(pick(row, "p_value", "pvalue", "significance_p_value")),
@@ -210,6 +247,9 @@ class PerfMetric:
     direction: str | None
     degraded: bool | None
     estimated: bool
+    threshold: float | None = None
+    p_value: float | None = None
+    raw_p_value: float | None = None
 
 
 def performance_metrics(details: Mapping[str, Any], *, estimated: bool = False) -> list[PerfMetric]:
@@ -227,6 +267,9 @@ def performance_metrics(details: Mapping[str, Any], *, estimated: bool = False) 
                 direction=pick(row, "direction"),
                 degraded=flag(pick(row, "degraded", "flagged")),
                 estimated=bool(pick(row, "estimated", default=estimated)),
+                threshold=as_float(pick(row, "threshold")),
+                p_value=as_float(pick(row, "adjusted_p_value", "p_adjusted")),
+                raw_p_value=as_float(pick(row, "p_value")),
             )
         )
     return out

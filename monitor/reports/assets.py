@@ -5,7 +5,10 @@ it records script errors, failed resources and Content-Security-Policy violation
 ``<html data-dw-errors="[...]">`` and, once laid out, how many charts drew with a non-zero
 size: ``data-plots-drawn`` of ``data-plots-total``; charts in collapsed sections count as
 ``data-plots-hidden``; the kinds of visible charts that did not draw are listed in
-``data-plots-undrawn``. Headless-browser tests read those attributes from the dumped DOM.
+``data-plots-undrawn``. It also lays out every chart's x-axis labels (collapsed sections
+opened for the measurement) and lists any label that overlaps its neighbour or leaves the
+chart in ``data-tick-overlaps`` (``data-ticks-measured`` labels measured). Headless-browser
+tests read those attributes from the dumped DOM.
 
 Each page carries a ``<meta>`` Content-Security-Policy allowing that script by its SHA-256
 hash and nothing else, so even a string that escaped escaping could not run.
@@ -52,6 +55,28 @@ PAGE_SCRIPT = """
     root.setAttribute("data-plots-total", String(plots.length));
     root.setAttribute("data-plots-hidden", String(hidden));
     root.setAttribute("data-plots-drawn", String(drawn));
+    measureTicks(plots);
+  }
+  function measureTicks(plots) {
+    var closed = document.querySelectorAll("details:not([open])"), bad = [], n = 0, i, j;
+    for (i = 0; i < closed.length; i++) { closed[i].open = true; }
+    for (i = 0; i < plots.length; i++) {
+      var view = plots[i].viewBox.baseVal, ticks = plots[i].querySelectorAll("text.dw-xtick"), prev = null;
+      var name = plots[i].getAttribute("aria-label");
+      for (j = 0; j < ticks.length; j++, n++) {
+        var b = ticks[j].getBBox(), text = ticks[j].textContent;
+        if (b.x < view.x || b.x + b.width > view.x + view.width) {
+          bad.push(name + ": '" + text + "' leaves the chart");
+        }
+        if (prev && prev.box.x + prev.box.width > b.x) {
+          bad.push(name + ": '" + prev.text + "' overlaps '" + text + "'");
+        }
+        prev = { box: b, text: text };
+      }
+    }
+    for (i = 0; i < closed.length; i++) { closed[i].open = false; }
+    root.setAttribute("data-ticks-measured", String(n));
+    root.setAttribute("data-tick-overlaps", JSON.stringify(bad.slice(0, 20)));
   }
   document.addEventListener("DOMContentLoaded", measure);
   window.addEventListener("load", function () { measure(); root.setAttribute("data-dw-ready", "1"); });

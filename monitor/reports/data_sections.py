@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from checks.result import CheckResult, ModelRun
 
-from .adapters import DriftColumn, drift_columns, latency_slos, quality_columns
+from .adapters import DriftColumn, drift_columns, kind_shown, latency_slos, quality_columns
 from .fmt import as_float, ms, num, pct, pvalue
 from .markup import Markup, el, join
 from .svg import AFTER, ALERT, CURRENT, WARN, Rule, Series, category_chart, histogram_chart, line_chart
-from .widgets import epoch, everything, key_figures, metric_of, name, table, time_ticks
+from .widgets import epoch, everything, key_figures, metric_of, name, table
 
 #: Charts drawn open for the drifted features; the others sit in a collapsed block.
 MAX_OPEN_DISTRIBUTIONS = 12
@@ -83,7 +83,7 @@ def _drift_table(columns: Sequence[DriftColumn]) -> Markup:
         body.append(
             [
                 el("span", c.column, class_="dw-name", title=_tooltip(c)),
-                c.kind or "",
+                kind_shown(c),
                 c.method or "",
                 num(c.statistic),
                 pvalue(c.p_value),
@@ -130,7 +130,7 @@ def _distribution(c: DriftColumn) -> Markup:
     title = f"{c.column} — effect {num(c.effect_size, 3)}"
     if _detectable(c):
         title += f", detectable {_detectable(c)}"
-    if d.kind == "categorical":
+    if d.kind in ("categorical", "discrete"):
         chart = category_chart(d.categories, d.reference, d.current, title=title)
     else:
         chart = histogram_chart(d.edges, d.reference, d.current, title=title)
@@ -145,7 +145,8 @@ def _share_trend(history: Sequence[ModelRun]) -> Markup | None:
     chart = line_chart(
         [Series("share drifted", xs, ys, color=ALERT)],
         title="Share of drifted features over recent windows",
-        x_ticks=time_ticks(history),
+        time_axis=True,
+        y_range=(0.0, 1.0),
         width=520,
         height=200,
     )
@@ -252,9 +253,7 @@ def latency_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
             for k, v in slos.items()
             if k.endswith("_ms")
         ]
-        charts = [
-            line_chart(series, title="Percentiles (ms)", rules=rules, x_ticks=time_ticks(runs), width=520)
-        ]
+        charts = [line_chart(series, title="Percentiles (ms)", rules=rules, time_axis=True, width=520)]
         errs = [metric_of(r, "latency", "error_rate") for r in runs]
         if any(e is not None for e in errs):
             err_rules = [Rule(err_slo, f"SLO {pct(err_slo, 2)}", ALERT)] if err_slo is not None else []
@@ -263,7 +262,7 @@ def latency_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
                     [Series("error rate", xs, errs, color=CURRENT)],
                     title="Error rate",
                     rules=err_rules,
-                    x_ticks=time_ticks(runs),
+                    time_axis=True,
                     width=520,
                 )
             )

@@ -51,11 +51,23 @@ def num(value: Any, digits: int = 4) -> str:
     return f"{f:.{digits - 1}e}"
 
 
-def pvalue(value: Any) -> str:
-    """A p-value: two significant digits, scientific below 0.001."""
+def pvalue(value: Any, *, resamples: int | None = None, raw: Any = None) -> str:
+    """A p-value: two significant digits, scientific below 0.001.
+
+    A bootstrap p-value (``resamples`` = B) cannot go below ``1 / (B + 1)``: when the raw
+    value ``raw`` (default ``value``; pass it when ``value`` is adjusted) sits at that
+    floor, the page says so instead of printing the floor as if it were measured.
+
+    >>> pvalue(1 / 501, resamples=500), pvalue(0.006, resamples=500, raw=1 / 501), pvalue(0.3, resamples=500)
+    ('< 0.002 (500 resamples)', '< 0.006 (500 resamples)', '0.30')
+    """
     f = as_float(value)
     if f is None:
         return MISSING
+    r = as_float(raw if raw is not None else value)
+    if resamples and r is not None and r <= (1 + 1e-9) / (resamples + 1):
+        mag = 10 ** math.floor(math.log10(f))
+        return f"< {math.ceil(f / mag - 1e-9) * mag:.1g} ({resamples:,} resamples)"
     return f"{f:.1e}" if 0 < f < 1e-3 else f"{f:.3f}" if f < 0.1 else f"{f:.2f}"
 
 

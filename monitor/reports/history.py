@@ -19,7 +19,7 @@ from .label_sections import performance_trend_charts
 from .markup import Markup, el, join
 from .run_report import ACTION_TITLES, headline, model_slug, report_relpath, window_end_of, write_atomic
 from .svg import ALERT, CURRENT, Series, line_chart
-from .widgets import epoch, table, time_ticks
+from .widgets import epoch, table
 
 #: Runs shown in the index timeline of each model (the model page lists them all).
 INDEX_TIMELINE_RUNS = 60
@@ -31,6 +31,15 @@ KEY_TRENDS = (
     ("latency", "error_rate", "Error rate", ALERT),
     ("calibration", "ece", "Expected calibration error", CURRENT),
 )
+
+
+def is_share(key: str) -> bool:
+    """Whether a metric key names a share, drawn from 0 (``share_drifted``, ``missing_share``).
+
+    >>> is_share("share_drifted"), is_share("p99_ms")
+    (True, False)
+    """
+    return "share" in key.split("_")
 
 
 def _chronological(runs: Sequence[ModelRun]) -> list[ModelRun]:
@@ -50,6 +59,25 @@ def run_kind(run: ModelRun) -> str:
     if run.status == "alert" and run.recommendations:
         return "incident"
     return "info" if run.status in ("warn", "alert") else run.status
+
+
+def status_run(runs: Sequence[ModelRun]) -> ModelRun:
+    """The run whose status stands for the model: the newest one that was not skipped.
+
+    A window skipped for lack of data (say, the daemon checked an empty future window) says
+    nothing about the model, so it must not hide the alert of the window before it.
+    """
+    return next((r for r in reversed(runs) if r.status != "skipped"), runs[-1])
+
+
+def _skipped_note(runs: Sequence[ModelRun], shown: ModelRun) -> Markup:
+    """``newer windows skipped`` under a status taken from an older run, with the newest reason."""
+    newer = [r for r in runs if epoch(r.window_end) > epoch(shown.window_end)]
+    if not newer:
+        return Markup("")
+    reason = next((c.reason for c in newer[-1].checks if c.reason), "no data")
+    text = f"{len(newer)} newer window(s) skipped, last {when(newer[-1].window_end)}: {reason}"
+    return el("div", text, class_="dw-muted")
 
 
 def _kind_text(run: ModelRun) -> str:
@@ -74,6 +102,10 @@ def _timeline(runs: Sequence[ModelRun], reports_dir: Path, prefix: str) -> Marku
     return el("div", *cells, class_="dw-timeline")
 
 
+#: Incidents listed open on a model page (newest first); older ones sit in a collapsed block.
+MAX_OPEN_INCIDENTS = 12
+
+
 def _incidents(reports_dir: Path, runs: Sequence[ModelRun]) -> Markup:
     """The incidents of a model, newest first: window, action and its first reason."""
     rows = []
@@ -86,7 +118,16 @@ def _incidents(reports_dir: Path, runs: Sequence[ModelRun]) -> Markup:
         rows.append([when(r.window_end), _actions(r), reason, link])
     if not rows:
         return el("p", "No incident: no alert called for an action.", class_="dw-muted")
-    return table(["window end", "recommended", "why", "report"], rows)
+    headers = ["window end", "recommended", "why", "report"]
+    shown = table(headers, rows[:MAX_OPEN_INCIDENTS])
+    if len(rows) <= MAX_OPEN_INCIDENTS:
+        return shown
+    older = el(
+        "details",
+        el("summary", f"{len(rows) - MAX_OPEN_INCIDENTS} older incidents"),
+        table(headers, rows[MAX_OPEN_INCIDENTS:]),
+    )
+    return join([shown, older])
 
 
 def _actions(run: ModelRun) -> str:
@@ -103,7 +144,10 @@ def _metric_series(runs: Sequence[ModelRun], check: str, key: str) -> list[float
     return out
 
 
-def _trend(runs: Sequence[ModelRun], values: Sequence[float | None], title: str, color: str) -> Markup | None:
+def _trend(
+    runs: Sequence[ModelRun], values: Sequence[float | None], title: str, color: str, *, share: bool = False
+) -> Markup | None:
+    """A metric across windows; a ``share`` (of rows, of features) is drawn on 0-1."""
     if sum(v is not None for v in values) < 2:
         return None
     xs = [epoch(r.window_end) for r in runs]
@@ -112,7 +156,8 @@ def _trend(runs: Sequence[ModelRun], values: Sequence[float | None], title: str,
         line_chart(
             [Series(title, xs, values, color=color)],
             title=title,
-            x_ticks=time_ticks(runs),
+            time_axis=True,
+            y_range=(0.0, max(1.0, *(v for v in values if v is not None))) if share else None,
             width=520,
             height=190,
         ),
@@ -121,7 +166,10 @@ def _trend(runs: Sequence[ModelRun], values: Sequence[float | None], title: str,
 
 def _trend_charts(runs: Sequence[ModelRun]) -> tuple[list[Markup], list[Markup]]:
     """The key trends (drift, latency, performance, calibration), and one chart per other metric."""
-    key = [_trend(runs, _metric_series(runs, chk, k), cap, color) for chk, k, cap, color in KEY_TRENDS]
+    key = [
+        _trend(runs, _metric_series(runs, chk, k), cap, color, share=is_share(k))
+        for chk, k, cap, color in KEY_TRENDS
+    ]
     charts = [c for c in key if c is not None] + performance_trend_charts(runs)
     shown = {(chk, k) for chk, k, _, _ in KEY_TRENDS}
     other = []
@@ -129,7 +177,8 @@ def _trend_charts(runs: Sequence[ModelRun]) -> tuple[list[Markup], list[Markup]]
         for k in dict.fromkeys(k for r in runs if (c := r.check(check)) is not None for k in c.metrics):
             if (check, k) in shown:
                 continue
-            chart = _trend(runs, _metric_series(runs, check, k), f"{check}: {label(k)}", CURRENT)
+            values = _metric_series(runs, check, k)
+            chart = _trend(runs, values, f"{check}: {label(k)}", CURRENT, share=is_share(k))
             if chart is not None:
                 other.append(chart)
     return charts, other
@@ -150,11 +199,12 @@ def _runs_table(reports_dir: Path, runs: Sequence[ModelRun]) -> Markup:
 def render_model_page(reports_dir: Path, model: str, runs: Sequence[ModelRun]) -> str:
     """The HTML of a model's page: status timeline, metric trends across windows, and every report."""
     runs = _chronological(runs)
-    latest = runs[-1] if runs else None
+    latest = status_run(runs) if runs else None
     header = el(
         "header",
         el("h1", model),
         badge(latest.status) if latest else "",
+        el("span", f"as of {when(latest.window_end)}", class_="dw-meta") if latest else "",
         el("a", "← all models", href="../index.html"),
         class_="dw-top",
     )
@@ -215,7 +265,8 @@ def write_model_page(reports_dir: Path, model: str, runs: Sequence[ModelRun]) ->
 def render_index(reports_dir: Path, runs_by_model: Mapping[str, Sequence[ModelRun]]) -> str:
     """The HTML of the index: every model, its latest status, and a timeline of recent runs."""
     latest = {m: _chronological(r) for m, r in runs_by_model.items()}
-    order = sorted(latest, key=lambda m: (-STATUS_ORDER[latest[m][-1].status] if latest[m] else 1, m))
+    shown = {m: status_run(r) for m, r in latest.items() if r}
+    order = sorted(latest, key=lambda m: (-STATUS_ORDER[shown[m].status] if m in shown else 1, m))
     body_rows, classes = [], []
     for model in order:
         runs = latest[model]
@@ -224,7 +275,7 @@ def render_index(reports_dir: Path, runs_by_model: Mapping[str, Sequence[ModelRu
             body_rows.append([el("a", model, href=f"{slug}/index.html"), "no runs", "", "", "", ""])
             classes.append(None)
             continue
-        last = runs[-1]
+        last = shown[model]
         rel = report_relpath(last)
         failing = [c for c in last.checks if c.status in ("warn", "alert")]
         issues = join([el("div", el("b", c.check), ": ", headline(c)) for c in failing]) if failing else "—"
@@ -233,7 +284,7 @@ def render_index(reports_dir: Path, runs_by_model: Mapping[str, Sequence[ModelRu
             [
                 el("a", el("b", model), href=f"{slug}/index.html"),
                 badge(last.status),
-                when(last.window_end),
+                join([when(last.window_end), _skipped_note(runs, last)]),
                 issues,
                 _actions(last),
                 join([_timeline(runs[-INDEX_TIMELINE_RUNS:], reports_dir, ""), open_link]),
@@ -243,7 +294,7 @@ def render_index(reports_dir: Path, runs_by_model: Mapping[str, Sequence[ModelRu
             "dw-hit" if last.status == "alert" else "dw-hit-warn" if last.status == "warn" else None
         )
     counts = {
-        s: sum(1 for m in order if latest[m] and latest[m][-1].status == s) for s in ("alert", "warn", "ok")
+        s: sum(1 for m in order if m in shown and shown[m].status == s) for s in ("alert", "warn", "ok")
     }
     summary = " · ".join(f"{n} {s}" for s, n in counts.items())
     header = el(

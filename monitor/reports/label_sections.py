@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checks.result import CheckResult, ModelRun
+from checks.vocabulary import PERFORMANCE_CHECKS
 
 from .adapters import (
     PerfMetric,
@@ -20,7 +21,7 @@ from .fmt import as_float, num, pvalue
 from .markup import Markup, el, join
 from .multiclass_sections import class_reliability_charts, confusion_matrices, per_class_table
 from .svg import AFTER, CURRENT, MUTED, REFERENCE, Rule, Series, auto_ticks, interval_strip, line_chart
-from .widgets import epoch, everything, key_figures, name, table, time_ticks
+from .widgets import epoch, everything, key_figures, name, table
 
 
 def _interval(value: float | None, lo: float | None, hi: float | None) -> str:
@@ -29,7 +30,9 @@ def _interval(value: float | None, lo: float | None, hi: float | None) -> str:
     return f"{num(value)} [{num(lo)}, {num(hi)}]" if lo is not None or hi is not None else num(value)
 
 
-def _metrics_table(metrics: Sequence[PerfMetric]) -> Markup:
+def _metrics_table(metrics: Sequence[PerfMetric], details: Mapping[str, Any]) -> Markup:
+    resamples = as_float(pick(details, "n_resamples"))
+    alpha = num(pick(details, "alpha", default=0.05))
     body, classes = [], []
     for p in metrics:
         change = p.value - p.reference if p.value is not None and p.reference is not None else None
@@ -39,18 +42,35 @@ def _metrics_table(metrics: Sequence[PerfMetric]) -> Markup:
                 _interval(p.value, p.ci_low, p.ci_high),
                 _interval(p.reference, p.reference_ci_low, p.reference_ci_high),
                 "—" if change is None else f"{change:+.4g}",
+                num(p.threshold),
+                pvalue(p.p_value, resamples=int(resamples) if resamples else None, raw=p.raw_p_value),
                 (p.direction or "").removesuffix("_is_better"),
                 "estimated" if p.estimated else "realised",
                 el("b", "degraded") if p.degraded else "no",
             ]
         )
         classes.append("dw-hit" if p.degraded else None)
-    return table(
-        ["metric", "current [interval]", "reference [interval]", "change", "better", "kind", "degraded"],
-        body,
-        numeric=(1, 2, 3),
-        row_classes=classes,
+    headers = ["metric", "current [interval]", "reference [interval]", "change", "material at", "p-value"]
+    return join(
+        [
+            table(
+                [*headers, "better", "kind", "degraded"],
+                body,
+                numeric=(1, 2, 3, 4, 5),
+                row_classes=classes,
+            ),
+            el("p", _THRESHOLD_NOTE.format(alpha=alpha), class_="dw-muted"),
+        ]
     )
+
+
+#: What the threshold and p-value columns of the performance table mean.
+_THRESHOLD_NOTE = (
+    "Material at: the value past which a change from the reference is large enough to matter "
+    "(the reference minus min_delta, or the value at which the error 1 − metric rose by "
+    "min_relative, whichever comes first). Degraded: past that value and the one-sided "
+    "bootstrap p-value, Holm-adjusted across metrics, below alpha = {alpha}."
+)
 
 
 def _perf_of(run: ModelRun, check: str, metric: str) -> PerfMetric | None:
@@ -66,7 +86,7 @@ def metric_names(runs: Sequence[ModelRun]) -> list[str]:
         dict.fromkeys(
             p.name
             for r in runs
-            for check in ("performance", "estimated_performance")
+            for check in PERFORMANCE_CHECKS
             if (res := r.check(check)) is not None
             for p in performance_metrics(res.details)
         )
@@ -104,16 +124,14 @@ def performance_trend_charts(
         if series and max(len(s.xs) for s in series) >= 2:
             ref = (reference or {}).get(metric)
             rules = [Rule(ref, "reference", MUTED)] if ref is not None else []
-            chart = line_chart(
-                series, title=metric, rules=rules, x_ticks=time_ticks(runs), width=520, height=200
-            )
+            chart = line_chart(series, title=metric, rules=rules, time_axis=True, width=520, height=200)
             charts.append(el("figure", chart))
     return charts
 
 
 def performance_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     metrics = performance_metrics(result.details, estimated=result.check == "estimated_performance")
-    parts = [_metrics_table(metrics)] if metrics else []
+    parts = [_metrics_table(metrics, result.details)] if metrics else []
     parts += [per_class_table(result.details), confusion_matrices(result.details)]  # multiclass only
     run = history[-1] if history else None
     if result.check == "performance" or run is None or run.check("performance") is None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from checks.result import CheckResult, Finding, ModelRun, jsonable
+from checks.vocabulary import PERFORMANCE_CHECKS
 
 from .adapters import segment_rows, threshold_curve
 from .assets import badge, page, status_class
@@ -170,7 +171,7 @@ def _summary(run: ModelRun) -> Markup:
     worst = [f for c in run.checks for f in _worst_findings(c.findings)]
     worst = sorted(worst, key=lambda f: f.severity != "alert")[:12]
     if worst:
-        parts += [el("h3", "What was found"), findings_table(worst)]
+        parts += [el("h3", "What was found"), findings_table(worst, results=run.checks)]
     return el("section", el("h2", "Summary ", badge(run.status)), *parts, class_="dw-card", id="summary")
 
 
@@ -180,7 +181,7 @@ def _generic(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
         [
             metrics_table(result.metrics),
             el("h3", "Findings"),
-            findings_table(result.findings),
+            findings_table(result.findings, results=[result]),
             el("details", el("summary", "Details (raw)"), el("pre", raw)) if raw else "",
         ]
     )
@@ -190,7 +191,7 @@ def _section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     title, render = SECTIONS.get(result.check, (label(result.check), _generic))
     if result.status == "skipped":
         # Performance keeps its trends when skipped: earlier windows and estimates still tell a story.
-        trends = result.check in ("performance", "estimated_performance")
+        trends = result.check in PERFORMANCE_CHECKS
         body = join(
             [skipped_note(result), render(result, history) if trends else metrics_table(result.metrics)]
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .fmt import as_float, num
 from .markup import Markup, el, join
+from .timeaxis import min_spacing, time_ticks
 
 REFERENCE = "#94a3b8"
 CURRENT = "#2563eb"
@@ -27,6 +28,8 @@ GRID = "#e2e8f0"
 _LEGEND_Y = 30
 
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 52, 16, 44, 34
+#: Width of one tick-label character (10.5px system-ui digits run ~5.9px) and the gap kept between labels.
+_TICK_CHAR_W, _TICK_GAP = 6.3, 8.0
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,12 @@ def _domain(values: Sequence[float], *, pad: float = 0.05) -> tuple[float, float
     if not finite:
         return 0.0, 1.0
     lo, hi = min(finite), max(finite)
+    floor = 0.0 if lo >= 0 else -math.inf  # non-negative data never gets a negative axis
     if hi == lo:
         span = abs(lo) * 0.1 or 1.0
-        return lo - span, hi + span
+        return max(lo - span, floor), hi + span
     margin = (hi - lo) * pad
-    return lo - margin, hi + margin
+    return max(lo - margin, floor), hi + margin
 
 
 class _Frame:
@@ -122,15 +126,40 @@ def _axes(f: _Frame, x_ticks: Sequence[tuple[float, str]], y_label: str) -> Mark
         y = f.py(t)
         parts.append(el("line", x1=f.left, x2=f.right, y1=y, y2=y, stroke=GRID))
         parts.append(el("text", num(t, 3), x=f.left - 6, y=y + 4, class_="dw-tick", text_anchor="end"))
-    for xv, text in x_ticks:
-        x = f.px(xv)
-        anchor = "end" if x > f.right - 30 else "start" if x < f.left + 30 else "middle"
+    for x, text, anchor in thin_ticks(f, x_ticks):
         parts.append(el("line", x1=x, x2=x, y1=f.bottom, y2=f.bottom + 4, stroke=MUTED))
-        parts.append(el("text", text, x=x, y=f.bottom + 16, class_="dw-tick", text_anchor=anchor))
+        parts.append(el("text", text, x=x, y=f.bottom + 16, class_="dw-tick dw-xtick", text_anchor=anchor))
     parts.append(el("line", x1=f.left, x2=f.right, y1=f.bottom, y2=f.bottom, stroke=MUTED))
     if y_label:
         parts.append(el("text", y_label, x=8, y=f.top - 10, class_="dw-tick"))
     return join(parts)
+
+
+def _extent(x: float, width: float, anchor: str) -> tuple[float, float]:
+    if anchor == "end":
+        return x - width, x
+    return (x, x + width) if anchor == "start" else (x - width / 2, x + width / 2)
+
+
+def thin_ticks(f: _Frame, ticks: Sequence[tuple[float, str]]) -> list[tuple[float, str, str]]:
+    """The x ticks whose labels fit: ``(pixel x, text, anchor)``, left to right.
+
+    A label is dropped when its box (:data:`_TICK_CHAR_W` per character) would come within
+    :data:`_TICK_GAP` of the one kept before it, or when it repeats that label's text.
+    Labels near an edge are anchored inwards so none leaves the chart.
+    """
+    placed: list[tuple[float, str, str, tuple[float, float]]] = []
+    for xv, text in sorted(ticks, key=lambda t: t[0]):
+        x = f.px(xv)
+        if not f.left - 0.5 <= x <= f.right + 0.5:
+            continue
+        width = _TICK_CHAR_W * len(text)
+        anchor = "end" if x + width / 2 > f.width - 2 else "start" if x - width / 2 < 2 else "middle"
+        box = _extent(x, width, anchor)
+        if placed and (placed[-1][1] == text or placed[-1][3][1] + _TICK_GAP > box[0]):
+            continue
+        placed.append((x, text, anchor, box))
+    return [(x, text, anchor) for x, text, anchor, _ in placed]
 
 
 def _legend(width: int, items: Sequence[tuple[str, str, bool]]) -> Markup:
@@ -173,9 +202,15 @@ def line_chart(
     width: int = 560,
     height: int = 220,
     markers: bool = True,
+    time_axis: bool = False,
 ) -> Markup:
-    """Lines with optional interval bands, reference rules and per-point tooltips."""
-    xs = [x for s in series for x in s.xs]
+    """Lines with optional interval bands, reference rules and per-point tooltips.
+
+    The x axis spans the points that have a value (an x without one, such as a skipped
+    window, does not widen it). ``time_axis`` reads x as epoch seconds and draws calendar
+    ticks (:func:`.timeaxis.time_ticks`) no finer than the spacing of the points.
+    """
+    xs = [x for s in series for x, y in zip(s.xs, s.ys, strict=False) if as_float(y) is not None]
     ys = [y for s in series for y in (*s.ys, *(s.lo or ()), *(s.hi or ())) if y is not None]
     ys += [r.value for r in rules if not r.vertical]
     xs += [r.value for r in rules if r.vertical]
@@ -183,7 +218,9 @@ def line_chart(
     if xr[0] == xr[1]:
         xr = (xr[0] - 1, xr[1] + 1)
     f = _Frame(width, height, xr, y_range or _domain(ys))
-    body = [_axes(f, x_ticks if x_ticks is not None else auto_ticks(*xr), y_label)]
+    if x_ticks is None:
+        x_ticks = time_ticks(*xr, min_step=min_spacing(xs)) if time_axis else auto_ticks(*xr)
+    body = [_axes(f, x_ticks, y_label)]
     for s in series:
         if s.lo is not None and s.hi is not None:
             body.append(_band(f, s))

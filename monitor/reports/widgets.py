@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks.result import CheckResult, Finding, ModelRun
+from checks.vocabulary import METRICS
 
 from .fmt import as_float, label, num, pvalue
 from .markup import Markup, el, join
@@ -52,7 +53,17 @@ def name(value: Any) -> Markup:
     return el("span", value, class_="dw-name")
 
 
-def findings_table(findings: Sequence[Finding]) -> Markup:
+def _resamples(finding: Finding, results: Sequence[CheckResult]) -> int | None:
+    """The bootstrap resamples behind ``finding``'s p-value (from the result that holds it)."""
+    if "bootstrap" not in str(finding.evidence.get("test", "")):
+        return None
+    holder = next((r for r in results if any(f is finding for f in r.findings)), None)
+    b = as_float(holder.details.get("n_resamples")) if holder is not None else None
+    return int(b) if b else None
+
+
+def findings_table(findings: Sequence[Finding], *, results: Sequence[CheckResult] = ()) -> Markup:
+    """The findings; ``results`` (those holding them) let a bootstrap p-value show its floor."""
     if not findings:
         return el("p", "No findings.", class_="dw-muted")
     body = [
@@ -63,16 +74,24 @@ def findings_table(findings: Sequence[Finding]) -> Markup:
             f.method,
             num(f.statistic),
             num(f.threshold),
-            pvalue(f.p_value),
+            pvalue(f.p_value, resamples=_resamples(f, results), raw=f.evidence.get("unadjusted_p_value")),
             num(f.effect_size),
         ]
         for f in findings
     ]
-    return table(
+    shown = table(
         ["", "subject", "what", "method", "statistic", "threshold", "p-value", "effect"],
         body,
         numeric=(4, 5, 6, 7),
     )
+    if not any(f.method in METRICS and f.subject == "model" for f in findings):
+        return shown
+    note = (
+        "For a performance metric the statistic is its current value and the threshold the value "
+        "past which its change from the reference is material (reference minus min_delta, or the "
+        "min_relative rise of the error); the p-value is the Holm-adjusted one-sided bootstrap one."
+    )
+    return join([shown, el("p", note, class_="dw-muted")])
 
 
 def metrics_table(metrics: Mapping[str, Any]) -> Markup:
@@ -91,7 +110,8 @@ def _value(value: Any) -> str:
 
 def everything(result: CheckResult, *, open_: bool = False) -> Markup:
     """All metrics and findings of a result, so a section never hides a number."""
-    body = join([metrics_table(result.metrics), el("h3", "Findings"), findings_table(result.findings)])
+    findings = findings_table(result.findings, results=[result])
+    body = join([metrics_table(result.metrics), el("h3", "Findings"), findings])
     return el("details", el("summary", "All metrics and findings"), body, open=open_)
 
 
@@ -106,14 +126,3 @@ def metric_of(run: ModelRun, check: str, key: str) -> float | None:
 
 def epoch(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
-def time_ticks(runs: Sequence[ModelRun], n: int = 5) -> list[tuple[float, str]]:
-    """About ``n`` x-axis ticks at run window ends, labelled with their date."""
-    if not runs:
-        return []
-    step = max(1, -(-len(runs) // n))
-    picked = list(runs[::step])
-    if picked[-1] is not runs[-1] and len(runs) > 1:
-        picked[-1] = runs[-1]
-    return [(epoch(r.window_end), r.window_end.strftime("%m-%d %H:%M")) for r in picked]

@@ -113,6 +113,9 @@ receiver_health = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
+#: The alert tables, shared by every model; :func:`monitor.store.engine.migrate` creates them.
+ALERT_TABLES = (alert_states, alert_outbox, notification_log, silences, receiver_health)
+
 
 def _naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

@@ -11,6 +11,8 @@ from sqlalchemy.engine import URL, make_url
 
 from monitor.config import Config, ModelConfig
 from monitor.store import schema, watchdog
+from monitor.store.alerts import ALERT_TABLES
+from monitor.store.schema import SHARED_TABLES
 
 log = logging.getLogger("driftwatch.store")
 
@@ -153,11 +155,6 @@ class Store:
         self.engine.dispose()
 
 
-def _register_extension_tables() -> None:
-    """Import modules that define further shared tables on ``schema.metadata``."""
-    import monitor.store.alerts  # noqa: F401  (alert state, outbox, silences)
-
-
 def _schema_version(conn: Connection) -> int | None:
     if not inspect(conn).has_table(schema.meta.name):
         return None
@@ -185,7 +182,6 @@ def _add_missing_columns(conn: Connection, table: Table) -> None:
 
 def migrate(engine: Engine, md: MetaData) -> None:
     """Create missing tables, migrate an older schema, refuse a newer one."""
-    _register_extension_tables()
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             # Serialise concurrent start-ups (several daemons) on one database.
@@ -193,7 +189,7 @@ def migrate(engine: Engine, md: MetaData) -> None:
         version = _schema_version(conn)
         if version is not None and version > schema.SCHEMA_VERSION:
             raise StoreVersionError(version, schema.SCHEMA_VERSION)
-        schema.metadata.create_all(conn)
+        schema.metadata.create_all(conn, tables=[*SHARED_TABLES, *ALERT_TABLES])
         if version is None:
             _set_version(conn, schema.SCHEMA_VERSION)
         else:

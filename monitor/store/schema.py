@@ -152,6 +152,9 @@ findings = Table(
     Column("message", Text, nullable=False),
 )
 
+#: The tables every store has once, whatever its models (the alert tables are in :mod:`.alerts`).
+SHARED_TABLES = (meta, watermarks, ingested_files, quarantine, runs, findings)
+
 
 def event_table_name(model: str) -> str:
     return f"dw_events_{model}"

@@ -1,0 +1,67 @@
+"""Ingest every configured source of a model once (the daemon's ingest job and ``driftwatch ingest``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from monitor.config import ModelConfig
+from monitor.ingest.batch import IngestCounts
+from monitor.ingest.files import Progress, expand, ingest_paths
+from monitor.ingest.sql_source import SourceConfigError, ingest_sql_source, source_name
+from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.source_health import SourceHealth
+
+
+def ingest_sources(
+    store: Store,
+    model: ModelConfig,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    kind: str | None = None,
+    health: SourceHealth | None = None,
+) -> IngestCounts:
+    """Ingest the configured sources of ``model`` (only those of ``kind`` if given) once.
+
+    One bad source does not stop the rest; each source's outcome goes to ``health``. An
+    error that stopped a source is raised again once every other source has been read.
+    """
+    total = IngestCounts()
+    failure: Exception | None = None
+    for index, source in enumerate(model.sources):
+        if kind is not None and source.kind != kind:
+            continue
+        name = source_name(source, index)
+        error: str | None = None
+        counts = IngestCounts()
+        try:
+            if source.type == "files":
+                assert source.path is not None
+                counts = ingest_paths(
+                    store,
+                    model,
+                    source.kind,
+                    expand(source.path),
+                    now=now,
+                    fmt=source.format,
+                    progress=progress,
+                    settle=source.settle,
+                )
+            else:
+                counts = ingest_sql_source(store, model, source, name, now=now)
+        except SourceConfigError as exc:
+            error = str(exc)
+            total.warnings.append(f"source {name!r}: {exc}")
+        except Exception as exc:
+            error = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] or type(exc).__name__
+            total.warnings.append(f"source {name!r}: {error}")
+            failure = failure or exc
+        total.add(counts)
+        if health is not None:
+            health.record(model.name, name, at=now, error=error, unreadable_files=counts.bad_files)
+    if failure is not None:
+        raise failure
+    return total
