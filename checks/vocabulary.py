@@ -27,6 +27,7 @@ CHECKS = (
     "calibration",
     "segments",
     "threshold",
+    "class_prior",
 )
 
 #: The checks that report performance metrics (realised from labels, and estimated before).

@@ -28,6 +28,20 @@ log = logging.getLogger("driftwatch.reports")
 
 Renderer = Callable[[CheckResult, Sequence[ModelRun]], Markup]
 
+
+def _generic_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
+    """Metrics, findings and the raw details of a check that has no section of its own."""
+    raw = json.dumps(jsonable(dict(result.details)), indent=1, default=str)[:20000] if result.details else ""
+    return join(
+        [
+            metrics_table(result.metrics),
+            el("h3", "Findings"),
+            findings_table(result.findings, results=[result]),
+            el("details", el("summary", "Details (raw)"), el("pre", raw)) if raw else "",
+        ]
+    )
+
+
 #: Known checks in report order: (title, renderer). Unknown checks follow, rendered generically.
 SECTIONS: dict[str, tuple[str, Renderer]] = {
     "drift": ("Drift", drift_section),
@@ -38,6 +52,7 @@ SECTIONS: dict[str, tuple[str, Renderer]] = {
     "calibration": ("Calibration", calibration_section),
     "segments": ("Segments", segments_section),
     "threshold": ("Decision threshold", threshold_section),
+    "class_prior": ("Class priors (multiclass)", _generic_section),
 }
 
 ACTION_TITLES = {
@@ -175,20 +190,8 @@ def _summary(run: ModelRun) -> Markup:
     return el("section", el("h2", "Summary ", badge(run.status)), *parts, class_="dw-card", id="summary")
 
 
-def _generic(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
-    raw = json.dumps(jsonable(dict(result.details)), indent=1, default=str)[:20000] if result.details else ""
-    return join(
-        [
-            metrics_table(result.metrics),
-            el("h3", "Findings"),
-            findings_table(result.findings, results=[result]),
-            el("details", el("summary", "Details (raw)"), el("pre", raw)) if raw else "",
-        ]
-    )
-
-
 def _section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
-    title, render = SECTIONS.get(result.check, (label(result.check), _generic))
+    title, render = SECTIONS.get(result.check, (label(result.check), _generic_section))
     if result.status == "skipped":
         # Performance keeps its trends when skipped: earlier windows and estimates still tell a story.
         trends = result.check in PERFORMANCE_CHECKS
@@ -212,7 +215,7 @@ def _section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
                         f"This section could not be drawn ({type(exc).__name__}); the numbers:",
                         class_="dw-reason",
                     ),
-                    _generic(result, history),
+                    _generic_section(result, history),
                     everything(result),
                 ]
             )

@@ -153,7 +153,7 @@ findings = Table(
 )
 
 #: The tables every store has once, whatever its models (the alert tables are in :mod:`.alerts`).
-SHARED_TABLES = (meta, watermarks, ingested_files, quarantine, runs, findings)
+SHARED_TABLES = (meta, watermarks, ingested_files, file_offsets, reference_cache, quarantine, runs, findings)
 
 
 def event_table_name(model: str) -> str:
