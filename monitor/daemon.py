@@ -47,7 +47,7 @@ from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.runs import stopped_traffic
 from monitor.store.schema import quarantine, runs
-from monitor.store.windows import window_counts
+from monitor.engines import window_counts
 
 log = logging.getLogger("driftwatch.daemon")
 

@@ -129,14 +129,31 @@ class Runner:
 
     def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
         now = self.clock()
-        counts = window_counts(self.store, model, claim.window_start, claim.window_end)
+        in_place = None
+        if model.data is not None:  # checked where the data lives (monitor.engines)
+            from monitor.engines.window import read_in_place
+
+            in_place = read_in_place(
+                self.store,
+                model,
+                claim.window_start,
+                claim.window_end,
+                now=now,
+                sample_rows=self.config.store.sample_rows,
+                timezone=self.tz,
+            )
+            counts, reference, current = in_place.counts, in_place.reference, in_place.current
+        else:
+            counts = window_counts(self.store, model, claim.window_start, claim.window_end)
         large = self.store.dialect == "postgresql" and counts.predictions > self.config.store.pushdown_rows
-        sample_rows = self.config.store.sample_rows if large else None
-        reference = load_reference(
-            self.store, model, claim.window_start, now=now, timezone=self.tz, max_rows=sample_rows
-        )
-        fraction = sample_rows / counts.predictions if sample_rows else None
-        current = read_window(self.store, model, claim.window_start, claim.window_end, fraction=fraction)
+        large = large and in_place is None
+        if in_place is None:
+            sample_rows = self.config.store.sample_rows if large else None
+            reference = load_reference(
+                self.store, model, claim.window_start, now=now, timezone=self.tz, max_rows=sample_rows
+            )
+            fraction = sample_rows / counts.predictions if sample_rows else None
+            current = read_window(self.store, model, claim.window_start, claim.window_end, fraction=fraction)
         outcome = run_suite(
             model,
             reference.frame,
@@ -149,6 +166,9 @@ class Runner:
         )
         if large:
             outcome = self._pushed_down(model, claim, outcome, counts.predictions)
+        if in_place is not None and in_place.drift is not None:
+            checks = [in_place.drift if c.check == "drift" else c for c in outcome.checks]
+            outcome = replace(outcome, checks=checks)
         versions = current["model_version"].dropna().unique().tolist() if "model_version" in current else []
         run = ModelRun(
             model=model.name,
