@@ -38,6 +38,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from monitor.alerting import Dispatcher, DispatchStats, default_owner
 from monitor.config import Config, ConfigError, load_config
 from monitor.due import due_windows, windows_with_new_labels
+from monitor.engines import window_counts
 from monitor.locks import JobLocks
 from monitor.logs import configure_logging, log_context
 from monitor.metrics import DaemonMetrics
@@ -47,7 +48,6 @@ from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.runs import stopped_traffic
 from monitor.store.schema import quarantine, runs
-from monitor.engines import window_counts
 
 log = logging.getLogger("driftwatch.daemon")
 

@@ -54,6 +54,7 @@ class InPlaceEngine(ABC):
     def frame(self, query: str) -> pd.DataFrame:
         """Run ``query``; its (sampled) result as a DataFrame."""
 
+    @abstractmethod
     def close(self) -> None:
         """Release the engine's resources."""
 
@@ -86,8 +87,9 @@ class InPlaceEngine(ABC):
             (total,) = self.rows(f"SELECT count(*) FROM {self.source('predictions')} WHERE {where}")[0]
             return WindowCounts(predictions=int(total), labelled=0, quarantined=0)
         pid, oid = (f"{t}.{self._q(self.model.id_column)}" for t in ("p", "o"))
+        window = f"SELECT * FROM {self.source('predictions')} WHERE {where}"
         query = (
-            f"SELECT count(*), count({oid}) FROM (SELECT * FROM {self.source('predictions')} WHERE {where}) p "
+            f"SELECT count(*), count({oid}) FROM ({window}) p "
             f"LEFT JOIN (SELECT DISTINCT {self._q(self.model.id_column)} FROM {self.source('outcomes')}) o "
             f"ON {pid} = {oid}"
         )
