@@ -44,6 +44,7 @@ import pandas as pd
 from checks._params import InvalidParameter, check_interval
 from checks.drift.binned import BINNED_METHODS, binned_drift
 from checks.drift.binning import reference_edges, sturges_bins
+from checks.drift.column import ColumnDrift
 from checks.drift.methods import METHODS, default_method
 from checks.drift.summary import drift_result
 from checks.result import CheckResult
@@ -247,6 +248,7 @@ def summary_drift(
     importance: Mapping[str, float] | None = None,
     drift_share: float = 0.5,
     fdr: float = 0.05,
+    sampled: Sequence[tuple[str, ColumnDrift]] = (),
 ) -> CheckResult:
     """The ``drift`` check from two windows' summaries, through :func:`checks.drift.binned_drift`.
 
@@ -263,6 +265,9 @@ def summary_drift(
         threshold applies only to the method it was configured for).
     importance, drift_share, fdr
         See :func:`checks.drift.summary.drift_result`.
+    sampled : sequence of (role, ColumnDrift), default=()
+        Columns tested on rows instead (the label, on the hash sample), in the same
+        multiple-testing procedure.
 
     Returns
     -------
@@ -273,7 +278,8 @@ def summary_drift(
             "drift", "empty reference or current window", n_reference=reference.rows, n_current=current.rows
         )
     methods, thresholds = dict(methods or {}), dict(thresholds or {})
-    tested, skipped, missing = [], [], {}
+    tested: list[tuple[str, ColumnDrift]] = []
+    skipped, missing = [], {}
     for col, role in roles.items():
         ref, cur = _column(reference, col), _column(current, col)
         if ref.n == 0 or cur.n == 0:
@@ -314,7 +320,7 @@ def summary_drift(
         )
         tested.append((role, drift))
     return drift_result(
-        tested,
+        [*tested, *sampled],
         n_reference=reference.rows,
         n_current=current.rows,
         skipped=skipped,

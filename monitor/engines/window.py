@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checks.drift.column import ColumnDrift, column_drift, infer_kind
 from checks.drift.window_summary import (
     CategoricalSummary,
     WindowSummary,
@@ -78,7 +79,7 @@ def read_in_place(
             reference = Reference(frame=frame, description=description)
         drift = None
         if model.drift.enabled and counts.predictions and len(reference.frame):
-            drift = _drift(engine, model, reference, span, (start, end))
+            drift = _drift(engine, model, reference, span, (start, end), current)
     return InPlaceWindow(counts=counts, reference=reference, current=current, drift=drift)
 
 
@@ -112,6 +113,7 @@ def _drift(
     reference: Reference,
     span: tuple[datetime, datetime] | None,
     window: tuple[datetime, datetime],
+    current: pd.DataFrame,
 ) -> CheckResult:
     numeric, categorical, roles = column_names(model)
     if span is None:
@@ -145,9 +147,18 @@ def _drift(
         importance=model.importance or None,
         drift_share=cfg.drift_share,
         fdr=cfg.fdr,
+        sampled=_label_drift(reference.frame, current),
     )
     metrics = {**result.metrics, "engine": model.data.engine if model.data else None}
     return CheckResult(**{**result.__dict__, "metrics": metrics})
+
+
+def _label_drift(reference: pd.DataFrame, current: pd.DataFrame) -> list[tuple[str, ColumnDrift]]:
+    """Label drift on the hash samples (as in memory: when both windows have labels)."""
+    if not (current["label"].notna().any() and reference["label"].notna().any()):
+        return []
+    kind = infer_kind(reference["label"])
+    return [("label", column_drift(reference["label"], current["label"], kind=kind, column="label"))]
 
 
 def _edges_in_memory(frame: pd.DataFrame, numeric: dict[str, str]) -> dict[str, np.ndarray]:
