@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -171,14 +172,14 @@ def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
         tmp_path,
         [model_dict(data={"engine": "duckdb", "predictions": str(tmp_path / "nowhere" / "*.parquet")})],
     )
-    with open_engine(config.models[0]) as engine, pytest.raises(ValueError, match='model "fraud".*DuckDB'):
+    with open_engine(config.models[0]) as engine, pytest.raises(ValueError, match=r'model "fraud".*DuckDB'):
         engine.time_range()
 
 
 def test_check_and_backfill_commands_on_an_in_place_model(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from monitor.cli import main
 
-    preds, outs, _ = write_datasets(tmp_path / "data")
+    write_datasets(tmp_path / "data")
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -225,3 +226,25 @@ outcomes = "data/outcomes/*.parquet"
     finally:
         store.dispose()
     assert ends == [START + d * DAY for d in range(1, 7)]
+
+
+def test_daemon_catches_up_an_in_place_model_without_copying_rows(store_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from monitor.daemon import Daemon
+
+    in_place, _ = configs(tmp_path)
+    config = in_place.model_copy(update={"store": in_place.store.model_copy(update={"url": store_url})})
+    daemon = Daemon(config, clock=lambda: START + 6 * DAY + timedelta(hours=3), serve=False)
+    try:
+        done = daemon.check_job("fraud")
+        assert [r.window_end for r in done] == [START + d * DAY for d in range(1, 7)]
+        assert {r.window_end: r.check("drift").status for r in done}[START + 4 * DAY] == "warn"
+        assert daemon.check_job("fraud") == []  # each window once
+        store = open_store(config)
+        with store.engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(store.events("fraud"))).scalar_one()
+        store.dispose()
+        assert stored == 0  # nothing copied into the store
+    finally:
+        daemon.shutdown(timedelta(seconds=1))
