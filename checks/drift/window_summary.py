@@ -215,7 +215,7 @@ def summary_edges(sample: Any, n_present: int) -> np.ndarray:
     the column's non-missing rows).
 
     >>> summary_edges([1.0, 2.0, 3.0, 4.0], 4).tolist()
-    [2.0, 3.0, 4.0]
+    [2.0, 3.0]
     """
     return reference_edges(sample, n_bins=sturges_bins(n_present))
 
@@ -260,6 +260,8 @@ def summary_drift(
         Interior edges of each numeric column.
     roles : mapping of str to str
         Role (``"feature"``, ``"prediction"``) of every monitored column, in report order.
+        A column absent from the summaries (a numeric column without edges: its reference
+        has no value) is skipped.
     methods, thresholds : mapping of str to ..., default=None
         Method and threshold per column (:func:`binned_method` picks when absent; a
         threshold applies only to the method it was configured for).
@@ -281,6 +283,9 @@ def summary_drift(
     tested: list[tuple[str, ColumnDrift]] = []
     skipped, missing = [], {}
     for col, role in roles.items():
+        if not _has(reference, col) or not _has(current, col):
+            skipped.append((col, role, "no non-missing value in the reference window"))
+            continue
         ref, cur = _column(reference, col), _column(current, col)
         if ref.n == 0 or cur.n == 0:
             which = "reference" if ref.n == 0 else "current"
@@ -329,6 +334,10 @@ def summary_drift(
         fdr=fdr,
         missing=missing,
     )
+
+
+def _has(summary: WindowSummary, col: str) -> bool:
+    return col in summary.numeric or col in summary.categorical
 
 
 def _column(summary: WindowSummary, col: str) -> NumericSummary | CategoricalSummary:

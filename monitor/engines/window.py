@@ -23,7 +23,6 @@ import pandas as pd
 
 from checks.drift.column import ColumnDrift, column_drift, infer_kind
 from checks.drift.window_summary import (
-    CategoricalSummary,
     WindowSummary,
     summarise_frame,
     summary_drift,
@@ -128,8 +127,6 @@ def _drift(
             _REFERENCE_CACHE[model.name] = (key, (edges, summary))
         edges, ref_summary = _REFERENCE_CACHE[model.name][1]
     cur_summary = engine.summarise(*window, {c: numeric[c] for c in edges}, categorical, edges)
-    tested = {c: r for c, r in roles.items() if c in edges or c in categorical}
-    skipped = [c for c in roles if c not in tested]
     cfg = model.drift
     methods = {c: col.method for c, col in cfg.columns.items() if col.method}
     thresholds = {c: col.threshold for c, col in cfg.columns.items() if col.threshold is not None}
@@ -138,8 +135,8 @@ def _drift(
     if cfg.threshold is not None:
         thresholds = {c: thresholds.get(c, cfg.threshold) for c in model.feature_columns}
     result = summary_drift(
-        _with_empty(ref_summary, skipped),
-        _with_empty(cur_summary, skipped),
+        ref_summary,
+        cur_summary,
         edges=edges,
         roles=roles,
         methods=methods,
@@ -182,11 +179,3 @@ def _edges_in_place(
     return {
         name: summary_edges(values, present.numeric[name].n) for name, values in sample.items() if values.size
     }
-
-
-def _with_empty(summary: WindowSummary, columns: list[str]) -> WindowSummary:
-    """``summary`` with all-missing numeric columns (no edges) as empty categorical ones."""
-    extra = {c: CategoricalSummary(counts=(), missing=summary.rows) for c in columns}
-    return WindowSummary(
-        rows=summary.rows, numeric=summary.numeric, categorical={**summary.categorical, **extra}
-    )
