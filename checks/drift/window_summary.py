@@ -189,23 +189,22 @@ def summarise_frame(
     return WindowSummary(rows=len(frame), numeric=numeric, categorical=cats)
 
 
-def hash_cutoff(fraction: float) -> str:
-    """The hex bound below which ``md5(id)[:8]`` falls for a ``fraction`` of the ids.
+def hash_cutoff(fraction: float) -> str | None:
+    """The hex bound below which ``md5(id)[:8]`` falls for a ``fraction`` of the ids (``None``: all).
 
-    >>> hash_cutoff(1.0), hash_cutoff(0.5), hash_cutoff(0.0)
-    ('100000000', '80000000', '00000000')
+    >>> hash_cutoff(0.5), hash_cutoff(0.0), hash_cutoff(1.0)
+    ('80000000', '00000000', None)
     """
     check_interval("fraction", fraction, "hash_cutoff", low=0.0, high=1.0)
     value = round(fraction * 16**HASH_DIGITS)
-    return f"{value:0{HASH_DIGITS}x}" if value < 16**HASH_DIGITS else "1" + "0" * HASH_DIGITS
+    return f"{value:0{HASH_DIGITS}x}" if value < 16**HASH_DIGITS else None
 
 
 def in_hash_sample(ids: Iterable[Any], fraction: float) -> np.ndarray:
     """Whether each id is in the hash sample of ``fraction`` (what every engine computes)."""
     cutoff = hash_cutoff(fraction)
-    return np.array(
-        [hashlib.md5(str(i).encode()).hexdigest()[:HASH_DIGITS] < cutoff for i in ids], dtype=bool
-    )
+    digests = [hashlib.md5(str(i).encode()).hexdigest()[:HASH_DIGITS] for i in ids]
+    return np.array([cutoff is None or d < cutoff for d in digests], dtype=bool)
 
 
 def summary_edges(sample: Any, n_present: int) -> np.ndarray:

@@ -50,9 +50,10 @@ class Dialect:
 
     def in_sample(self, id_column: str, fraction: float) -> str:
         """The hash-sample condition (always true for a fraction of 1)."""
-        if fraction >= 1.0:
+        cutoff = hash_cutoff(fraction)
+        if cutoff is None:
             return "TRUE"
-        return f"substr(md5({self.as_text(id_column)}), 1, {HASH_DIGITS}) < '{hash_cutoff(fraction)}'"
+        return f"substr(md5({self.as_text(id_column)}), 1, {HASH_DIGITS}) < '{cutoff}'"
 
 
 DUCKDB = Dialect(double="DOUBLE", text="VARCHAR")
