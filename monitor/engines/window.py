@@ -78,7 +78,7 @@ def read_in_place(
             reference = Reference(frame=frame, description=description)
         drift = None
         if model.drift.enabled and counts.predictions and len(reference.frame):
-            drift = _drift(engine, model, reference, span, (start, end), current)
+            drift = drift_in_place(engine, model, reference, span, (start, end), current)
     return InPlaceWindow(counts=counts, reference=reference, current=current, drift=drift)
 
 
@@ -106,7 +106,7 @@ def _sampled(
     return frame.sort_values(["ts", "event_id"], ignore_index=True)
 
 
-def _drift(
+def drift_in_place(
     engine: InPlaceEngine,
     model: ModelConfig,
     reference: Reference,
@@ -114,6 +114,8 @@ def _drift(
     window: tuple[datetime, datetime],
     current: pd.DataFrame,
 ) -> CheckResult:
+    """The ``drift`` check of ``window`` from engine summaries (``span``: the reference's; ``None``
+    for a file reference, summarised from ``reference.frame``); the label on the frames."""
     numeric, categorical, roles = column_names(model)
     if span is None:
         edges = _edges_in_memory(reference.frame, numeric)
