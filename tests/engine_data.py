@@ -66,7 +66,19 @@ def write_datasets(root: Path) -> tuple[Path, Path, list[pd.DataFrame]]:
     for day, frame in zip(DAYS, frames, strict=True):
         part = root / "predictions" / f"day={day}"
         part.mkdir(parents=True)
-        frame.to_parquet(part / "part-0.parquet", index=False)
+        frame.to_parquet(part / "part-0.parquet", index=False, coerce_timestamps="us")
         (root / "outcomes").mkdir(exist_ok=True)
-        outcomes(frame).to_parquet(root / "outcomes" / f"day-{day}.parquet", index=False)
+        outcomes(frame).to_parquet(
+            root / "outcomes" / f"day-{day}.parquet", index=False, coerce_timestamps="us"
+        )
     return root / "predictions", root / "outcomes", frames
+
+
+EDGES = {"x": np.array([-1.0, 0.0, 0.1, 2.5])}
+
+
+def edge_frame() -> pd.DataFrame:
+    """Values on and next to every edge, NaN, None, an unseen category, a null category."""
+    x = [-2.0, -1.0, np.nextafter(-1.0, 0), 0.0, -0.0, 0.1, np.nextafter(0.1, 0), 2.5, 3.0, np.nan, None]
+    c = ["a", "b", "a", None, "zz", "a", "b", "b", None, "a", "c"]
+    return pd.DataFrame({"id": [f"r{i}" for i in range(len(x))], "x": x, "c": c})

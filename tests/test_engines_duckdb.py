@@ -18,18 +18,9 @@ from monitor.ingest import ingest_frame
 from monitor.runner import Runner
 from monitor.store import open_store
 from tests.conftest import make_config, model_dict
-from tests.engine_data import DAY, DRIFT, NOW, START, outcomes, write_datasets
+from tests.engine_data import DAY, DRIFT, EDGES, NOW, START, edge_frame, outcomes, write_datasets
 
 pytest.importorskip("duckdb")
-
-EDGES = {"x": np.array([-1.0, 0.0, 0.1, 2.5])}
-
-
-def edge_frame() -> pd.DataFrame:
-    """Values on and next to every edge, NaN, None, an unseen category, a null category."""
-    x = [-2.0, -1.0, np.nextafter(-1.0, 0), 0.0, -0.0, 0.1, np.nextafter(0.1, 0), 2.5, 3.0, np.nan, None]
-    c = ["a", "b", "a", None, "zz", "a", "b", "b", None, "a", "c"]
-    return pd.DataFrame({"id": [f"r{i}" for i in range(len(x))], "x": x, "c": c})
 
 
 def test_boundary_convention_is_the_same_in_memory_and_in_duckdb(tmp_path: Path) -> None:
