@@ -3,17 +3,19 @@
 When a window holds more than ``[store] pushdown_rows`` predictions, the runner does not
 load it. Instead:
 
-- **Drift, exact counts.** Bin edges of each numeric column are fixed from a uniform
-  random sample of the reference (``edge_sample_rows`` rows; the edges only decide where
-  the bins are, so sampling them costs no accuracy in the statistics, which are computed
-  on exact counts). One scan per window counts the rows per bin (``width_bucket(x,
-  edges)``, the same left-closed bins as :func:`checks.drift.bin_index`) and per category
-  with ``GROUPING SETS``, and one more takes ``count``, ``stddev_pop``, ``min`` and
-  ``max``. :func:`checks.drift.binned_drift` turns the counts into the same verdicts as in
-  memory: PSI, Jensen-Shannon, KL, Hellinger, TVD, chi-square and ``z`` are identical; a
-  sample-based default (Wasserstein) is replaced by the binned KS test (statistic within a
-  bin's share of the exact one, conservative p-value) with the binned Wasserstein distance
-  as effect size (see :mod:`checks.drift.binned`). Label drift is not computed here.
+- **Drift, exact counts**, on the summary contract of :mod:`checks.drift.window_summary`.
+  Bin edges of each numeric column are fixed from the hash sample (``md5`` of the event id)
+  of ``edge_sample_rows`` reference rows (the edges only decide where the bins are, so
+  sampling them costs no accuracy in the statistics, which are computed on exact counts).
+  One scan per window counts the rows per bin (``width_bucket(x, edges)``: the number of
+  edges ``<= x``, the contract's bins; ``NaN`` is missing) and per category with
+  ``GROUPING SETS``, and one more takes count, sum, sum of squares, min and max.
+  :func:`checks.drift.window_summary.summary_drift` turns the summaries into the same
+  verdicts as in memory: PSI, Jensen-Shannon, KL, Hellinger, TVD, chi-square and ``z`` are
+  identical; a sample-based default (Wasserstein) is replaced by the binned KS test
+  (statistic within a bin's share of the exact one, conservative p-value) with the binned
+  Wasserstein distance as effect size (see :mod:`checks.drift.binned`). Label drift is not
+  computed here.
 - **The other checks** run on a uniform random sample of the window of ``sample_rows``
   rows (``random() < p`` with a seed per window, so a re-run samples the same rows). With
   500,000 rows a share is within ±0.0014 and a p95 latency within about ±0.1 percentile
