@@ -239,3 +239,30 @@ def test_daemon_catches_up_an_in_place_model_without_copying_rows(store_url: str
         assert stored == 0  # nothing copied into the store
     finally:
         daemon.shutdown(timedelta(seconds=1))
+
+
+def test_a_file_reference_gives_the_same_drift_as_the_same_rows_in_place(tmp_path: Path) -> None:
+    in_place, _ = configs(tmp_path)
+    _, _, frames = write_datasets(tmp_path / "again")
+    reference_file = tmp_path / "reference.parquet"
+    pd.concat(frames[:3], ignore_index=True).to_parquet(reference_file, index=False)
+    model = in_place.models[0]
+    by_file = model.model_copy(
+        update={"reference": model.reference.model_copy(update={"trailing": None, "file": reference_file})}
+    )
+    runs = []
+    for i, m in enumerate((model, by_file)):
+        config = make_config(f"sqlite:///{tmp_path / f'r{i}.db'}", tmp_path / f"r{i}", [m.model_dump()])
+        store = open_store(config)
+        try:
+            runs.append(
+                Runner(store, config, clock=lambda: NOW).check_window(config.models[0], START + 4 * DAY)
+            )
+        finally:
+            store.dispose()
+    trailing, file = ({r["column"]: r for r in run.check("drift").details["columns"]} for run in runs)
+    assert runs[1].reference["kind"] == "file"
+    for name in ("amount", "age", "country", "score"):
+        assert file[name]["histogram"] == trailing[name]["histogram"], name
+        assert file[name]["drifted"] == trailing[name]["drifted"]
+    assert file["amount"]["drifted"]

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -149,7 +149,7 @@ def drift_in_place(
         sampled=_label_drift(reference.frame, current),
     )
     metrics = {**result.metrics, "engine": model.data.engine if model.data else None}
-    return CheckResult(**{**result.__dict__, "metrics": metrics})
+    return replace(result, metrics=metrics)
 
 
 def _label_drift(reference: pd.DataFrame, current: pd.DataFrame) -> list[tuple[str, ColumnDrift]]:
