@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -106,6 +105,14 @@ def run_in_place(engine_name: str, predictions: str) -> dict[str, object]:
     return report
 
 
+def _peak_rss_mb(status: Path) -> int:
+    """``VmHWM`` of a process: unlike ``ru_maxrss`` it is not inherited from the parent across exec."""
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
 def _children_peak_rss() -> int:
     """Peak RSS (VmHWM) of this process's child processes (the Spark JVM), in MB."""
     peak = 0
@@ -115,8 +122,8 @@ def _children_peak_rss() -> int:
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        if fields.get("PPid", "").strip() == str(os.getpid()) and "VmHWM" in fields:
-            peak = max(peak, int(fields["VmHWM"].split()[0]) // 1024)
+        if fields.get("PPid", "").strip() == str(os.getpid()):
+            peak = max(peak, _peak_rss_mb(status))
     return peak
 
 
@@ -136,7 +143,7 @@ def run_postgres(url: str) -> dict[str, object]:
 def _report(result, elapsed: float) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return {
         "seconds": round(elapsed, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": _peak_rss_mb(Path("/proc/self/status")),
         "drifted": sorted(r["column"] for r in result.details["columns"] if r["drifted"]),
         "n_current": result.metrics["n_current"],
     }
