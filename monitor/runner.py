@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from checks.result import ModelRun, Recommendation
 from monitor.alerting import record_run_alerts
@@ -40,6 +40,9 @@ from monitor.store.runs import (
 )
 from monitor.store.windows import read_window, window_counts
 from monitor.windows import latest_window_end, window_start
+
+if TYPE_CHECKING:
+    from monitor.engines.window import InPlaceWindow
 
 log = logging.getLogger("driftwatch.runner")
 
@@ -129,25 +132,14 @@ class Runner:
 
     def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
         now = self.clock()
-        in_place = None
-        if model.data is not None:  # checked where the data lives (monitor.engines)
-            from monitor.engines.window import read_in_place
-
-            in_place = read_in_place(
-                self.store,
-                model,
-                claim.window_start,
-                claim.window_end,
-                now=now,
-                sample_rows=self.config.store.sample_rows,
-                timezone=self.tz,
-            )
-            counts, reference, current = in_place.counts, in_place.reference, in_place.current
+        in_place = self._read_in_place(model, claim, now) if model.data is not None else None
+        if in_place is not None:
+            counts, reference, current, large = in_place.counts, in_place.reference, in_place.current, False
         else:
             counts = window_counts(self.store, model, claim.window_start, claim.window_end)
-        large = self.store.dialect == "postgresql" and counts.predictions > self.config.store.pushdown_rows
-        large = large and in_place is None
-        if in_place is None:
+            large = (
+                self.store.dialect == "postgresql" and counts.predictions > self.config.store.pushdown_rows
+            )
             sample_rows = self.config.store.sample_rows if large else None
             reference = load_reference(
                 self.store, model, claim.window_start, now=now, timezone=self.tz, max_rows=sample_rows
@@ -215,6 +207,20 @@ class Runner:
             claim.run_id,
         )
         return run
+
+    def _read_in_place(self, model: ModelConfig, claim: RunClaim, now: datetime) -> InPlaceWindow:
+        """The window of a model checked where its data lives (:mod:`monitor.engines.window`)."""
+        from monitor.engines.window import read_in_place
+
+        return read_in_place(
+            self.store,
+            model,
+            claim.window_start,
+            claim.window_end,
+            now=now,
+            sample_rows=self.config.store.sample_rows,
+            timezone=self.tz,
+        )
 
     def _reference_description(
         self, model: ModelConfig, description: dict[str, Any], claim: RunClaim
