@@ -424,6 +424,28 @@ class SourceConfig(_Strict):
         return self
 
 
+class DataConfig(_Strict):
+    """Data checked where it lives (``[models.data]``): nothing is copied into the store."""
+
+    engine: Literal["duckdb", "spark"]
+    predictions: str = Field(description="Glob, hive-partitioned folder or (Spark) table of predictions.")
+    outcomes: str | None = Field(default=None, description="The same for outcomes, joined on the id.")
+    format: Literal["auto", "parquet", "csv"] = "auto"
+    master: str | None = Field(default=None, description='Spark master, e.g. "local[*]".')
+    remote: str | None = Field(default=None, description='Spark Connect URL, e.g. "sc://host:15002".')
+    edge_sample_rows: int = Field(default=50_000, ge=100)
+
+    @model_validator(mode="after")
+    def _shape(self) -> DataConfig:
+        if self.engine == "duckdb" and (self.master or self.remote):
+            raise ValueError("master and remote are Spark settings; the duckdb engine is embedded")
+        if self.engine == "spark" and bool(self.master) == bool(self.remote):
+            raise ValueError(
+                'the spark engine needs exactly one of master ("local[*]") or remote ("sc://...")'
+            )
+        return self
+
+
 class ModelConfig(_Strict):
     name: str
     task: Literal["binary", "multiclass", "regression"] = "binary"
@@ -460,6 +482,7 @@ class ModelConfig(_Strict):
     segments_check: SegmentsConfig = Field(default_factory=SegmentsConfig)
     threshold_check: ThresholdConfig = Field(default_factory=ThresholdConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
+    data: DataConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -591,6 +614,8 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             problems.append((f"{where}.score_column", "a binary model needs a score column (probability)"))
         if not declared:
             problems.append((f"{where}.features", "declare at least one numeric or categorical feature"))
+        if model.data is not None and model.sources:
+            problems.append((f"{where}.data", "a model checked in place ([models.data]) has no sources"))
         names = [s.name or f"{s.kind}-{k}" for k, s in enumerate(model.sources)]
         for k, name in enumerate(names):
             if names.count(name) > 1:
@@ -636,7 +661,10 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         ref = model.reference
         if ref.file is not None:
             ref = ref.model_copy(update={"file": absolute(ref.file)})
-        models.append(model.model_copy(update={"sources": sources, "reference": ref}))
+        data = model.data
+        if data is not None:
+            data = data.model_copy(update=_local_paths(data, absolute))
+        models.append(model.model_copy(update={"sources": sources, "reference": ref, "data": data}))
     store = config.store
     url = make_url(store.url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
@@ -645,6 +673,17 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             store = store.model_copy(update={"url": str(url.set(database=str(base / db)))})
     reports = config.reports.model_copy(update={"dir": absolute(config.reports.dir)})
     return config.model_copy(update={"models": models, "store": store, "reports": reports})
+
+
+def _local_paths(data: DataConfig, absolute: Any) -> dict[str, str]:
+    """Relative local paths of ``[models.data]`` made absolute (URLs and Spark tables kept)."""
+    out = {}
+    for key in ("predictions", "outcomes"):
+        value = getattr(data, key)
+        is_table = data.engine == "spark" and "/" not in (value or "")
+        if value and "://" not in value and not is_table:
+            out[key] = str(absolute(Path(value)))
+    return out
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

@@ -36,6 +36,7 @@ from sqlalchemy import func, select, text
 from monitor.alerting import Dispatcher, DispatchStats, default_owner
 from monitor.config import Config, ConfigError, load_config
 from monitor.due import due_windows, windows_with_new_labels
+from monitor.engines import window_counts
 from monitor.locks import JobLocks
 from monitor.logs import configure_logging, log_context
 from monitor.metrics import DaemonMetrics
@@ -48,7 +49,6 @@ from monitor.store.errors import StoreUnavailable, describe_error, is_schema_gon
 from monitor.store.retention import apply_retention, describe_retention
 from monitor.store.runs import stopped_traffic
 from monitor.store.schema import runs
-from monitor.store.windows import window_counts
 
 log = logging.getLogger("driftwatch.daemon")
 

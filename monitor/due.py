@@ -11,9 +11,9 @@ import socket
 from datetime import datetime
 
 from monitor.config import Config, ModelConfig
+from monitor.engines import event_time_range, window_counts
 from monitor.store import Store
 from monitor.store.runs import checked_window_ends, runs_awaiting_labels
-from monitor.store.windows import event_time_range, window_counts
 from monitor.windows import window_ends, window_start
 
 #: A re-evaluation after late labels needs the window to become mature, or a mature window

@@ -3,17 +3,19 @@
 When a window holds more than ``[store] pushdown_rows`` predictions, the runner does not
 load it. Instead:
 
-- **Drift, exact counts.** Bin edges of each numeric column are fixed from a uniform
-  random sample of the reference (``edge_sample_rows`` rows; the edges only decide where
-  the bins are, so sampling them costs no accuracy in the statistics, which are computed
-  on exact counts). One scan per window counts the rows per bin (``width_bucket(x,
-  edges)``, the same left-closed bins as :func:`checks.drift.bin_index`) and per category
-  with ``GROUPING SETS``, and one more takes ``count``, ``stddev_pop``, ``min`` and
-  ``max``. :func:`checks.drift.binned_drift` turns the counts into the same verdicts as in
-  memory: PSI, Jensen-Shannon, KL, Hellinger, TVD, chi-square and ``z`` are identical; a
-  sample-based default (Wasserstein) is replaced by the binned KS test (statistic within a
-  bin's share of the exact one, conservative p-value) with the binned Wasserstein distance
-  as effect size (see :mod:`checks.drift.binned`). Label drift is not computed here.
+- **Drift, exact counts**, on the summary contract of :mod:`checks.drift.window_summary`.
+  Bin edges of each numeric column are fixed from the hash sample (``md5`` of the event id)
+  of ``edge_sample_rows`` reference rows (the edges only decide where the bins are, so
+  sampling them costs no accuracy in the statistics, which are computed on exact counts).
+  One scan per window counts the rows per bin (``width_bucket(x, edges)``: the number of
+  edges ``<= x``, the contract's bins; ``NaN`` is missing) and per category with
+  ``GROUPING SETS``, and one more takes count, sum, sum of squares, min and max.
+  :func:`checks.drift.window_summary.summary_drift` turns the summaries into the same
+  verdicts as in memory: PSI, Jensen-Shannon, KL, Hellinger, TVD, chi-square and ``z`` are
+  identical; a sample-based default (Wasserstein) is replaced by the binned KS test
+  (statistic within a bin's share of the exact one, conservative p-value) with the binned
+  Wasserstein distance as effect size (see :mod:`checks.drift.binned`). Label drift is not
+  computed here.
 - **The other checks** run on a uniform random sample of the window of ``sample_rows``
   rows (``random() < p`` with a seed per window, so a re-run samples the same rows). With
   500,000 rows a share is within ±0.0014 and a p95 latency within about ±0.1 percentile
@@ -22,7 +24,7 @@ load it. Instead:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -31,12 +33,17 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Table, text
 
-from checks.drift import METHODS, binned_drift, default_method, reference_edges
-from checks.drift.binned import BINNED_METHODS
-from checks.drift.binning import sturges_bins
-from checks.drift.summary import drift_result
+from checks.drift.window_summary import (
+    CategoricalSummary,
+    NumericSummary,
+    WindowSummary,
+    summary_drift,
+    summary_edges,
+)
 from checks.result import CheckResult
 from monitor.config import ModelConfig
+from monitor.engines import sql
+from monitor.engines.base import column_names
 from monitor.store import Store
 from monitor.store.schema import feature_column
 from monitor.store.windows import naive_utc
@@ -50,7 +57,7 @@ class Span:
 
 #: Aggregates of the last reference seen (a fixed period is aggregated once, not every run).
 #: Keyed by model, span, edges and columns; a restart recomputes them.
-_REFERENCE_CACHE: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+_REFERENCE_CACHE: dict[tuple[Any, ...], WindowSummary] = {}
 
 
 def _quoted(prep: Any, name: str) -> str:
@@ -77,42 +84,42 @@ def count_rows(conn: Connection, table: Table, span: Span) -> int:
 
 
 def sample_columns(
-    conn: Connection, table: Table, span: Span, columns: Sequence[str], *, rows: int, total: int, seed: float
+    conn: Connection, table: Table, span: Span, columns: Sequence[str], *, rows: int, total: int
 ) -> pd.DataFrame:
-    """A uniform random sample of about ``rows`` rows of ``columns`` (all rows when fewer)."""
+    """The hash sample (:mod:`checks.drift.window_summary`) of about ``rows`` rows of ``columns``."""
     prep = conn.dialect.identifier_preparer
-    cols = ", ".join(_quoted(prep, c) for c in columns)
+    cols = ", ".join(f"{sql.POSTGRESQL.number(_quoted(prep, c))} AS {_quoted(prep, c)}" for c in columns)
     fraction = min(1.0, rows / total) if total else 1.0
-    conn.execute(text("SELECT setseed(:s)"), {"s": seed})
-    query = f"SELECT {cols} FROM {prep.format_table(table)} WHERE {_where(conn, table)} AND random() < :p"
-    return pd.read_sql(text(query), conn, params={**_params(span), "p": fraction})
+    where = f"{_where(conn, table)} AND {sql.POSTGRESQL.in_sample(_quoted(prep, 'event_id'), fraction)}"
+    return pd.read_sql(
+        text(f"SELECT {cols} FROM {prep.format_table(table)} WHERE {where}"), conn, params=_params(span)
+    )
 
 
-def _stats(conn: Connection, table: Table, span: Span, numeric: Sequence[str]) -> dict[str, dict[str, float]]:
+def _moments(conn: Connection, table: Table, span: Span, numeric: Sequence[str]) -> tuple[int, list[Any]]:
+    """Rows of the window and, per column, count, sum, sum of squares, min and max (NaN as NULL)."""
     prep = conn.dialect.identifier_preparer
-    parts = ["count(*)"]
-    for col in numeric:
-        q = _quoted(prep, col)
-        parts += [f"count({q})", f"stddev_pop({q})", f"min({q})", f"max({q})"]
-    row = conn.execute(
-        text(f"SELECT {', '.join(parts)} FROM {prep.format_table(table)} WHERE {_where(conn, table)}"),
-        _params(span),
-    ).one()
-    out = {"": {"rows": float(row[0])}}
-    for i, col in enumerate(numeric):
-        n, std, lo, hi = row[1 + 4 * i : 5 + 4 * i]
-        out[col] = {"n": float(n), "std": float(std or 0.0), "min": lo, "max": hi}
-    return out
+    columns = {c: c for c in numeric}
+    no_edges: dict[str, np.ndarray] = {c: np.array([]) for c in numeric}
+    query = sql.numeric_query(sql.POSTGRESQL, prep.format_table(table), "{where}", columns, no_edges)
+    # a ``:`` in a column name would start a bind parameter: escape all but the window's own
+    query = query.replace(":", "\\:").replace("{where}", _where(conn, table))
+    row = conn.execute(text(query), _params(span)).one()
+    return int(row[0]), list(row[1:])
 
 
 def _counts(
     conn: Connection,
     table: Table,
     span: Span,
-    numeric_edges: dict[str, np.ndarray],
+    numeric_edges: Mapping[str, np.ndarray],
     categorical: Sequence[str],
 ) -> dict[str, dict[Any, int]]:
-    """Rows per bin (numeric) or per value (categorical) of every column, in one scan."""
+    """Rows per bin (numeric) or per value (categorical) of every column, in one scan.
+
+    ``width_bucket(x, edges)`` is the number of edges ``<= x``: the contract's bins. ``NaN``
+    (which PostgreSQL orders above every number) is missing.
+    """
     prep = conn.dialect.identifier_preparer
     exprs, params = [], _params(span)
     columns = [*numeric_edges, *categorical]
@@ -120,7 +127,7 @@ def _counts(
         q = _quoted(prep, col)
         if col in numeric_edges:
             params[f"e{i}"] = [float(e) for e in numeric_edges[col]]
-            exprs.append(f"width_bucket({q}, CAST(:e{i} AS float8[]))")
+            exprs.append(f"width_bucket({sql.POSTGRESQL.number(q)}, CAST(:e{i} AS float8[]))")
         else:
             exprs.append(q)
     aliases = [f"b{i}" for i in range(len(columns))]
@@ -145,15 +152,32 @@ def _counts(
     return out
 
 
-def _method(model: ModelConfig, column: str, kind: str, n_reference: int, n_unique: int) -> str:
-    configured = model.drift.columns.get(column)
-    wanted = (configured.method if configured and configured.method else None) or model.drift.method
-    if wanted and wanted in BINNED_METHODS:
-        return wanted
-    chosen = default_method(kind, n_reference, n_unique)
-    if chosen in BINNED_METHODS:
-        return chosen
-    return "ks" if kind == "numeric" else "jensenshannon"
+def window_summary(
+    conn: Connection,
+    table: Table,
+    span: Span,
+    edges: Mapping[str, np.ndarray],
+    categorical: Sequence[str],
+) -> WindowSummary:
+    """The :class:`~checks.drift.window_summary.WindowSummary` of a stored window, in two scans."""
+    rows, moments = _moments(conn, table, span, list(edges))
+    counts = _counts(conn, table, span, edges, categorical) if (edges or categorical) else {}
+    numeric = {}
+    for i, col in enumerate(edges):
+        n, total, squares, low, high = moments[5 * i : 5 * i + 5]
+        numeric[col] = NumericSummary(
+            counts=tuple(counts[col].get(b, 0) for b in range(len(edges[col]) + 1)),
+            missing=rows - int(n),
+            total=float(total or 0.0),
+            squares=float(squares or 0.0),
+            low=None if low is None else float(low),
+            high=None if high is None else float(high),
+        )
+    cats = {}
+    for col in categorical:
+        present = tuple(sorted((str(k), v) for k, v in counts[col].items()))
+        cats[col] = CategoricalSummary(counts=present, missing=rows - sum(v for _, v in present))
+    return WindowSummary(rows=rows, numeric=numeric, categorical=cats)
 
 
 def sql_drift(
@@ -163,97 +187,56 @@ def sql_drift(
     current: Span,
     *,
     edge_sample_rows: int = 50_000,
-    seed: float = 0.5,
 ) -> CheckResult:
     """The ``drift`` check computed in PostgreSQL (see the module docstring)."""
     table = store.events(model.name)
-    numeric = {feature_column(c): ("feature", c) for c in model.features.numeric}
-    if model.task == "binary" and model.score_column:
-        numeric["score"] = ("prediction", "score")
-    categorical = {feature_column(c): ("feature", c) for c in model.features.categorical}
+    numeric, categorical, roles = column_names(model)
+    store_col = {name: feature_column(name) for name in model.feature_columns}
+    store_col |= {"score": "score", "prediction": "prediction"}
     with store.engine.connect() as conn:
-        n_ref = count_rows(conn, table, reference)
+        n_ref, present = _moments(conn, table, reference, [store_col[c] for c in numeric])
         sample = sample_columns(
-            conn, table, reference, list(numeric), rows=edge_sample_rows, total=n_ref, seed=seed
+            conn, table, reference, [store_col[c] for c in numeric], rows=edge_sample_rows, total=n_ref
         )
         edges: dict[str, np.ndarray] = {}
-        for col in numeric:
-            values = sample[col].dropna()
+        for i, name in enumerate(numeric):
+            values = sample[store_col[name]].dropna()
             if len(values):
-                edges[col] = reference_edges(values.to_numpy(dtype=float), n_bins=sturges_bins(n_ref))
-        key = (model.name, reference, tuple((c, tuple(e)) for c, e in edges.items()), tuple(categorical))
+                edges[store_col[name]] = summary_edges(values.to_numpy(dtype=float), int(present[5 * i]))
+        cats = [store_col[c] for c in categorical]
+        key = (model.name, reference, tuple((c, tuple(e)) for c, e in edges.items()), tuple(cats))
         if key not in _REFERENCE_CACHE:
             _REFERENCE_CACHE.clear()
-            _REFERENCE_CACHE[key] = (
-                _stats(conn, table, reference, list(edges)),
-                _counts(conn, table, reference, edges, list(categorical)),
-            )
-        ref_stats, ref_counts = _REFERENCE_CACHE[key]
-        cur_stats = _stats(conn, table, current, list(edges))
-        cur_counts = _counts(conn, table, current, edges, list(categorical))
-    n_cur = int(cur_stats[""]["rows"])
-    results, skipped, missing = [], [], {}
-    for col, (role, name) in {**numeric, **categorical}.items():
-        if col in numeric and col not in edges:
-            skipped.append((name, role, "no non-missing reference values"))
-            continue
-        is_numeric = col in numeric
-        if is_numeric:
-            bins = range(len(edges[col]) + 1)
-            ref_n = np.array([ref_counts[col].get(b, 0) for b in bins], dtype=float)
-            cur_n = np.array([cur_counts[col].get(b, 0) for b in bins], dtype=float)
-            labels = None
-        else:
-            labels = sorted(set(ref_counts[col]) | set(cur_counts[col]), key=str)
-            ref_n = np.array([ref_counts[col].get(v, 0) for v in labels], dtype=float)
-            cur_n = np.array([cur_counts[col].get(v, 0) for v in labels], dtype=float)
-        if ref_n.sum() == 0 or cur_n.sum() == 0:
-            skipped.append((name, role, "no non-missing values in one of the windows"))
-            continue
-        kind = "numeric" if is_numeric else "categorical"
-        method = _method(model, name, kind, int(ref_n.sum()), len(ref_n))
-        configured = model.drift.columns.get(name)
-        threshold = (configured.threshold if configured else None) or model.drift.threshold
-        if threshold is not None and not _same_scale(method, model, name):
-            threshold = None
-        extra: dict[str, Any] = {}
-        if is_numeric:
-            lows = [s[col]["min"] for s in (ref_stats, cur_stats) if s[col]["min"] is not None]
-            highs = [s[col]["max"] for s in (ref_stats, cur_stats) if s[col]["max"] is not None]
-            extra = {
-                "edges": edges[col],
-                "reference_std": ref_stats[col]["std"],
-                "low": min(lows),
-                "high": max(highs),
-            }
-        drift = binned_drift(
-            ref_n,
-            cur_n,
-            method=method,
-            threshold=threshold,
-            kind=kind,
-            categories=labels,
-            column=name,
-            **extra,
-        )
-        results.append((role, drift))
-        missing[name] = (1 - ref_n.sum() / max(n_ref, 1), 1 - cur_n.sum() / max(n_cur, 1))
-    result = drift_result(
-        results,
-        n_reference=n_ref,
-        n_current=n_cur,
-        skipped=skipped,
+            _REFERENCE_CACHE[key] = window_summary(conn, table, reference, edges, cats)
+        ref_summary = _REFERENCE_CACHE[key]
+        cur_summary = window_summary(conn, table, current, edges, cats)
+    by_name = {store_col[c]: c for c in roles}
+    cfg = model.drift
+    methods = {c: col.method for c, col in cfg.columns.items() if col.method}
+    thresholds = {c: col.threshold for c, col in cfg.columns.items() if col.threshold is not None}
+    if cfg.method:
+        methods = {c: methods.get(c, cfg.method) for c in model.feature_columns}
+    if cfg.threshold is not None:
+        thresholds = {c: thresholds.get(c, cfg.threshold) for c in model.feature_columns}
+    result = summary_drift(
+        _renamed(ref_summary, by_name),
+        _renamed(cur_summary, by_name),
+        edges={by_name[c]: e for c, e in edges.items()},
+        roles=roles,
+        methods=methods,
+        thresholds=thresholds,
         importance=model.importance or None,
-        drift_share=model.drift.drift_share,
-        fdr=model.drift.fdr,
-        missing=missing,
+        drift_share=cfg.drift_share,
+        fdr=cfg.fdr,
     )
     metrics = {**result.metrics, "pushdown": True, "edge_sample_rows": min(edge_sample_rows, n_ref)}
     return replace(result, metrics=metrics)
 
 
-def _same_scale(method: str, model: ModelConfig, column: str) -> bool:
-    """A configured threshold applies only to the method it was configured for."""
-    configured = model.drift.columns.get(column)
-    wanted = (configured.method if configured and configured.method else None) or model.drift.method
-    return wanted is None or wanted == method or METHODS.get(wanted) is None
+def _renamed(summary: WindowSummary, names: Mapping[str, str]) -> WindowSummary:
+    """Store columns (``f_amount``) under their configured names (``amount``)."""
+    return WindowSummary(
+        summary.rows,
+        {names[c]: s for c, s in summary.numeric.items()},
+        {names[c]: s for c, s in summary.categorical.items()},
+    )

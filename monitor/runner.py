@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from checks.result import ModelRun, Recommendation
 from monitor.alerting import record_run_alerts
@@ -40,6 +40,9 @@ from monitor.store.runs import (
 )
 from monitor.store.windows import read_window, window_counts
 from monitor.windows import latest_window_end, window_start
+
+if TYPE_CHECKING:
+    from monitor.engines.window import InPlaceWindow
 
 log = logging.getLogger("driftwatch.runner")
 
@@ -129,14 +132,20 @@ class Runner:
 
     def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
         now = self.clock()
-        counts = window_counts(self.store, model, claim.window_start, claim.window_end)
-        large = self.store.dialect == "postgresql" and counts.predictions > self.config.store.pushdown_rows
-        sample_rows = self.config.store.sample_rows if large else None
-        reference = load_reference(
-            self.store, model, claim.window_start, now=now, timezone=self.tz, max_rows=sample_rows
-        )
-        fraction = sample_rows / counts.predictions if sample_rows else None
-        current = read_window(self.store, model, claim.window_start, claim.window_end, fraction=fraction)
+        in_place = self._read_in_place(model, claim, now) if model.data is not None else None
+        if in_place is not None:
+            counts, reference, current, large = in_place.counts, in_place.reference, in_place.current, False
+        else:
+            counts = window_counts(self.store, model, claim.window_start, claim.window_end)
+            large = (
+                self.store.dialect == "postgresql" and counts.predictions > self.config.store.pushdown_rows
+            )
+            sample_rows = self.config.store.sample_rows if large else None
+            reference = load_reference(
+                self.store, model, claim.window_start, now=now, timezone=self.tz, max_rows=sample_rows
+            )
+            fraction = sample_rows / counts.predictions if sample_rows else None
+            current = read_window(self.store, model, claim.window_start, claim.window_end, fraction=fraction)
         outcome = run_suite(
             model,
             reference.frame,
@@ -149,6 +158,9 @@ class Runner:
         )
         if large:
             outcome = self._pushed_down(model, claim, outcome, counts.predictions)
+        if in_place is not None and in_place.drift is not None:
+            checks = [in_place.drift if c.check == "drift" else c for c in outcome.checks]
+            outcome = replace(outcome, checks=checks)
         versions = current["model_version"].dropna().unique().tolist() if "model_version" in current else []
         run = ModelRun(
             model=model.name,
@@ -201,6 +213,20 @@ class Runner:
             claim.run_id,
         )
         return run
+
+    def _read_in_place(self, model: ModelConfig, claim: RunClaim, now: datetime) -> InPlaceWindow:
+        """The window of a model checked where its data lives (:mod:`monitor.engines.window`)."""
+        from monitor.engines.window import read_in_place
+
+        return read_in_place(
+            self.store,
+            model,
+            claim.window_start,
+            claim.window_end,
+            now=now,
+            sample_rows=self.config.store.sample_rows,
+            timezone=self.tz,
+        )
 
     def _reference_description(
         self, model: ModelConfig, description: dict[str, Any], claim: RunClaim
