@@ -116,15 +116,11 @@ def _frame(
     return frame
 
 
-def _timestamps(values: Any) -> pd.Series:
+def _timestamps(values: Any) -> pd.DatetimeIndex:
     """Stored naive UTC timestamps (SQLite: ISO strings; PostgreSQL: datetimes) as UTC, NaT for NULL."""
     import pandas as pd
 
-    try:
-        naive = values.astype("datetime64[us]")
-    except ValueError:  # a format numpy does not parse: let pandas read it
-        return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-    return pd.Series(naive.astype("datetime64[ns]")).dt.tz_localize("UTC")
+    return pd.to_datetime(values, utc=True, format="ISO8601")
 
 
 def _booleans(values: Any) -> Any:
