@@ -163,6 +163,36 @@ def window_counts(store: Store, model: ModelConfig, start: datetime, end: dateti
     return WindowCounts(predictions=int(total), labelled=int(labelled), quarantined=int(quarantined))
 
 
+def span_version(store: Store, model: ModelConfig, start: datetime, end: datetime) -> tuple[Any, ...]:
+    """What changes when the stored rows of ``start <= ts < end`` or their labels change, in one query.
+
+    Events and their outcomes: counts, newest ``ingested_at`` (a replaced row is written
+    again) and, for numeric scores and labels, their sums (a correction written within the
+    same clock tick).
+    """
+    events = store.events(model.name)
+    outcomes = store.outcomes(model.name)
+    aggregates = [
+        func.count(events.c.event_id),
+        func.max(events.c.ingested_at),
+        func.count(outcomes.c.event_id),
+        func.max(outcomes.c.ingested_at),
+    ]
+    if "score" in score_columns(model):
+        aggregates.append(func.sum(events.c.score))
+    if model.task != "multiclass":
+        aggregates.append(func.sum(outcomes.c.label))
+    query = (
+        select(*aggregates)
+        .select_from(events.outerjoin(outcomes, events.c.event_id == outcomes.c.event_id))
+        .where(events.c.ts >= naive_utc(start), events.c.ts < naive_utc(end))
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).one()
+    # Sums rounded: PostgreSQL may add in another order from one query to the next.
+    return tuple(float(f"{v:.12g}") if isinstance(v, float) else v for v in row)
+
+
 def event_time_range(store: Store, model: ModelConfig) -> tuple[datetime | None, datetime | None]:
     """The first and last event timestamps stored for ``model`` (aware UTC), or ``None``."""
     events = store.events(model.name)
