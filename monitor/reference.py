@@ -164,12 +164,12 @@ class ReferenceCache:
     labels for reference rows, new or replaced rows, or a deletion read the reference again.
     A reloaded configuration that changes a model misses. At most ``max_entries`` references
     and ``max_rows`` rows in all are kept (least recently used first out): a reference of
-    100,000 rows with a few features holds about 22 MB. With more models than entries, the
-    windows of one job still share their reference; the next cycle reads it again. File
+    100,000 rows with a few features holds about 20 MB of RSS. With more models than entries,
+    the windows of one job still share their reference; the next cycle reads it again. File
     references have their own cache (by path and modification time) and are not kept here.
     """
 
-    def __init__(self, max_entries: int = 8, max_rows: int = 1_000_000) -> None:
+    def __init__(self, max_entries: int = 4, max_rows: int = 1_000_000) -> None:
         self.max_entries = max_entries
         self.max_rows = max_rows
         self.hits = 0
