@@ -1,9 +1,16 @@
-"""The reference a window is compared with: a fixed period, a trailing window, or a file."""
+"""The reference a window is compared with: a fixed period, a trailing window, or a file.
+
+A loaded period or trailing reference is kept in memory (:class:`ReferenceCache`) and reused
+while its stored rows and their labels are unchanged: the windows of one job, and the cycles
+after it, read a fixed reference once.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +24,7 @@ from monitor.ingest.validate import validate_batch
 from monitor.store import Store
 from monitor.store.reference_cache import cached_reference
 from monitor.store.schema import feature_column, score_columns
-from monitor.store.windows import read_window, window_counts
+from monitor.store.windows import read_window, span_version, window_counts
 from monitor.windows import Window, local_shift
 
 
@@ -146,6 +153,82 @@ def load_reference(
             description["sampled_fraction"] = round(fraction, 6)
     description["rows"] = len(frame)
     return Reference(frame=frame, description=description)
+
+
+class ReferenceCache:
+    """The last loaded period and trailing references, reused while their stored rows are unchanged.
+
+    An entry is keyed by the store, the model's configuration, the reference span and the
+    sample size, and is valid while :func:`monitor.store.windows.span_version` of the span
+    (row and label counts, newest ``ingested_at``, score and label sums) is unchanged: late
+    labels for reference rows, new or replaced rows, or a deletion read the reference again.
+    A reloaded configuration that changes a model misses. At most ``max_entries`` references
+    and ``max_rows`` rows in all are kept (least recently used first out): a reference of
+    100,000 rows with a few features holds about 20 MB of RSS. With more models than entries,
+    the windows of one job still share their reference; the next cycle reads it again. File
+    references have their own cache (by path and modification time) and are not kept here.
+    """
+
+    def __init__(self, max_entries: int = 4, max_rows: int = 1_000_000) -> None:
+        self.max_entries = max_entries
+        self.max_rows = max_rows
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Reference]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def load(
+        self,
+        store: Store,
+        model: ModelConfig,
+        current_start: datetime,
+        *,
+        now: datetime,
+        timezone: str = "UTC",
+        max_rows: int | None = None,
+    ) -> Reference:
+        """:func:`load_reference`, from memory when the stored reference has not changed.
+
+        The caller gets its own copy of the frame and description (checks may add columns).
+        """
+        if model.reference.kind == "file":
+            return load_reference(store, model, current_start, now=now, timezone=timezone, max_rows=max_rows)
+        start, end = reference_span(model, current_start, timezone)
+        key = (str(store.engine.url), model.model_dump_json(), start, end, max_rows)
+        version = span_version(store, model, start, end)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == version:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return _copy(entry[1])
+        reference = load_reference(store, model, current_start, now=now, timezone=timezone, max_rows=max_rows)
+        with self._lock:
+            self.misses += 1
+            self._entries.pop(key, None)
+            if len(reference.frame) <= self.max_rows:
+                self._entries[key] = (version, _copy(reference))
+            while len(self._entries) > self.max_entries or self._rows() > self.max_rows:
+                self._entries.popitem(last=False)
+        return reference
+
+    def _rows(self) -> int:
+        return sum(len(ref.frame) for _, ref in self._entries.values())
+
+
+def _copy(reference: Reference) -> Reference:
+    return replace(reference, frame=reference.frame.copy(), description=dict(reference.description))
+
+
+#: The references of this process: shared by the runners of every job.
+REFERENCES = ReferenceCache()
 
 
 def _aware(moment: datetime) -> datetime:

@@ -25,7 +25,13 @@ from monitor.config import Config, ModelConfig
 from monitor.due import due_windows, owner_gone, windows_with_new_labels
 from monitor.policy import decide
 from monitor.redact import redact_urls
-from monitor.reference import expected_rows_in, load_reference, reference_span, window_overlap
+from monitor.reference import (
+    REFERENCES,
+    ReferenceCache,
+    expected_rows_in,
+    reference_span,
+    window_overlap,
+)
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
 from monitor.store import Store
 from monitor.store.runs import (
@@ -62,12 +68,14 @@ class Runner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owner: str | None = None,
         notify: Literal["recent", "all", "none"] = "recent",
+        references: ReferenceCache = REFERENCES,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.owner = owner or default_owner()
         self.notify = notify
+        self.references = references  # shared by default: a fixed reference is read once per process
         self._index_stale: bool | None = None  # None: not in a batch; refresh after every run
 
     @property
@@ -141,7 +149,7 @@ class Runner:
                 self.store.dialect == "postgresql" and counts.predictions > self.config.store.pushdown_rows
             )
             sample_rows = self.config.store.sample_rows if large else None
-            reference = load_reference(
+            reference = self.references.load(
                 self.store, model, claim.window_start, now=now, timezone=self.tz, max_rows=sample_rows
             )
             fraction = sample_rows / counts.predictions if sample_rows else None

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Boolean, DateTime, Float, and_, func, or_, select
+from sqlalchemy.types import TypeEngine
 
 from monitor.config import ModelConfig
 from monitor.store.engine import Store
@@ -54,8 +55,6 @@ def read_window(
     has arrived yet). With ``fraction`` (PostgreSQL) a uniform random sample of that share
     of the rows is read, the same rows for the same ``seed``.
     """
-    import pandas as pd
-
     events = store.events(model.name)
     outcomes = store.outcomes(model.name)
     cols = [
@@ -83,13 +82,57 @@ def read_window(
                 raise ValueError("sampled window reads need PostgreSQL")
             conn.execute(select(func.setseed(seed)))
             query = query.where(func.random() < fraction)
-        frame = pd.read_sql(query.order_by(events.c.ts, events.c.event_id), conn)
-    for col in ("ts", "label_ts"):
-        if col in frame.columns:
-            frame[col] = pd.to_datetime(frame[col], utc=True)
+        result = conn.execute(query.order_by(events.c.ts, events.c.event_id))
+        names = list(result.keys())
+        # The driver's tuples, without SQLAlchemy's per-value result processing: each column
+        # is converted once below, by its store type.
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+        result.close()
+    return _frame(rows, names, [c.type for c in cols], model)
+
+
+def _frame(
+    rows: list[tuple[Any, ...]], names: list[str], types: list[TypeEngine[Any]], model: ModelConfig
+) -> pd.DataFrame:
+    """The fetched rows as typed columns: floats, booleans, UTC timestamps; strings as objects."""
+    import numpy as np
+    import pandas as pd
+
+    table = np.array(rows, dtype=object).reshape(len(rows), len(names))
+    data: dict[str, Any] = {}
+    for i, (name, kind) in enumerate(zip(names, types, strict=True)):
+        values = table[:, i]
+        if isinstance(kind, DateTime):
+            data[name] = _timestamps(values)
+        elif isinstance(kind, Float):
+            data[name] = values.astype(float)
+        elif isinstance(kind, Boolean):
+            data[name] = _booleans(values)
+        else:
+            data[name] = values
+    frame = pd.DataFrame(data)
     for col in model.features.numeric:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
+
+
+def _timestamps(values: Any) -> pd.DatetimeIndex:
+    """Stored naive UTC timestamps (SQLite: ISO strings; PostgreSQL: datetimes) as UTC, NaT for NULL."""
+    import pandas as pd
+
+    return pd.to_datetime(values, utc=True, format="ISO8601")
+
+
+def _booleans(values: Any) -> Any:
+    """A boolean column: ``bool`` without missing values, else objects with ``None`` (as pandas reads it)."""
+    import numpy as np
+
+    missing = np.equal(values, None)
+    if not missing.any():
+        return values.astype(bool)
+    out = values.copy()
+    out[~missing] = values[~missing].astype(bool)
+    return out
 
 
 def window_counts(store: Store, model: ModelConfig, start: datetime, end: datetime) -> WindowCounts:
@@ -118,6 +161,36 @@ def window_counts(store: Store, model: ModelConfig, start: datetime, end: dateti
         ).scalar_one()
         quarantined = conn.execute(select(func.count()).select_from(quarantine).where(q_window)).scalar_one()
     return WindowCounts(predictions=int(total), labelled=int(labelled), quarantined=int(quarantined))
+
+
+def span_version(store: Store, model: ModelConfig, start: datetime, end: datetime) -> tuple[Any, ...]:
+    """What changes when the stored rows of ``start <= ts < end`` or their labels change, in one query.
+
+    Events and their outcomes: counts, newest ``ingested_at`` (a replaced row is written
+    again) and, for numeric scores and labels, their sums (a correction written within the
+    same clock tick).
+    """
+    events = store.events(model.name)
+    outcomes = store.outcomes(model.name)
+    aggregates = [
+        func.count(events.c.event_id),
+        func.max(events.c.ingested_at),
+        func.count(outcomes.c.event_id),
+        func.max(outcomes.c.ingested_at),
+    ]
+    if "score" in score_columns(model):
+        aggregates.append(func.sum(events.c.score))
+    if model.task != "multiclass":
+        aggregates.append(func.sum(outcomes.c.label))
+    query = (
+        select(*aggregates)
+        .select_from(events.outerjoin(outcomes, events.c.event_id == outcomes.c.event_id))
+        .where(events.c.ts >= naive_utc(start), events.c.ts < naive_utc(end))
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).one()
+    # Sums rounded: PostgreSQL may add in another order from one query to the next.
+    return tuple(float(f"{v:.12g}") if isinstance(v, float) else v for v in row)
 
 
 def event_time_range(store: Store, model: ModelConfig) -> tuple[datetime | None, datetime | None]:

@@ -1,0 +1,187 @@
+"""A loaded reference is reused while its stored rows and labels are unchanged; typed window reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitor.config import Config, ModelConfig
+from monitor.daemon import Daemon
+from monitor.ingest import ingest_frame
+from monitor.reference import REFERENCES, ReferenceCache, load_reference
+from monitor.runner import Runner
+from monitor.store import Store, open_store
+from monitor.store.windows import read_window
+from tests.conftest import make_config, model_dict
+from tests.test_daemon import DAY, LIGHT, START, traffic
+
+N = 120
+FIXED = {"start": "2026-10-01T00:00:00Z", "end": "2026-10-03T00:00:00Z"}  # days 0 and 1
+
+
+def put(store: Store, model: ModelConfig, frame: pd.DataFrame, *, labels: bool = True) -> None:
+    ingest_frame(store, model, "predictions", frame, source="test", now=START + 5 * DAY)
+    if labels:
+        ingest_frame(
+            store, model, "outcomes", frame[["id", "timestamp", "label"]], source="test", now=START + 5 * DAY
+        )
+
+
+@pytest.fixture
+def opened(store_url: str, tmp_path: Path) -> Iterator[tuple[Store, Config]]:
+    config = make_config(store_url, tmp_path, [model_dict(**{**LIGHT, "reference": FIXED})])
+    store = open_store(config)
+    yield store, config
+    store.dispose()
+
+
+def test_a_fixed_reference_is_read_once_for_every_window_and_job(opened) -> None:  # type: ignore[no-untyped-def]
+    store, config = opened
+    model = config.models[0]
+    for day in range(4):
+        put(store, model, traffic(day, N))
+    cache = ReferenceCache()
+    runner = Runner(store, config, clock=lambda: START + 4 * DAY + timedelta(hours=1), references=cache)
+    done = runner.cycle(model)
+    assert len(done) == 4 and (cache.misses, cache.hits) == (1, 3)
+    assert {r.reference["rows"] for r in done} == {2 * N}
+
+    again = Runner(store, config, clock=lambda: START + 4 * DAY + timedelta(hours=2), references=cache)
+    reused = cache.load(store, model, START + 3 * DAY, now=START + 5 * DAY)
+    fresh = load_reference(store, model, START + 3 * DAY, now=START + 5 * DAY)
+    assert again.references is cache and (cache.misses, cache.hits) == (1, 4)
+    pd.testing.assert_frame_equal(reused.frame, fresh.frame)
+    assert reused.description == fresh.description
+
+    reused.frame["extra"] = 1.0  # a caller's copy: the kept frame is untouched
+    assert "extra" not in cache.load(store, model, START + 3 * DAY, now=START + 5 * DAY).frame
+
+
+def test_late_labels_and_replaced_labels_of_reference_rows_are_read_again(opened) -> None:  # type: ignore[no-untyped-def]
+    store, config = opened
+    model = config.models[0]
+    frame = traffic(0, N)
+    put(store, model, frame, labels=False)
+    cache = ReferenceCache()
+
+    def reference() -> pd.DataFrame:
+        return cache.load(store, model, START + 3 * DAY, now=START + 5 * DAY).frame
+
+    assert reference()["label"].isna().all() and reference()["label"].isna().all()
+    assert (cache.misses, cache.hits) == (1, 1)
+
+    ingest_frame(
+        store,
+        model,
+        "outcomes",
+        frame[["id", "timestamp", "label"]].iloc[:50],
+        source="t",
+        now=START + 5 * DAY,
+    )
+    assert reference()["label"].notna().sum() == 50 and cache.misses == 2
+
+    # A label corrected in place (``on_conflict = "replace"``) at the same clock value.
+    replacing = model.model_copy(update={"on_conflict": "replace"})
+    flipped = frame[["id", "timestamp", "label"]].iloc[:1].assign(label=lambda f: 1 - f["label"])
+    ingest_frame(store, replacing, "outcomes", flipped, source="t", now=START + 5 * DAY)
+    got = cache.load(store, replacing, START + 3 * DAY, now=START + 5 * DAY).frame
+    assert got.set_index("event_id").loc[frame["id"].iloc[0], "label"] == flipped["label"].iloc[0]
+
+
+def test_a_trailing_reference_is_kept_per_span_and_the_cache_is_bounded(
+    store_url: str, tmp_path: Path
+) -> None:
+    config = make_config(store_url, tmp_path, [model_dict(**{**LIGHT, "reference": {"trailing": "2d"}})])
+    store = open_store(config)
+    try:
+        model = config.models[0]
+        for day in range(4):
+            put(store, model, traffic(day, N))
+        cache = ReferenceCache(max_entries=2)
+        for start in (START + 2 * DAY, START + 3 * DAY, START + 2 * DAY, START + 3 * DAY):
+            cache.load(store, model, start, now=START + 5 * DAY)
+        assert (cache.misses, cache.hits, len(cache)) == (2, 2, 2)
+        cache.load(store, model, START + 4 * DAY, now=START + 5 * DAY)  # evicts day 2's span
+        cache.load(store, model, START + 2 * DAY, now=START + 5 * DAY)
+        assert (cache.misses, cache.hits, len(cache)) == (4, 2, 2)
+
+        small = ReferenceCache(max_rows=N)  # a reference larger than the bound is not kept
+        small.load(store, model, START + 2 * DAY, now=START + 5 * DAY)
+        assert len(small) == 0
+    finally:
+        store.dispose()
+
+
+def test_the_daemon_reuses_references_across_cycles_until_a_reload_changes_the_model(
+    store_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.toml"
+    base = f'[store]\nurl = "{store_url}"\n[reports]\ndir = "{tmp_path / "reports"}"\n'
+    model = (
+        '[[models]]\nname = "fraud"\nwindow = "1d"\n[models.features]\nnumeric = ["amount", "age"]\n'
+        "[models.reference]\nstart = 2026-10-01T00:00:00Z\nend = 2026-10-03T00:00:00Z\n"
+        "[models.drift]\nenabled = {}\n[models.performance]\nenabled = false\n"
+    )
+    path.write_text(base + model.format("false"), encoding="utf-8")
+    clock = [START + 3 * DAY + timedelta(minutes=5)]
+    daemon = Daemon(make_config(store_url, tmp_path), config_path=path, clock=lambda: clock[0], serve=False)
+    try:
+        assert daemon.reload()
+        fraud = daemon.config.models[0]
+        for day in range(4):
+            put(daemon.store(), fraud, traffic(day, N))
+        REFERENCES.clear()
+        misses, hits = REFERENCES.misses, REFERENCES.hits
+        assert len(daemon.check_job("fraud") or []) == 3  # days 0, 1, 2
+        assert (REFERENCES.misses - misses, REFERENCES.hits - hits) == (1, 2)
+
+        clock[0] += DAY  # the next cycle: day 3, same reference
+        assert len(daemon.check_job("fraud") or []) == 1
+        assert (REFERENCES.misses - misses, REFERENCES.hits - hits) == (1, 3)
+
+        path.write_text(base + model.format("true"), encoding="utf-8")  # the model changed
+        assert daemon.reload()
+        clock[0] += DAY
+        put(daemon.store(), daemon.config.models[0], traffic(4, N))
+        assert len(daemon.check_job("fraud") or []) == 1
+        assert (REFERENCES.misses - misses, REFERENCES.hits - hits) == (2, 3)
+    finally:
+        daemon.shutdown(timedelta(seconds=5))
+        REFERENCES.clear()
+
+
+def test_a_window_is_read_as_typed_columns_with_missing_values(store_url: str, tmp_path: Path) -> None:
+    config = make_config(store_url, tmp_path, [model_dict(**LIGHT, error_column="error")])
+    store = open_store(config)
+    model = config.models[0]
+    frame = traffic(0, N)
+    frame["age"] = frame["age"].where(np.arange(N) % 3 != 0)
+    frame["country"] = frame["country"].where(np.arange(N) % 4 != 0, None)
+    frame["error"] = np.where(np.arange(N) % 5 == 0, None, np.arange(N) % 2 == 0)
+    put(store, model, frame.drop(index=range(0, N, 2)), labels=True)
+    put(store, model, frame.iloc[0:N:2], labels=False)
+
+    got = read_window(store, model, START, START + DAY).set_index("event_id").loc[frame["id"]]
+
+    assert (
+        str(got["ts"].dtype) == "datetime64[ns, UTC]" and str(got["label_ts"].dtype) == "datetime64[ns, UTC]"
+    )
+    assert got["ts"].tolist() == [pd.Timestamp(t) for t in frame["timestamp"]]
+    for col in ("score", "amount", "age", "latency_ms", "label", "prediction"):
+        assert got[col].dtype == np.float64, col
+    np.testing.assert_array_equal(got["age"].to_numpy(), frame["age"].to_numpy())
+    assert got["country"].isna().tolist() == frame["country"].isna().tolist()
+    assert got["label"].isna().tolist() == [i % 2 == 0 for i in range(N)]
+    assert got["label_ts"].isna().tolist() == [i % 2 == 0 for i in range(N)]
+    assert got["error"].tolist() == [None if i % 5 == 0 else i % 2 == 0 for i in range(N)]
+    assert (got["label"].dropna().to_numpy() == frame["label"].iloc[1::2].to_numpy()).all()
+
+    empty = read_window(store, model, START - DAY, START)
+    assert empty.empty and str(empty["ts"].dtype) == "datetime64[ns, UTC]"
+    assert empty["score"].dtype == np.float64
+    store.dispose()
