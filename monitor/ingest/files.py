@@ -34,7 +34,13 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, select
 
 from monitor.config import ModelConfig
-from monitor.ingest.batch import IngestCounts, carried_labels, validate_safely, write_validated
+from monitor.ingest.batch import (
+    IngestCounts,
+    carried_labels,
+    refuse_in_place,
+    validate_safely,
+    write_validated,
+)
 from monitor.ingest.lines import Chunk, LineReader, UnreadableFileError, declared_columns
 from monitor.ingest.validate import Rejected, Validated
 from monitor.ingest.writer import write_quarantine
@@ -375,6 +381,7 @@ def ingest_paths(
     settle: timedelta = SETTLE,
 ) -> IngestCounts:
     """Ingest several files; one bad file does not stop the others."""
+    refuse_in_place(model)
     total = IngestCounts()
     for path in paths:
         try:
