@@ -90,7 +90,7 @@ def summarize(run: ModelRun) -> str:
             lines.append(f"      ... and {len(check.findings) - 5} more")
     for rec in run.recommendations:
         lines.append(f"  RECOMMENDATION: {rec.action.replace('_', ' ')}")
-        lines.extend(f"      because {reason}" for reason in rec.reasons)
+        lines.extend(f"      - {reason}" for reason in rec.reasons)
         if rec.artifact:
             lines.append(f"      artifact: {rec.artifact}")
     if run.no_action_reason:
