@@ -156,7 +156,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         with runner.batch():
             for model in _models(config, args.model):
                 ends = window_ends(args.start, until, model.window, config.daemon.timezone)
-                print(f"{model.name}: {len(ends)} window(s)", file=sys.stderr)
+                print(f"{model.name}: {len(ends)} window(s), each named by its end", file=sys.stderr)
                 for i, end in enumerate(ends, 1):
                     try:
                         run = runner.check_window(model, end, force=args.force)
