@@ -197,7 +197,7 @@ def test_a_growing_file_is_read_up_to_its_last_newline_and_then_on_from_there(st
     path.write_bytes(b"".join(lines[:11]) + lines[11][:7])  # header, 10 rows and half of the 11th
     first = ingest_file(store, model, "predictions", str(path), now=NOW)
     assert (first.stored, first.quarantined) == (10, 0)
-    assert any("no newline yet" in w for w in first.warnings)
+    assert any("no newline yet" in w and "has not changed for 1m" in w for w in first.warnings)
 
     with path.open("ab") as fh:
         fh.write(lines[11][7:] + b"".join(lines[12:]))

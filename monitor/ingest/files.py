@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, select
 
+from alerts.durations import format_duration
 from monitor.config import ModelConfig
 from monitor.ingest.batch import (
     IngestCounts,
@@ -258,7 +259,7 @@ def ingest_file(
         if reader is not None and reader.held_back:
             counts.warnings.append(
                 f"{path}: the last line has no newline yet ({reader.held_back:,} bytes); it is read once "
-                f"complete, or when the file has not changed for {settle}"
+                f"complete, or when the file has not changed for {format_duration(settle)}"
             )
         offset = (reader.end, reader.lines) if reader is not None else None
         _record_file(conn, model.name, kind, path, identity, counts, now, offset)
