@@ -87,7 +87,8 @@ def _recommendation_lines(n: Notification) -> list[str]:
     lines = []
     for rec in n.recommendations:
         action = str(rec.get("action", "")).replace("_", " ")
-        reasons = "; ".join(str(r) for r in rec.get("reasons", ()))
+        sentences = (str(r).strip() for r in rec.get("reasons", ()))
+        reasons = " ".join(r if r.endswith((".", "!", "?")) else f"{r}." for r in sentences if r)
         lines.append(f"Recommended: {action}" + (f" — {reasons}" if reasons else ""))
     return lines
 

@@ -404,6 +404,8 @@ def run_suite(
         checks.append(_drift(model, reference, current, importance))
     if quality:
         checks.append(_quality(model, reference, current, quarantined, expected_rows, n_rows))
+    elif model.quality.enabled:
+        checks.append(CheckResult.skipped("data_quality", "the reference has no rows"))
     if model.latency.enabled:
         checks.append(_latency(model, reference, current, window_seconds))
 

@@ -9,13 +9,14 @@ them.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -569,6 +570,27 @@ def _loc_to_path(loc: tuple[Any, ...], data: Any = None) -> str:
     return out
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config tables an annotation holds (through ``list``, ``dict``, ``| None``, unions)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """``unknown key``, with the closest key of the same table when one is near (``windwo``)."""
+    tables: list[type[BaseModel]] = [Config]
+    for part in loc[:-1]:
+        fields = [t.model_fields[part] for t in tables if part in t.model_fields]
+        if fields:
+            tables = [m for f in fields for m in _models_in(f.annotation)]
+        elif isinstance(part, str):  # a tagged union's tag: keep the member whose ``type`` it names
+            tables = [t for t in tables if repr(part) in repr(t.model_fields.get("type"))] or tables
+    known = sorted({f.alias or name for t in tables for name, f in t.model_fields.items()})
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+
+
 def _cross_checks(config: Config) -> list[tuple[str, str]]:
     """Checks that span several keys: column references, unique names."""
     problems: list[tuple[str, str]] = []
@@ -636,7 +658,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>", *, base_dir: Pa
             msg = err["msg"].removeprefix("Value error, ")
             path = _loc_to_path(err["loc"], data)
             if err["type"] == "extra_forbidden":
-                msg = "unknown key"
+                msg = _unknown_key(err["loc"])
             elif err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
                 path += "." + str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
             problems.append((path, msg))

@@ -295,10 +295,13 @@ class DaemonRequestHandler(BaseHTTPRequestHandler):
         body = self._read_body(server_config.max_body_bytes)
         if body is None:
             return
+        from monitor.ingest.batch import InPlaceModelError, refuse_in_place
+
         try:
             model_name, kind, rows = parse_log_body(body)
             model = daemon.config.model(model_name)
-        except BadRequest as exc:
+            refuse_in_place(model)
+        except (BadRequest, InPlaceModelError) as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return
         except UnknownModelError as exc:

@@ -327,3 +327,16 @@ def test_a_merge_of_a_new_alert_and_a_later_repeat_is_not_a_repeat() -> None:
     merged = merge([queued, repeat])
     assert merged.reason == "first_notification" and "still firing" not in plain_text(merged)
     assert merge([repeat, repeat]).reason == "repeat_due"
+
+
+def test_recommendation_reasons_read_as_sentences() -> None:
+    # The policy's reasons are sentences: no ".;" between them, a full stop added where missing.
+    rec = Recommendation(
+        "retune_threshold", ("A better threshold exists.", "Ranking holds: AUC 0.58 vs 0.59")
+    )
+    n = replace(_notification(_view("a1")), recommendations=(rec.to_dict(),))
+    text = plain_text(n)
+    assert (
+        "Recommended: retune threshold — A better threshold exists. Ranking holds: AUC 0.58 vs 0.59." in text
+    )
+    assert ".;" not in text

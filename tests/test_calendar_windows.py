@@ -115,7 +115,7 @@ def test_monthly_windows_check_calendar_months_in_local_time(store_url, tmp_path
         == 0
     )
     progress = capsys.readouterr().err
-    assert "fraud: 3 window(s)" in progress
+    assert "fraud: 3 window(s), each named by its end" in progress
     for end in ("2026-01-01 05:00", "2026-02-01 05:00", "2026-03-01 05:00"):
         assert end in progress
 

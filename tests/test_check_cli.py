@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from checks.result import CheckResult, ModelRun, Recommendation
 from monitor.cli import main
+from monitor.cli.check_cmds import summarize
 from monitor.config import load_config
 from monitor.ingest import ingest_frame
 from monitor.store import open_store
@@ -174,3 +176,21 @@ def test_evidently_report_is_written_and_linked(tmp_path, capsys):
     companion = report.with_name(report.name.replace(".html", ".evidently.html"))
     assert companion.is_file() and companion.stat().st_size > 10_000
     assert companion.name in report.read_text()
+
+
+def test_the_summary_lists_the_recommendation_reasons_as_sentences() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    run = ModelRun(
+        "fraud",
+        start,
+        start + timedelta(days=1),
+        {},
+        (CheckResult.skipped("drift", "the reference has no rows"),),
+        (Recommendation("retune_threshold", ("The threshold check proposes 0.1.", "Ranking holds.")),),
+    )
+    text = summarize(run)
+    assert (
+        "RECOMMENDATION: retune threshold\n      - The threshold check proposes 0.1.\n      - Ranking holds."
+        in text
+    )
+    assert "because The" not in text

@@ -111,3 +111,14 @@ def test_a_model_miscalibrated_since_the_reference_gets_no_estimated_warning(tmp
     outcome = run_suite(m, reference, current, quarantined=0, window_seconds=86400, seed=0)
     estimated = next(c for c in outcome.checks if c.check == "estimated_performance")
     assert estimated.status == "ok" and "reference_roc_auc" in estimated.metrics
+
+
+def test_without_reference_rows_data_quality_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    # A first window (trailing reference still empty) lists data_quality as skipped, not absent.
+    m, current = model(tmp_path), window(1000, seed=3)
+    empty = current.iloc[0:0]
+    outcome = run_suite(m, empty, current, quarantined=0, window_seconds=86400, seed=0)
+    by_name = {c.check: c for c in outcome.checks}
+    assert by_name["drift"].status == "skipped"
+    assert by_name["data_quality"].status == "skipped"
+    assert by_name["data_quality"].reason == "the reference has no rows"

@@ -45,6 +45,24 @@ def test_errors_name_the_file_and_the_key_path(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "missing.toml"), "validate"]) == 2
 
 
+def test_a_misspelled_key_gets_the_closest_key_of_its_table(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[store]\nurll = "sqlite:///a.db"\n[[models]]\nname = "fraud"\nwindwo = "1d"\nzzz = 1\n'
+        '[models.features]\nnumeric = ["amount"]\n[models.performance]\nmin_delat = { roc_auc = 0.1 }\n'
+        '[[alerts.receivers]]\nname = "s"\ntype = "slack"\nchanel = "#x"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    lines = set(str(err.value).splitlines())
+    assert f"{bad}: store.urll: unknown key (did you mean 'url'?)" in lines
+    assert f"{bad}: models[0].windwo: unknown key (did you mean 'window'?)" in lines
+    assert f"{bad}: models[0].zzz: unknown key" in lines  # nothing near: no guess
+    assert f"{bad}: models[0].performance.min_delat: unknown key (did you mean 'min_delta'?)" in lines
+    assert f"{bad}: alerts.receivers[0].chanel: unknown key (did you mean 'channel'?)" in lines
+
+
 def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     """Every key of the config schema, as a dotted path, sections included."""
     out = []

@@ -188,6 +188,14 @@ def test_describe_says_what_is_kept() -> None:
     assert "labels.max_delay" in text and "not checked yet" in text
 
 
+def test_describe_says_an_in_place_model_stores_nothing() -> None:
+    data = {"engine": "duckdb", "predictions": "/tmp/logs/*.parquet"}
+    config = make_config("sqlite:///unused.db", Path("/tmp"), [model_dict(data=data)])
+    text = "\n".join(describe_retention(config, datetime(2026, 1, 1, tzinfo=UTC)))
+    assert 'model "fraud": checked in place ([models.data] engine = "duckdb"); it stores no events' in text
+    assert "labels.max_delay" not in text
+
+
 def test_cli_retention_dry_run_and_validate(tmp_path: Path) -> None:
     config_path = tmp_path / "config.toml"
     config_path.write_text(

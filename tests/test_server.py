@@ -227,3 +227,27 @@ def test_post_log_when_the_store_is_down_answers_503(
         assert status == 503 and body["error"].startswith("store unreachable")
     finally:
         daemon.shutdown(timedelta(seconds=1))
+
+
+def test_post_log_for_a_model_checked_in_place_is_refused(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DW_TEST_INGEST_TOKEN", TOKEN)
+    data = {"engine": "duckdb", "predictions": str(tmp_path / "logs" / "*.parquet")}
+    config = make_config(
+        f"sqlite:///{tmp_path / 'driftwatch.db'}",
+        tmp_path,
+        [model_dict(name="fraud", data=data, **LIGHT)],
+        server={"port": 0, "ingest_token_env": "DW_TEST_INGEST_TOKEN"},
+    )
+    clock.now = START
+    daemon = Daemon(config, clock=clock, serve=False)
+    server = start_server(daemon, limiter=RateLimiter(rate=0.01, burst=1000))
+    daemon.server = server
+    try:
+        status, body = post_log(
+            server, {"model": "fraud", "kind": "outcomes", "rows": [{"id": "1", "label": 1}]}
+        )
+    finally:
+        daemon.shutdown(timedelta(seconds=2))
+    assert status == 400 and 'model "fraud" is checked in place' in body["error"]

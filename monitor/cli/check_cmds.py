@@ -90,7 +90,7 @@ def summarize(run: ModelRun) -> str:
             lines.append(f"      ... and {len(check.findings) - 5} more")
     for rec in run.recommendations:
         lines.append(f"  RECOMMENDATION: {rec.action.replace('_', ' ')}")
-        lines.extend(f"      because {reason}" for reason in rec.reasons)
+        lines.extend(f"      - {reason}" for reason in rec.reasons)
         if rec.artifact:
             lines.append(f"      artifact: {rec.artifact}")
     if run.no_action_reason:
@@ -156,7 +156,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         with runner.batch():
             for model in _models(config, args.model):
                 ends = window_ends(args.start, until, model.window, config.daemon.timezone)
-                print(f"{model.name}: {len(ends)} window(s)", file=sys.stderr)
+                print(f"{model.name}: {len(ends)} window(s), each named by its end", file=sys.stderr)
                 for i, end in enumerate(ends, 1):
                     try:
                         run = runner.check_window(model, end, force=args.force)

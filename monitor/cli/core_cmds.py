@@ -125,7 +125,7 @@ class _Progress:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from monitor.ingest import expand, ingest_paths
+    from monitor.ingest import InPlaceModelError, expand, ingest_paths
     from monitor.ingest.sources import ingest_sources
 
     config = load_config(args.config)
@@ -143,8 +143,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             if missing:
                 print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
                 return 2
-            results = {
-                model.name: ingest_paths(
+            try:
+                counts = ingest_paths(
                     store,
                     model,
                     args.kind or "predictions",
@@ -154,7 +154,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     chunk_rows=args.chunk_rows,
                     progress=progress,
                 )
-            }
+            except InPlaceModelError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            results = {model.name: counts}
         else:
             results = {
                 m.name: ingest_sources(store, m, now=now, progress=progress, kind=args.kind)

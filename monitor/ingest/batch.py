@@ -21,6 +21,20 @@ log = logging.getLogger("driftwatch.ingest")
 KINDS = ("predictions", "outcomes")
 
 
+class InPlaceModelError(ValueError):
+    """Rows sent for a model checked in place (``[models.data]``), whose checks never read them."""
+
+
+def refuse_in_place(model: ModelConfig) -> None:
+    """Raise :class:`InPlaceModelError` when ``model`` is checked where its data lives."""
+    if model.data is not None:
+        raise InPlaceModelError(
+            f'model "{model.name}" is checked in place ([models.data] engine = "{model.data.engine}"): '
+            f"its checks read {model.data.predictions!r}, not the store, so nothing is ingested for it; "
+            "write the rows there instead"
+        )
+
+
 @dataclass
 class IngestCounts:
     """What happened to the rows of one or more batches."""
@@ -254,6 +268,7 @@ def ingest_frame(
     store: Store, model: ModelConfig, kind: str, frame: pd.DataFrame, *, source: str, now: datetime
 ) -> IngestCounts:
     """Store one in-memory batch in its own transaction (the Python API's path)."""
+    refuse_in_place(model)
     with store.engine.begin() as conn:
         counts = store_batch(conn, store, model, kind, frame, source=source, now=now)
     log.info('Ingested %s for model "%s" from %s: %s', kind, model.name, source, counts.summary())

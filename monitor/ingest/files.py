@@ -33,8 +33,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, select
 
+from alerts.durations import format_duration
 from monitor.config import ModelConfig
-from monitor.ingest.batch import IngestCounts, carried_labels, validate_safely, write_validated
+from monitor.ingest.batch import (
+    IngestCounts,
+    carried_labels,
+    refuse_in_place,
+    validate_safely,
+    write_validated,
+)
 from monitor.ingest.lines import Chunk, LineReader, UnreadableFileError, declared_columns
 from monitor.ingest.validate import Rejected, Validated
 from monitor.ingest.writer import write_quarantine
@@ -252,7 +259,7 @@ def ingest_file(
         if reader is not None and reader.held_back:
             counts.warnings.append(
                 f"{path}: the last line has no newline yet ({reader.held_back:,} bytes); it is read once "
-                f"complete, or when the file has not changed for {settle}"
+                f"complete, or when the file has not changed for {format_duration(settle)}"
             )
         offset = (reader.end, reader.lines) if reader is not None else None
         _record_file(conn, model.name, kind, path, identity, counts, now, offset)
@@ -375,6 +382,7 @@ def ingest_paths(
     settle: timedelta = SETTLE,
 ) -> IngestCounts:
     """Ingest several files; one bad file does not stop the others."""
+    refuse_in_place(model)
     total = IngestCounts()
     for path in paths:
         try:

@@ -89,6 +89,14 @@ def _reason(exc: BaseException) -> str:
     return detail.removeprefix("Error tokenizing data. ")[:300]
 
 
+def _json_reason(exc: ValueError, raw: bytes) -> str:
+    """Why one JSON line does not parse, with the position in that line (not the parser's line 2)."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return _reason(exc)
+    where = "at the end of the line" if exc.pos >= len(raw.rstrip()) else f"at character {exc.pos + 1}"
+    return f"not valid JSON: {exc.msg} {where}"
+
+
 def _ends_in_quote(line: bytes, inside: bool) -> bool:
     """Whether a quoted CSV value is still open at the end of ``line``."""
     at_start = not inside
@@ -243,7 +251,7 @@ class LineReader:
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames or [pd.DataFrame()])[0]
         rejected = Rejected(
             positions=list(range(len(bad))),
-            reasons=[f"line {n}: {r}" for n, r, _ in bad],
+            reasons=[r for _, r, _ in bad],
             rows=[{"line": _shown(raw)} for _, _, raw in bad],
             timestamps=[None] * len(bad),
             locations=[f"line {n}" for n, _, _ in bad],
@@ -301,8 +309,7 @@ class LineReader:
             try:
                 obj = json.loads(raw)
             except ValueError as exc:
-                prefix = "" if isinstance(exc, UnicodeDecodeError) else "not valid JSON: "
-                bad.append((line_no, prefix + _reason(exc), raw))
+                bad.append((line_no, _json_reason(exc, raw), raw))
                 continue
             if not isinstance(obj, dict):
                 bad.append((line_no, f"not a JSON object (a {type(obj).__name__})", raw))

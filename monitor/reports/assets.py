@@ -108,7 +108,7 @@ header.dw-top a { color: #93c5fd; }
 main { max-width: 1180px; margin: 0 auto; padding: 20px 28px 60px; }
 section.dw-card { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
   padding: 18px 22px;
-  margin: 0 0 18px; }
+  margin: 0 0 18px; overflow-x: auto; }
 section.dw-card > h2 { font-size: 17px; margin: 0 0 12px; display: flex; align-items: center;
   gap: 10px; }
 h3 { font-size: 14px; margin: 16px 0 8px; color: #334155; }

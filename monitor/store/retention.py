@@ -230,6 +230,12 @@ def describe_retention(config: Config, now: datetime) -> list[str]:
         f"quarantined rows older than {days} day(s) (now: before {_day(wall)}) are deleted, except:"
     ]
     for model in config.models:
+        if model.data is not None:
+            lines.append(
+                f'  model "{model.name}": checked in place ([models.data] engine = "{model.data.engine}"); '
+                "it stores no events, and retention never touches its files"
+            )
+            continue
         kept = [
             f"windows still waiting for labels (labels.max_delay {format_duration(model.labels.max_delay)})",
             f"windows not checked yet (the last {config.daemon.max_catchup_windows} the daemon will check)",
