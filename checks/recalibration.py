@@ -208,6 +208,22 @@ class RecalibrationProposal:
         return None if self.recalibrator is None else self.recalibrator.to_json()
 
 
+def proposal_summary(proposal: Any) -> dict[str, Any]:
+    """The recorded summary of a binary or multiclass recalibration proposal (same fields)."""
+    after = proposal.after or {}
+    return {
+        "improved": proposal.improved,
+        "reason": proposal.reason,
+        "method": proposal.method,
+        "ece_before": proposal.before.get("ece"),
+        "ece_after": after.get("ece"),
+        "log_loss_before": proposal.before.get("log_loss"),
+        "log_loss_after": after.get("log_loss"),
+        "n_fit": proposal.n_fit,
+        "n_holdout": proposal.n_holdout,
+    }
+
+
 def propose_recalibration(
     y_true: Any,
     y_score: Any,

@@ -27,7 +27,7 @@ from checks.labels import LabelCoverage, label_coverage
 from checks.latency import latency_check
 from checks.performance import performance
 from checks.quality import data_quality
-from checks.recalibration import RecalibrationProposal, propose_recalibration
+from checks.recalibration import RecalibrationProposal, proposal_summary, propose_recalibration
 from checks.result import CheckResult
 from checks.segment_calibration import calibration_by_segment
 from checks.segments import segment_check
@@ -85,19 +85,7 @@ def _with_recalibration(
     n_bins: int,
 ) -> CheckResult:
     """Add the proposal and the reliability curve after it (on the held-out newest slice)."""
-    after = proposal.after or {}
-    summary: dict[str, Any] = {
-        "improved": proposal.improved,
-        "reason": proposal.reason,
-        "method": proposal.method,
-        "ece_before": proposal.before.get("ece"),
-        "ece_after": after.get("ece"),
-        "log_loss_before": proposal.before.get("log_loss"),
-        "log_loss_after": after.get("log_loss"),
-        "n_fit": proposal.n_fit,
-        "n_holdout": proposal.n_holdout,
-    }
-    details = {**result.details, "recalibration": summary}
+    details = {**result.details, "recalibration": proposal_summary(proposal)}
     if proposal.recalibrator is not None and proposal.n_holdout:
         newest = np.argsort(order, kind="stable")[-proposal.n_holdout :]
         curve = reliability_curve(y[newest], proposal.recalibrator.apply(score[newest]), n_bins=n_bins)

@@ -19,6 +19,7 @@ from checks.multiclass_calibration import multiclass_calibration_check, top_labe
 from checks.multiclass_estimation import expected_multiclass_metrics, multiclass_estimate
 from checks.multiclass_performance import OVERALL, PER_CLASS, multiclass_performance
 from checks.prior_shift import class_prior_shift
+from checks.recalibration import proposal_summary
 from checks.result import CheckResult
 from checks.temperature import MulticlassRecalibrationProposal, propose_multiclass_recalibration
 from monitor.config import ModelConfig
@@ -69,19 +70,7 @@ def _recalibration_details(
     score: np.ndarray,
     order: Any,
 ) -> CheckResult:
-    after = proposal.after or {}
-    summary: dict[str, Any] = {
-        "improved": proposal.improved,
-        "reason": proposal.reason,
-        "method": proposal.method,
-        "ece_before": proposal.before.get("ece"),
-        "ece_after": after.get("ece"),
-        "log_loss_before": proposal.before.get("log_loss"),
-        "log_loss_after": after.get("log_loss"),
-        "n_fit": proposal.n_fit,
-        "n_holdout": proposal.n_holdout,
-    }
-    details = {**result.details, "recalibration": summary}
+    details = {**result.details, "recalibration": proposal_summary(proposal)}
     if proposal.recalibrator is not None and proposal.n_holdout:
         newest = np.argsort(np.asarray(order), kind="stable")[-proposal.n_holdout :]
         labels = np.asarray(model_classes(result))
