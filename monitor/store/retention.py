@@ -27,6 +27,7 @@ from alerts.durations import format_duration
 from monitor.config import Config, ModelConfig
 from monitor.store.engine import Store
 from monitor.store.schema import quarantine, runs
+from monitor.store.windows import aware_utc, naive_utc
 from monitor.windows import as_window, latest_window_end, window_ends, window_start
 
 log = logging.getLogger("driftwatch.store.retention")
@@ -63,33 +64,25 @@ def _day(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def _done_ends(conn: Connection, model: str, after: datetime) -> tuple[set[datetime], datetime | None]:
     """Ends of windows checked for good after ``after``, and the earliest run awaiting labels."""
     rows = conn.execute(
         select(runs.c.window_end, runs.c.state, runs.c.labels_final).where(
-            runs.c.model == model, runs.c.window_end > _naive(after)
+            runs.c.model == model, runs.c.window_end > naive_utc(after)
         )
     ).all()
-    done = {_aware(r.window_end) for r in rows if r.state == "done"}
+    done = {aware_utc(r.window_end) for r in rows if r.state == "done"}
     awaiting = conn.execute(
         select(func.min(runs.c.window_end)).where(
             runs.c.model == model, runs.c.state == "done", runs.c.labels_final.is_(False)
         )
     ).scalar()
-    return done, _aware(awaiting) if awaiting is not None else None
+    return done, aware_utc(awaiting) if awaiting is not None else None
 
 
 def _first_ts(conn: Connection, store: Store, model: str) -> datetime | None:
     first = conn.execute(select(func.min(store.events(model).c.ts))).scalar()
-    return _aware(first) if first is not None else None
+    return aware_utc(first) if first is not None else None
 
 
 def model_plan(
@@ -134,31 +127,31 @@ def model_plan(
     period = None
     ref = model.reference
     if ref.kind == "period" and ref.start is not None and ref.end is not None:
-        period = (_aware(ref.start), _aware(ref.end))
+        period = (aware_utc(ref.start), aware_utc(ref.end))
     return ModelRetention(model=model.name, cutoff=cutoff, kept_period=period, reasons=reasons)
 
 
 def _event_filter(table, plan: ModelRetention) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
-    old = table.c.ts < _naive(plan.cutoff)
+    old = table.c.ts < naive_utc(plan.cutoff)
     if plan.kept_period is None:
         return old
-    start, end = map(_naive, plan.kept_period)
+    start, end = map(naive_utc, plan.kept_period)
     return and_(old, not_(and_(table.c.ts >= start, table.c.ts < end)))
 
 
 def _filters(store: Store, plan: ModelRetention, wall: datetime) -> tuple[ColumnElement[bool], ...]:
     events, outcomes = store.events(plan.model), store.outcomes(plan.model)
     orphan = and_(
-        outcomes.c.ts < _naive(plan.cutoff),
+        outcomes.c.ts < naive_utc(plan.cutoff),
         not_(exists().where(events.c.event_id == outcomes.c.event_id)),
     )
     q_old = and_(
         quarantine.c.model == plan.model,
-        quarantine.c.quarantined_at < _naive(wall),
-        or_(quarantine.c.event_ts.is_(None), quarantine.c.event_ts < _naive(plan.cutoff)),
+        quarantine.c.quarantined_at < naive_utc(wall),
+        or_(quarantine.c.event_ts.is_(None), quarantine.c.event_ts < naive_utc(plan.cutoff)),
     )
     if plan.kept_period is not None:
-        start, end = map(_naive, plan.kept_period)
+        start, end = map(naive_utc, plan.kept_period)
         q_old = and_(
             q_old,
             not_(
@@ -187,7 +180,7 @@ def plan_retention(
                 outcomes = store.outcomes(plan.model)
                 events = store.events(plan.model)
                 gone = and_(
-                    outcomes.c.ts < _naive(plan.cutoff),
+                    outcomes.c.ts < naive_utc(plan.cutoff),
                     not_(exists().where(and_(events.c.event_id == outcomes.c.event_id, not_(ev)))),
                 )
                 plan.events = _count(conn, events, ev)
@@ -215,7 +208,7 @@ def apply_retention(store: Store, config: Config, now: datetime) -> dict[str, in
         configured = [m.name for m in config.models]
         removed["quarantine"] += conn.execute(
             delete(quarantine).where(
-                quarantine.c.model.notin_(configured), quarantine.c.quarantined_at < _naive(wall)
+                quarantine.c.model.notin_(configured), quarantine.c.quarantined_at < naive_utc(wall)
             )
         ).rowcount
     return removed
@@ -244,8 +237,10 @@ def describe_retention(config: Config, now: datetime) -> list[str]:
         if ref.kind == "trailing":
             kept.append(f"the trailing reference ({as_window(ref.trailing)}) of those windows")
         elif ref.kind == "period" and ref.start is not None and ref.end is not None:
-            age = " (older than the retention period: kept)" if _aware(ref.start) < wall else ""
-            kept.append(f"the fixed reference {_day(_aware(ref.start))} to {_day(_aware(ref.end))}{age}")
+            age = " (older than the retention period: kept)" if aware_utc(ref.start) < wall else ""
+            kept.append(
+                f"the fixed reference {_day(aware_utc(ref.start))} to {_day(aware_utc(ref.end))}{age}"
+            )
         kept.append("outcomes whose prediction is kept")
         lines.append(f'  model "{model.name}": ' + "; ".join(kept))
     return lines

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from checks.result import ModelRun
 from monitor.store.schema import findings, runs
-from monitor.store.windows import naive_utc
+from monitor.store.windows import aware_utc, naive_utc
 
 #: How long a ``running`` claim is honoured before another process may take the window over.
 LEASE = timedelta(minutes=30)
@@ -34,10 +34,6 @@ class RunClaim:
     window_end: datetime
     attempt: int
     reevaluation: bool
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def claim_window(
@@ -99,7 +95,9 @@ def claim_reevaluation(engine: Engine, run_id: int, *, owner: str, now: datetime
         if not taken:
             return None
         row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
-    return RunClaim(row.id, row.model, _aware(row.window_start), _aware(row.window_end), row.attempts, True)
+    return RunClaim(
+        row.id, row.model, aware_utc(row.window_start), aware_utc(row.window_end), row.attempts, True
+    )
 
 
 def finish_run(
@@ -171,7 +169,7 @@ def last_window_end(engine: Engine, model: str) -> datetime | None:
     """End of the newest window recorded for ``model`` (any state)."""
     with engine.connect() as conn:
         value = conn.execute(select(func.max(runs.c.window_end)).where(runs.c.model == model)).scalar()
-    return None if value is None else _aware(value)
+    return None if value is None else aware_utc(value)
 
 
 def checked_window_ends(
@@ -201,7 +199,7 @@ def checked_window_ends(
             continue
         if row.state == "running" and is_gone is not None and row.owner and is_gone(row.owner):
             continue
-        out.add(_aware(row.window_end))
+        out.add(aware_utc(row.window_end))
     return out
 
 
@@ -213,7 +211,7 @@ def runs_awaiting_labels(engine: Engine, model: str) -> list[tuple[int, datetime
             .where(runs.c.model == model, runs.c.state == "done", runs.c.labels_final.is_(False))
             .order_by(runs.c.window_end)
         ).all()
-    return [(r.id, _aware(r.window_end), r.label_coverage) for r in rows]
+    return [(r.id, aware_utc(r.window_end), r.label_coverage) for r in rows]
 
 
 def load_runs(
@@ -270,7 +268,9 @@ def claim_orphaned(
             .where(runs.c.id == row.id, runs.c.state == "running", runs.c.owner == row.owner)
             .values(owner=owner, started_at=naive_utc(now), attempts=runs.c.attempts + 1)
         ).rowcount
-    return RunClaim(row.id, model, _aware(row.window_start), end, row.attempts + 1, False) if taken else None
+    return (
+        RunClaim(row.id, model, aware_utc(row.window_start), end, row.attempts + 1, False) if taken else None
+    )
 
 
 def stopped_traffic(engine: Engine) -> dict[str, str]:
@@ -294,5 +294,6 @@ def stopped_traffic(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return {
-        model: f"{message} (window ending {_aware(end):%Y-%m-%d %H:%M} UTC)" for model, end, message in rows
+        model: f"{message} (window ending {aware_utc(end):%Y-%m-%d %H:%M} UTC)"
+        for model, end, message in rows
     }

@@ -26,6 +26,11 @@ def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
+def aware_utc(moment: datetime) -> datetime:
+    """A moment read from the store (naive UTC) as an aware datetime; aware ones pass through."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class WindowCounts:
     """Row counts of one window, computed in SQL."""
