@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
@@ -155,6 +156,17 @@ def test_bad_csv_lines_are_quarantined_by_line_and_the_rest_is_stored(store, con
     assert "Expected 6 fields" in reasons["line 102"] or "more fields" in reasons["line 102"]
     assert "not valid UTF-8" in reasons["line 202"]
     assert "never closed" in reasons["line 302"]
+
+
+def test_a_gzipped_csv_is_read_line_by_line_too(store, config, tmp_path):
+    lines = csv_lines(rows(300))
+    lines[11] = lines[11].rstrip(b"\n") + b",extra\n"  # line 12: too many fields
+    path = tmp_path / "events.csv.gz"
+    path.write_bytes(gzip.compress(b"".join(lines)))
+    counts = ingest_file(store, config.models[0], "predictions", str(settled(path)), now=NOW)
+
+    assert (counts.stored, counts.quarantined, counts.bad_files) == (299, 1, 0)
+    assert set(quarantined(store)) == {"line 12"}
 
 
 def test_bad_jsonl_lines_are_quarantined_by_line(store, config, tmp_path):

@@ -230,7 +230,8 @@ def ingest_file(
             resolved = file_format(path, fmt)
         except UnreadableFileError:
             resolved = "unknown"
-        text = resolved in TEXT_FORMATS
+        # a compressed file's size is not its text's: it is read whole again when it changes
+        text = resolved in TEXT_FORMATS and not path.lower().endswith(".gz")
         read_all = not text or known is None or known[1] is None or known[1][0] >= identity[0]
         if not force and known is not None and known[0] == identity and read_all:
             return IngestCounts(skipped_files=1)

@@ -20,6 +20,7 @@ handed to the parser in blocks of ``chunk_rows`` lines:
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import warnings
@@ -153,7 +154,8 @@ class LineReader:
 
     def chunks(self) -> Iterator[Chunk]:
         """Blocks of parsed rows; :attr:`end` and :attr:`lines` advance as blocks are yielded."""
-        with open(self.path, "rb") as fh:
+        opener = gzip.open if self.path.lower().endswith(".gz") else open  # .csv.gz / .jsonl.gz
+        with opener(self.path, "rb") as fh:
             if self.fmt == "csv" and not self._read_header(fh):
                 return
             fh.seek(self.end)
