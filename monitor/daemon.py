@@ -163,7 +163,11 @@ class Daemon:
                 self._store_error = describe_error(exc)
                 self.metrics.store_up.set(0)
                 raise StoreUnavailable(self._store_error) from None
-            self._load_last_checks(store)
+            try:
+                self._load_last_checks(store)
+            except Exception:
+                store.dispose()  # not kept: its pool (and watchdog) would leak on every retry
+                raise
         finally:
             self._opening.release()
         with self._store_guard:

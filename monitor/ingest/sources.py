@@ -10,6 +10,7 @@ from monitor.ingest.batch import IngestCounts
 from monitor.ingest.files import Progress, expand, ingest_paths
 from monitor.ingest.sql_source import SourceConfigError, ingest_sql_source, source_name
 from monitor.store import Store
+from monitor.store.errors import describe_error
 
 if TYPE_CHECKING:
     from monitor.source_health import SourceHealth
@@ -56,7 +57,7 @@ def ingest_sources(
             error = str(exc)
             total.warnings.append(f"source {name!r}: {exc}")
         except Exception as exc:
-            error = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] or type(exc).__name__
+            error = describe_error(exc)
             total.warnings.append(f"source {name!r}: {error}")
             failure = failure or exc
         total.add(counts)

@@ -65,9 +65,14 @@ class Watchdog:
             with self._guard:
                 late = [token for token, (deadline, _) in self._armed.items() if deadline <= now]
                 fds = [self._armed.pop(token)[1] for token in late]
+                idle = not self._armed
+                if idle:  # nothing in flight: stop; the next arm() starts a thread again
+                    self._thread = None
             for fd in fds:
                 log.warning("The store did not answer within %.0fs; cutting its connection", self.limit)
                 _shut(fd)
+            if idle:
+                return
 
 
 def _shut(fd: int) -> None:
