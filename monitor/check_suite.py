@@ -47,9 +47,8 @@ class SuiteOutcome:
     checks: list[CheckResult]
     label_coverage: float
     labels_mature: bool
-    recalibration: RecalibrationProposal | None = None
-    #: Recorded with the reference: the importance used by the drift check and where it came from.
     recalibration: RecalibrationProposal | MulticlassRecalibrationProposal | None = None
+    #: Recorded with the reference: the importance used by the drift check and where it came from.
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -115,12 +114,7 @@ def _drift(
     model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, importance: dict[str, Any]
 ) -> CheckResult:
     cfg = model.drift
-    methods = {c: col.method for c, col in cfg.columns.items() if col.method}
-    thresholds = {c: col.threshold for c, col in cfg.columns.items() if col.threshold is not None}
-    if cfg.method:
-        methods = {c: methods.get(c, cfg.method) for c in model.feature_columns}
-    if cfg.threshold is not None:
-        thresholds = {c: thresholds.get(c, cfg.threshold) for c in model.feature_columns}
+    methods, thresholds = model.drift_settings()
     has_labels = "label" in cur.columns and cur["label"].notna().any() and ref["label"].notna().any()
     result = dataset_drift(
         ref,

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from checks.result import CheckResult, Recommendation
+from monitor.policy_signals import RANKING_METRIC as RANKING
+from monitor.policy_signals import ranking_evidence, ranking_intact
 
-RANKING = "roc_auc"
 PRIOR_DEPENDENT = frozenset(
     {"accuracy", "macro_f1", "weighted_f1", "log_loss", "brier", "precision", "recall"}
 )
@@ -31,11 +32,9 @@ def prior_correction(ran: Mapping[str, CheckResult]) -> Recommendation | None:
     """
     prior, performance = ran.get("class_prior"), ran.get("performance")
     shift = None if prior is None else next((f for f in prior.findings if f.method == "prior_shift"), None)
-    if shift is None or performance is None or RANKING not in performance.metrics:
+    if prior is None or shift is None or not ranking_intact(performance):
         return None
-    if any(f.method == RANKING and f.severity == "alert" for f in performance.findings):
-        return None
-    correction = prior.details.get("correction", {}) if prior is not None else {}
+    correction = prior.details.get("correction", {})
     if not correction.get("improved"):
         return None
     m = performance.metrics
@@ -59,7 +58,7 @@ def prior_correction(ran: Mapping[str, CheckResult]) -> Recommendation | None:
             "correction addresses them without retraining or recalibrating."
         )
     evidence = {
-        "classes": prior.details.get("classes") if prior is not None else None,
+        "classes": prior.details.get("classes"),
         "new_priors": correction.get("label_share_priors"),
         "reference_priors": shift.evidence.get("reference_shares"),
         "em_priors": correction.get("em_priors"),
@@ -68,7 +67,6 @@ def prior_correction(ran: Mapping[str, CheckResult]) -> Recommendation | None:
         "max_conditional_ks": shift.evidence.get("max_conditional_ks"),
         "log_loss_before": correction.get("log_loss_before"),
         "log_loss_after": correction.get("log_loss_after"),
-        RANKING: m[RANKING],
-        f"reference_{RANKING}": m.get(f"reference_{RANKING}"),
+        **ranking_evidence(performance),
     }
     return Recommendation("correct_priors", tuple(reasons), evidence)

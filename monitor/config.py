@@ -514,6 +514,17 @@ class ModelConfig(_Strict):
     def feature_columns(self) -> list[str]:
         return self.features.all
 
+    def drift_settings(self) -> tuple[dict[str, str], dict[str, float]]:
+        """Per-column drift ``(methods, thresholds)``: column overrides, else ``[models.drift]``'s."""
+        cfg = self.drift
+        methods = {c: col.method for c, col in cfg.columns.items() if col.method}
+        thresholds = {c: col.threshold for c, col in cfg.columns.items() if col.threshold is not None}
+        if cfg.method:
+            methods = {c: methods.get(c, cfg.method) for c in self.feature_columns}
+        if cfg.threshold is not None:
+            thresholds = {c: thresholds.get(c, cfg.threshold) for c in self.feature_columns}
+        return methods, thresholds
+
     def cron_trigger(self, timezone: str = "UTC") -> CronTrigger:
         return CronTrigger.from_crontab(self.schedule, timezone=timezone)
 

@@ -74,15 +74,6 @@ def _params(span: Span) -> dict[str, Any]:
     return {"lo": naive_utc(span.start), "hi": naive_utc(span.end)}
 
 
-def count_rows(conn: Connection, table: Table, span: Span) -> int:
-    name = conn.dialect.identifier_preparer.format_table(table)
-    return int(
-        conn.execute(
-            text(f"SELECT count(*) FROM {name} WHERE {_where(conn, table)}"), _params(span)
-        ).scalar_one()
-    )
-
-
 def sample_columns(
     conn: Connection, table: Table, span: Span, columns: Sequence[str], *, rows: int, total: int
 ) -> pd.DataFrame:
@@ -212,12 +203,7 @@ def sql_drift(
         cur_summary = window_summary(conn, table, current, edges, cats)
     by_name = {store_col[c]: c for c in roles}
     cfg = model.drift
-    methods = {c: col.method for c, col in cfg.columns.items() if col.method}
-    thresholds = {c: col.threshold for c, col in cfg.columns.items() if col.threshold is not None}
-    if cfg.method:
-        methods = {c: methods.get(c, cfg.method) for c in model.feature_columns}
-    if cfg.threshold is not None:
-        thresholds = {c: thresholds.get(c, cfg.threshold) for c in model.feature_columns}
+    methods, thresholds = model.drift_settings()
     result = summary_drift(
         _renamed(ref_summary, by_name),
         _renamed(cur_summary, by_name),

@@ -130,12 +130,7 @@ def drift_in_place(
         edges, ref_summary = _REFERENCE_CACHE[model.name][1]
     cur_summary = engine.summarise(*window, {c: numeric[c] for c in edges}, categorical, edges)
     cfg = model.drift
-    methods = {c: col.method for c, col in cfg.columns.items() if col.method}
-    thresholds = {c: col.threshold for c, col in cfg.columns.items() if col.threshold is not None}
-    if cfg.method:
-        methods = {c: methods.get(c, cfg.method) for c in model.feature_columns}
-    if cfg.threshold is not None:
-        thresholds = {c: thresholds.get(c, cfg.threshold) for c in model.feature_columns}
+    methods, thresholds = model.drift_settings()
     result = summary_drift(
         ref_summary,
         cur_summary,
