@@ -37,8 +37,8 @@ import numpy as np
 from sklearn import metrics as skm
 
 from checks._params import InvalidParameter, check_interval
-from checks.bootstrap import bootstrap_distribution, bootstrap_p_value, percentile_interval
-from checks.metric_kernels import MetricWindow, tie_groups
+from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.metric_kernels import MetricWindow, metric_distribution, tie_groups
 from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
 from checks.result import CheckResult, Finding
 
@@ -170,16 +170,6 @@ def multiclass_window(
 def confusion(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> list[list[int]]:
     """The confusion matrix (rows: true class, columns: predicted), as scikit-learn's."""
     return skm.confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=np.asarray(classes)).tolist()
-
-
-def _distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:
-    return bootstrap_distribution(
-        lambda counts, _rows: window.kernel(counts.astype(np.float64)),
-        np.arange(window.n),
-        n_resamples=n_resamples,
-        seed=seed,
-        weighted=True,
-    ).reshape(n_resamples, len(window.names))
 
 
 def spec_of(name: str) -> MetricSpec:
@@ -342,7 +332,7 @@ def multiclass_performance(
     labels, y, score, pred = multiclass_inputs(y_true, y_score, classes, func, y_pred)
     cur = multiclass_window(y, score, classes=labels, y_pred=pred)
     seq_cur, seq_ref = np.random.SeedSequence(seed).spawn(2)
-    dist = _distribution(cur, n_resamples, seq_cur)
+    dist = metric_distribution(cur, n_resamples, seq_cur)
     ref_values: Mapping[str, float] = {}
     ref_dist: dict[str, np.ndarray] = {}
     metrics: dict[str, Any] = {"n": cur.n}
@@ -356,7 +346,7 @@ def multiclass_performance(
         _, y_ref, s_ref, p_ref = multiclass_inputs(reference[0], reference[1], labels, func, *reference[2:3])
         ref = multiclass_window(y_ref, s_ref, classes=labels, y_pred=p_ref)
         ref_values = ref.values
-        rd = _distribution(ref, n_resamples, seq_ref)
+        rd = metric_distribution(ref, n_resamples, seq_ref)
         ref_dist = {name: rd[:, j] for j, name in enumerate(ref.names)}
         metrics["n_reference"] = ref.n
         support["reference_support"], support["reference_share"] = _shares(y_ref, labels)

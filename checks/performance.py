@@ -76,7 +76,7 @@ import numpy as np
 
 from checks._params import InvalidParameter, check_interval, check_one_of
 from checks.bootstrap import bootstrap_p_value, percentile_interval
-from checks.metric_kernels import MetricWindow, Task, metric_distribution, metric_window
+from checks.metric_kernels import Task, metric_distribution, metric_window
 from checks.result import CheckResult, Finding
 
 Direction = Literal["higher_is_better", "lower_is_better"]
@@ -202,10 +202,6 @@ def materiality(
         "material": material_by is not None,
         "material_by": material_by,
     }
-
-
-def _distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:
-    return metric_distribution(window, n_resamples, seed)
 
 
 def _assess(
@@ -405,14 +401,14 @@ def performance(
         classes = np.unique(np.concatenate([np.asarray(a) for a in seen if a is not None]))
     cur = metric_window(y_true, y_pred, y_score, task, threshold, classes)
     seq_cur, seq_ref = np.random.SeedSequence(seed).spawn(2)
-    cur_dist = _distribution(cur, n_resamples, seq_cur)
+    cur_dist = metric_distribution(cur, n_resamples, seq_cur)
     ref = None if rw is None else metric_window(rw.y_true, rw.y_pred, rw.y_score, task, threshold, classes)
     ref_values: Mapping[str, float] = {}
     if isinstance(reference, Mapping):
         ref_values = {k: float(v) for k, v in reference.items()}
     elif ref is not None:
         ref_values = ref.values
-    ref_dist = _distribution(ref, n_resamples, seq_ref) if ref is not None else None
+    ref_dist = metric_distribution(ref, n_resamples, seq_ref) if ref is not None else None
 
     metrics: dict[str, Any] = {"n": cur.n}
     if ref is not None:

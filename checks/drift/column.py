@@ -293,9 +293,11 @@ def count_effects(
     """The effect from counts: a distance's own statistic, or TVD and JS for a categorical test."""
     if not method.is_p_value:
         return [(method.name, statistic, noise.count_floor(method.name, ref_counts, cur_counts))]
+    names = ("tvd", "jensenshannon")
+    floors = noise.count_floors(names, ref_counts, cur_counts)  # one set of draws for both
     return [
-        (name, fn(ref_counts, cur_counts)[0], noise.count_floor(name, ref_counts, cur_counts))
-        for name, fn in (("tvd", count_tests.tvd), ("jensenshannon", count_tests.jensenshannon))
+        (name, fn(ref_counts, cur_counts)[0], floor)
+        for name, fn, floor in zip(names, (count_tests.tvd, count_tests.jensenshannon), floors, strict=True)
     ]
 
 

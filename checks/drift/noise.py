@@ -25,6 +25,7 @@ percentile 0.12).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -48,21 +49,28 @@ _PER_Q = {"psi": 1.0, "kl_div": 0.5, "jensenshannon": 0.125, "hellinger": 0.125,
 
 def count_floor(measure: str, ref_counts: Any, cur_counts: Any) -> float:
     """Noise floor of a measure computed from two count vectors over the same bins or categories."""
-    ref = as_float_array(ref_counts, "ref_counts", measure)
-    cur = as_float_array(cur_counts, "cur_counts", measure)
+    return count_floors((measure,), ref_counts, cur_counts)[0]
+
+
+def count_floors(measures: Sequence[str], ref_counts: Any, cur_counts: Any) -> list[float]:
+    """Noise floors of several measures from one set of draws (each as :func:`count_floor`)."""
+    func = measures[0]
+    ref = as_float_array(ref_counts, "ref_counts", func)
+    cur = as_float_array(cur_counts, "cur_counts", func)
     n_ref, n_cur = round(ref.sum()), round(cur.sum())
     pooled = (ref + cur)[(ref + cur) > 0]
     pooled = pooled / pooled.sum()
     rng = np.random.default_rng(0)
     chunk = max(1, 2_000_000 // pooled.size)  # bounds the memory of the draws
-    values = []
+    values: list[list[np.ndarray]] = [[] for _ in measures]
     for start in range(0, N_DRAWS, chunk):
         size = min(chunk, N_DRAWS - start)
         p = rng.multinomial(n_ref, pooled, size=size) / n_ref
         q = rng.multinomial(n_cur, pooled, size=size) / n_cur
-        values.append(_STATISTICS[measure](p, q))
+        for out, measure in zip(values, measures, strict=True):
+            out.append(_STATISTICS[measure](p, q))
     rank = int(np.ceil(QUANTILE * N_DRAWS)) - 1
-    return float(np.partition(np.concatenate(values), rank)[rank])
+    return [float(np.partition(np.concatenate(v), rank)[rank]) for v in values]
 
 
 def _smoothed(p: np.ndarray) -> np.ndarray:
