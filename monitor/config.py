@@ -708,13 +708,17 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return config.model_copy(update={"models": models, "store": store, "reports": reports})
 
 
+def is_spark_table(value: str) -> bool:
+    """A Spark table name (``db.table``) rather than a path or glob."""
+    return not any(ch in value for ch in "/\\*?") and not value.endswith((".parquet", ".csv"))
+
+
 def _local_paths(data: DataConfig, absolute: Any) -> dict[str, str]:
     """Relative local paths of ``[models.data]`` made absolute (URLs and Spark tables kept)."""
     out = {}
     for key in ("predictions", "outcomes"):
         value = getattr(data, key)
-        is_table = data.engine == "spark" and "/" not in (value or "")
-        if value and "://" not in value and not is_table:
+        if value and "://" not in value and not (data.engine == "spark" and is_spark_table(value)):
             out[key] = str(absolute(Path(value)))
     return out
 

@@ -48,3 +48,10 @@ def test_relative_paths_resolve_against_the_config_but_urls_and_tables_stay(tmp_
     assert duck.models[0].data.outcomes == "s3://b/o"
     spark = parse({"engine": "spark", "master": "local[2]", "predictions": "lake.preds"}, tmp_path)
     assert spark.models[0].data.predictions == "lake.preds"
+
+
+def test_a_relative_spark_file_path_resolves_like_the_engine_reads_it(tmp_path: Path) -> None:
+    """Config and engine agree on what is a table: a bare file name or glob is a path."""
+    for value in ("preds.parquet", "preds*.csv"):
+        spark = parse({"engine": "spark", "master": "local[2]", "predictions": value}, tmp_path)
+        assert spark.models[0].data.predictions == str(tmp_path / value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from monitor.config import DataConfig, ModelConfig
+from monitor.config import DataConfig, ModelConfig, is_spark_table
 from monitor.engines import sql
 from monitor.engines.base import InPlaceEngine, InPlaceError
 from monitor.engines.duckdb_engine import dataset_format
@@ -46,11 +46,6 @@ def spark_session(data: DataConfig) -> Any:
         return _SESSIONS[key]
 
 
-def is_table(path: str) -> bool:
-    """A table name (``db.table``) rather than a path or glob."""
-    return not any(ch in path for ch in "/\\*?") and not path.endswith((".parquet", ".csv"))
-
-
 class SparkEngine(InPlaceEngine):
     dialect = sql.SPARK
 
@@ -64,7 +59,7 @@ class SparkEngine(InPlaceEngine):
             path = self.data.predictions if kind == "predictions" else self.data.outcomes
             assert path is not None
             try:
-                if is_table(path):
+                if is_spark_table(path):
                     frame = self._spark.table(path)
                 elif dataset_format(path, self.data.format) == "csv":
                     frame = self._spark.read.csv(path, header=True, inferSchema=True)
