@@ -30,7 +30,7 @@ from monitor.scheduling import job_specs, make_scheduler
 from monitor.store.alerts import alert_outbox
 from monitor.store.runs import claim_window
 from monitor.store.schema import quarantine, runs
-from tests.conftest import Clock, make_config, model_dict
+from tests.conftest import Clock, make_config, mark_checked, model_dict
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -368,21 +368,7 @@ def test_retention_deletes_old_rows_and_reports(sqlite_url: str, tmp_path: Path,
     daemon = Daemon(config, clock=clock, serve=False)
     load_days(daemon, range(10), now=clock.now)
     store = daemon.store()
-    with store.engine.begin() as conn:
-        for day in range(10):
-            end = (START + (day + 1) * DAY).replace(tzinfo=None)
-            conn.execute(
-                runs.insert().values(
-                    model="fraud",
-                    window_start=end - DAY,
-                    window_end=end,
-                    status="ok",
-                    state="done",
-                    labels_final=True,
-                    started_at=end,
-                    finished_at=end,
-                )
-            )
+    mark_checked(store, START, range(10))
     bad = traffic(2).assign(score=2.0).head(3)
     ingest_frame(
         store,

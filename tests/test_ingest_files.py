@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +17,7 @@ from sqlalchemy import func, select
 from monitor.ingest import ingest_file, ingest_paths
 from monitor.ingest.lines import MAX_LINE_BYTES, declared_columns, records_frame
 from monitor.store.schema import ingested_files, quarantine
+from tests.conftest import settled
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -52,13 +51,6 @@ def stored_ids(store) -> set[str]:  # type: ignore[no-untyped-def]
 def quarantined(store) -> dict[str, str]:  # type: ignore[no-untyped-def]
     with store.engine.connect() as conn:
         return dict(conn.execute(select(quarantine.c.location, quarantine.c.reason)).all())
-
-
-def settled(path: Path) -> Path:
-    """Backdate ``path`` so it counts as complete (not being written any more)."""
-    old = time.time() - 3600
-    os.utime(path, (old, old))
-    return path
 
 
 # -- item 2: one bad file never stops the others -----------------------------------------

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
-import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +19,7 @@ from monitor.daemon import Daemon
 from monitor.ingest import ingest_file, ingest_frame
 from monitor.server import RateLimiter, start_server
 from monitor.store.schema import quarantine
-from tests.conftest import Clock, make_config, model_dict
+from tests.conftest import Clock, make_config, model_dict, settled
 from tests.test_server import TOKEN, post_log
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -42,12 +40,6 @@ def predictions(n: int, *, prefix: str = "p") -> pd.DataFrame:
             "country": "US",
         }
     )
-
-
-def settled(path: Path) -> str:
-    old = time.time() - 3600
-    os.utime(path, (old, old))
-    return str(path)
 
 
 def count(store, table) -> int:  # type: ignore[no-untyped-def]
@@ -90,7 +82,7 @@ def test_outcomes_without_a_timestamp_are_stamped_with_their_arrival(store, conf
     model = config.models[0]
     path = tmp_path / "labels.csv"
     path.write_text("id,label\n" + "".join(f"p{i},{i % 2}\n" for i in range(30)), encoding="utf-8")
-    counts = ingest_file(store, model, "outcomes", settled(path), now=NOW)
+    counts = ingest_file(store, model, "outcomes", str(settled(path)), now=NOW)
     assert (counts.stored, counts.quarantined) == (30, 0)
     assert any("arrival time" in w for w in counts.warnings)
     with store.engine.connect() as conn:
@@ -103,7 +95,7 @@ def test_outcomes_without_a_timestamp_are_stamped_with_their_arrival(store, conf
 def test_a_batch_without_a_required_column_is_one_quarantine_entry(store, config, tmp_path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("id,outcome\n" + "".join(f"p{i},1\n" for i in range(500)), encoding="utf-8")
-    counts = ingest_file(store, config.models[0], "outcomes", settled(path), now=NOW, chunk_rows=200)
+    counts = ingest_file(store, config.models[0], "outcomes", str(settled(path)), now=NOW, chunk_rows=200)
     assert (counts.stored, counts.quarantined) == (0, 500)
     with store.engine.connect() as conn:
         entries = conn.execute(select(quarantine.c.location, quarantine.c.reason)).all()
@@ -118,7 +110,7 @@ def test_labels_in_a_predictions_file_are_stored_as_outcomes(store, config, tmp_
     frame = predictions(10).assign(label=[1, 0, 1, None, 1, 0, 2, 1, 0, 1])
     path = tmp_path / "with-labels.csv"
     frame.to_csv(path, index=False)
-    counts = ingest_file(store, config.models[0], "predictions", settled(path), now=NOW)
+    counts = ingest_file(store, config.models[0], "predictions", str(settled(path)), now=NOW)
     assert (counts.stored, counts.labels) == (10, 8)  # one missing, one not 0/1
     assert count(store, store.outcomes("fraud")) == 8
     with store.engine.connect() as conn:

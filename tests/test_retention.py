@@ -18,7 +18,7 @@ from monitor.ingest import ingest_frame
 from monitor.store import Store, open_store
 from monitor.store.retention import apply_retention, describe_retention, plan_retention
 from monitor.store.schema import runs
-from tests.conftest import make_config, model_dict
+from tests.conftest import make_config, mark_checked, model_dict
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -56,25 +56,6 @@ def load(store: Store, config: Config, days: range, now: datetime) -> None:
         ingest_frame(store, model, "outcomes", frame[["id", "timestamp", "label"]], source="t", now=now)
 
 
-def mark_checked(store: Store, days: range) -> None:
-    """Record done runs with final labels for the daily windows ending after ``days``."""
-    with store.engine.begin() as conn:
-        for day in days:
-            end = (START + (day + 1) * DAY).replace(tzinfo=None)
-            conn.execute(
-                runs.insert().values(
-                    model="fraud",
-                    window_start=end - DAY,
-                    window_end=end,
-                    status="ok",
-                    state="done",
-                    labels_final=True,
-                    started_at=end,
-                    finished_at=end,
-                )
-            )
-
-
 def event_days(store: Store) -> set[int]:
     with store.engine.connect() as conn:
         ts = conn.execute(select(store.events("fraud").c.ts)).scalars().all()
@@ -108,7 +89,7 @@ def test_fixed_reference_older_than_retention_is_kept_with_its_labels(opened) ->
     now = START + 100 * DAY
     load(store, config, range(0, 6), now=START + 6 * DAY)
     load(store, config, range(97, 100), now=now)
-    mark_checked(store, range(0, 100))
+    mark_checked(store, START, range(0, 100))
 
     removed = apply_retention(store, config, now)
 
@@ -121,7 +102,7 @@ def test_windows_inside_the_label_delay_and_unchecked_windows_are_kept(opened) -
     store, config = opened(reference={"trailing": "2d"}, labels={"max_delay": "5d"})
     now = START + 40 * DAY
     load(store, config, range(0, 40), now=now)
-    mark_checked(store, range(0, 38))  # the windows of days 38 and 39 are not checked yet
+    mark_checked(store, START, range(0, 38))  # the windows of days 38 and 39 are not checked yet
 
     plan = plan_retention(store, config, now)[0]
     # 30 days of retention would delete days 0-9; the label wait (5 days) does not reach
@@ -144,7 +125,7 @@ def test_an_unchecked_old_window_stops_retention_before_it(opened) -> None:  # t
     store, config = opened(reference={"trailing": "1d"}, labels={"max_delay": "1d"})
     now = START + 40 * DAY
     load(store, config, range(0, 40), now=now)
-    mark_checked(store, range(0, 40))
+    mark_checked(store, START, range(0, 40))
     with store.engine.begin() as conn:  # the window of day 37 failed: it will be checked again
         conn.execute(
             runs.update()
@@ -165,7 +146,7 @@ def test_dry_run_counts_and_deletes_nothing(opened) -> None:  # type: ignore[no-
     )
     now = START + 100 * DAY
     load(store, config, range(0, 3), now=now)
-    mark_checked(store, range(0, 100))
+    mark_checked(store, START, range(0, 100))
 
     plan = plan_retention(store, config, now, count=True)[0]
 
