@@ -9,5 +9,5 @@
 - :mod:`alerts.delivery` (what a receiver reports), :mod:`alerts.slack`, :mod:`alerts.webhook`,
   :mod:`alerts.console` (the senders), :mod:`alerts.receivers` (builds them from config).
 
-The store and the dispatcher that use these live in :mod:`monitor.alerting`.
+The store and the dispatcher that use these live in :mod:`monitor.alerting` (recording and delivery).
 """

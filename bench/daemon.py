@@ -186,7 +186,7 @@ def _port(pid: int) -> int:
 
 def bench_cycle(models: int, rows: int) -> list[tuple[str, str]]:
     from monitor.config import load_config
-    from monitor.daemon import Daemon
+    from monitor.service.daemon import Daemon
 
     reference = "start = 2026-10-01T00:00:00Z\nend = 2026-10-02T00:00:00Z"
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,7 +230,7 @@ def bench_cycle(models: int, rows: int) -> list[tuple[str, str]]:
 
 def bench_soak(cycles: int, rows: int) -> list[tuple[str, str]]:
     from monitor.config import load_config
-    from monitor.daemon import Daemon
+    from monitor.service.daemon import Daemon
 
     reference = 'trailing = "1d"'
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ times the in-place drift check (:func:`monitor.engines.window.drift_in_place`: e
 hash sample of the reference, both windows' summaries, the verdict) in a fresh process and
 reports its peak RSS; ``--spark`` does the same with Spark in ``local[2]`` mode (JVM start
 not timed; the JVM's peak RSS reported). With ``--postgres`` the same rows are copied into a scratch
-PostgreSQL database and :func:`monitor.pushdown.sql_drift` is timed on them too; the
+PostgreSQL database and :func:`monitor.engines.pushdown.sql_drift` is timed on them too; the
 drifted columns of both must agree.
 """
 
@@ -85,8 +85,8 @@ def run_in_place(engine_name: str, predictions: str) -> dict[str, object]:
     import pandas as pd
 
     from monitor.engines import open_engine
+    from monitor.engines.reference import Reference
     from monitor.engines.window import drift_in_place
-    from monitor.reference import Reference
 
     model = model_config("sqlite://", predictions, engine_name).models[0]
     empty = pd.DataFrame({"label": pd.Series(dtype=float)})
@@ -128,7 +128,7 @@ def _children_peak_rss() -> int:
 
 
 def run_postgres(url: str) -> dict[str, object]:
-    from monitor.pushdown import Span, sql_drift
+    from monitor.engines.pushdown import Span, sql_drift
     from monitor.store import open_store
 
     config = model_config(url, None)

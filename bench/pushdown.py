@@ -4,7 +4,7 @@
 
 Generates the reference and the current window (20 numeric + 5 categorical features, a
 shift in two features) inside PostgreSQL with ``generate_series`` (no data crosses the
-wire), then runs :func:`monitor.pushdown.sql_drift` and reports its wall time and the
+wire), then runs :func:`monitor.engines.pushdown.sql_drift` and reports its wall time and the
 process's peak RSS next to what loading the window as a DataFrame would take.
 """
 
@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from monitor.config import parse_config
-    from monitor.pushdown import Span, sql_drift
+    from monitor.engines.pushdown import Span, sql_drift
     from monitor.store import open_store
 
     name = f"dw_bench_{uuid.uuid4().hex[:8]}"

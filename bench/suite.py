@@ -11,7 +11,7 @@ current window's scores are miscalibrated (``p ** 1.3`` against labels drawn fro
 calibration check alerts and the suite also fits a recalibrator, as it does for a real alert.
 Every check runs with the defaults of ``config.toml`` (performance ``n_resamples = 500``).
 
-Each check is timed separately (the same calls ``monitor/check_suite.py`` makes), then
+Each check is timed separately (the same calls ``monitor/pipeline/check_suite.py`` makes), then
 ``run_suite`` end to end ("whole suite"; CBPE runs there only for windows without mature
 labels, so it is timed on its own and not part of the whole suite). Reported per check: the
 best wall time and the best CPU time (user + system of this process, all threads) over
@@ -74,7 +74,7 @@ def window(n: int, *, seed: int, miscalibrated: bool) -> pd.DataFrame:
 
 
 def checks(model: Any, ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, Callable[[], Any]]:
-    """Each check of the suite as a thunk, called as ``monitor/check_suite.py`` calls it."""
+    """Each check of the suite as a thunk, called as ``monitor/pipeline/check_suite.py`` calls it."""
     from checks.calibration import calibration_check
     from checks.performance import performance
     from checks.recalibration import propose_recalibration

@@ -46,7 +46,7 @@ from checks.vocabulary import (
     resolve,
 )
 from monitor.redact import PASSWORD_KEYS
-from monitor.windows import Window, WindowError
+from monitor.windows import Window, WindowError, aware_utc
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 #: Column names from config are quoted by SQLAlchemy; this only rejects the unprintable.
@@ -258,7 +258,7 @@ class ReferenceConfig(_Strict):
         if kinds[0]:
             if self.start is None or self.end is None:
                 raise ValueError("a fixed reference period needs both start and end")
-            if _aware(self.end) <= _aware(self.start):
+            if aware_utc(self.end) <= aware_utc(self.start):
                 raise ValueError("end must be after start")
         return self
 
@@ -549,10 +549,6 @@ class UnknownModelError(KeyError):
 
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(f"No model named {name!r} is configured (known: {', '.join(known) or 'none'})")
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _loc_to_path(loc: tuple[Any, ...], data: Any = None) -> str:

@@ -237,6 +237,16 @@ def _transition(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(high, UTC)
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """A moment as naive UTC, the store's representation."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def aware_utc(moment: datetime) -> datetime:
+    """A moment read from the store (naive UTC) as an aware datetime; aware ones pass through."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def as_window(window: Window | timedelta) -> Window:
     """A :class:`Window` from a window or a fixed length."""
     return window if isinstance(window, Window) else Window(length=window)

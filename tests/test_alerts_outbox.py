@@ -16,7 +16,8 @@ import sqlalchemy as sa
 import monitor.store.alerts as tables
 from alerts.config import AlertsConfig
 from checks.result import CheckResult, Finding, ModelRun, Recommendation
-from monitor.alerting import Dispatcher, record_run_alerts
+from monitor.alerting.delivery import Dispatcher
+from monitor.alerting.recording import record_run_alerts
 from monitor.store.alerts import add_silence, alert_outbox, alert_states, expire_silence, notification_log
 from monitor.store.engine import make_engine
 from monitor.store.schema import metadata

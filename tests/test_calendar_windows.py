@@ -12,8 +12,8 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.due import due_windows
 from monitor.ingest import ingest_frame
+from monitor.pipeline.due import due_windows
 from monitor.store import open_store
 from tests.test_windows import deadline
 

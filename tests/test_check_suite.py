@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitor.check_suite import LABEL_CHECKS, run_suite
 from monitor.config import load_config
+from monitor.pipeline.check_suite import LABEL_CHECKS, run_suite
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 

@@ -23,10 +23,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from monitor.config import Config, parse_config
-from monitor.daemon import Daemon
 from monitor.ingest import ingest_frame
-from monitor.logs import make_handler
-from monitor.scheduling import job_specs, make_scheduler
+from monitor.service.daemon import Daemon
+from monitor.service.logs import make_handler
+from monitor.service.scheduling import job_specs, make_scheduler
 from monitor.store.alerts import alert_outbox
 from monitor.store.runs import claim_window
 from monitor.store.schema import quarantine, runs
@@ -474,7 +474,7 @@ def test_a_daemon_with_nothing_due_never_loads_the_data_stack(sqlite_url: str, t
 import sys
 from monitor.cli import build_parser
 from monitor.config import Config
-from monitor.daemon import Daemon
+from monitor.service.daemon import Daemon
 build_parser()
 config = Config.model_validate_json(open({str(path)!r}).read())
 daemon = Daemon(config, serve=False)

@@ -15,7 +15,7 @@ from checks.drift.window_summary import in_hash_sample, summarise_frame
 from monitor.config import Config
 from monitor.engines import event_time_range, open_engine, sql, window_counts
 from monitor.ingest import ingest_frame
-from monitor.runner import Runner
+from monitor.pipeline.runner import Runner
 from monitor.store import open_store
 from tests.conftest import make_config, model_dict
 from tests.engine_data import DAY, DRIFT, EDGES, NOW, START, edge_frame, outcomes, write_datasets
@@ -222,7 +222,7 @@ outcomes = "data/outcomes/*.parquet"
 def test_daemon_catches_up_an_in_place_model_without_copying_rows(store_url: str, tmp_path: Path) -> None:
     from sqlalchemy import func, select
 
-    from monitor.daemon import Daemon
+    from monitor.service.daemon import Daemon
 
     in_place, _ = configs(tmp_path)
     config = in_place.model_copy(update={"store": in_place.store.model_copy(update={"url": store_url})})

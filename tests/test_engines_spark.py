@@ -15,7 +15,7 @@ from checks.drift.window_summary import in_hash_sample, summarise_frame
 from monitor.config import Config
 from monitor.engines import sql
 from monitor.engines.spark_engine import spark_session
-from monitor.runner import Runner
+from monitor.pipeline.runner import Runner
 from monitor.store import open_store
 from tests.conftest import make_config, model_dict
 from tests.engine_data import DAY, EDGES, NOW, START, edge_frame, write_datasets
@@ -85,7 +85,7 @@ def _drift_rows(config: Config, end) -> dict[str, dict]:  # type: ignore[no-unty
 def test_spark_model_through_backfill_check_and_daemon_matches_duckdb(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from monitor.cli import main
     from monitor.config import load_config
-    from monitor.daemon import Daemon
+    from monitor.service.daemon import Daemon
     from monitor.store.runs import load_runs
 
     write_datasets(tmp_path / "data")

@@ -11,8 +11,8 @@ import pytest
 
 from checks._params import InvalidParameter
 from checks.importance import score_dependence
-from monitor.check_suite import run_suite
 from monitor.config import load_config
+from monitor.pipeline.check_suite import run_suite
 
 WEIGHTS = np.array([2.0, -1.5, 1.0, 0.5, 0.0, 0.0])
 FEATURES = [f"x{i}" for i in range(len(WEIGHTS))]

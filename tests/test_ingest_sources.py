@@ -15,9 +15,9 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from monitor.daemon import Daemon
 from monitor.ingest import ingest_file, ingest_frame
-from monitor.server import RateLimiter, start_server
+from monitor.service.daemon import Daemon
+from monitor.service.server import RateLimiter, start_server
 from monitor.store.schema import quarantine
 from tests.conftest import Clock, make_config, model_dict, settled
 from tests.test_server import TOKEN, post_log

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from monitor.config import Config
 from monitor.ingest import ingest_frame
-from monitor.runner import Runner
+from monitor.pipeline.runner import Runner
 from monitor.store import Store, open_store
 from monitor.store.schema import runs
 from tests.conftest import make_config, model_dict

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import inspect
 
 from alerts.config import AlertsConfig
-from monitor.alerting import Dispatcher
-from monitor.daemon import MAX_RETRY_DELAY, PROBE_TIMEOUT, Daemon, StoreUnavailable
+from monitor.alerting.delivery import Dispatcher
+from monitor.service.daemon import MAX_RETRY_DELAY, PROBE_TIMEOUT, Daemon, StoreUnavailable
 from monitor.store import open_store
 from monitor.store.schema import metadata
 from tests.conftest import Clock, make_config, model_dict
@@ -102,7 +102,7 @@ def test_readiness_does_not_wait_for_a_thread_that_is_connecting(
         release.wait(30)
         return open_store(config)
 
-    monkeypatch.setattr("monitor.daemon.open_store", slow_open)
+    monkeypatch.setattr("monitor.service.daemon.open_store", slow_open)
     job = threading.Thread(target=daemon.store, daemon=True)
     job.start()
     assert connecting.wait(10)

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from monitor.policy.class_prior import prior_correction
 from sklearn import metrics as skm
 
 from checks.estimation import expected_metrics
 from checks.multiclass_estimation import expected_multiclass_metrics, multiclass_estimate
 from checks.prior_shift import class_prior_shift, em_priors
 from checks.result import CheckResult, Finding
-from monitor.check_suite import run_suite
-from monitor.class_prior_policy import prior_correction
-from monitor.policy import recommend
+from monitor.pipeline.check_suite import run_suite
+from monitor.policy.decision import recommend
 from tests.conftest import make_config
 from tests.multiclass_world import CLASSES, world
 from tests.test_daemon import START

@@ -11,8 +11,8 @@ import pytest
 from checks.multiclass_calibration import multiclass_calibration_check
 from checks.multiclass_performance import multiclass_performance
 from checks.result import ModelRun
-from monitor.report_server import make_report_server
 from monitor.reports import report_relpath, write_run_report
+from monitor.reports.server import make_report_server
 from tests.browser import chromium_path, load_page, screenshot
 from tests.multiclass_world import CLASSES, world
 from tests.test_daemon import START

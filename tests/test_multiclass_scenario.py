@@ -16,8 +16,8 @@ from sklearn.metrics import confusion_matrix
 from checks.temperature import MulticlassRecalibrator
 from monitor.ingest import ingest_frame
 from monitor.ingest.validate import validate_batch
+from monitor.pipeline.runner import Runner
 from monitor.reports import report_relpath
-from monitor.runner import Runner
 from monitor.store import open_store
 from tests.conftest import make_config, model_dict
 from tests.multiclass_world import CLASSES, world

@@ -13,7 +13,7 @@ from alerts.notification import AlertView, Notification, merge
 from alerts.render import summary_line
 from monitor.cli import main
 from monitor.config import Config
-from monitor.runner import Runner
+from monitor.pipeline.runner import Runner
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox, alert_states
 from monitor.store.schema import runs
@@ -154,8 +154,8 @@ def test_shutdown_delivers_what_is_due_within_the_grace_and_logs_what_remains(
 ) -> None:
     from types import SimpleNamespace
 
-    from monitor.alerting import record_run_alerts
-    from monitor.daemon import Daemon
+    from monitor.alerting.recording import record_run_alerts
+    from monitor.service.daemon import Daemon
     from tests.test_alerts_outbox import T0, _run
 
     clock = Clock(T0 + 2 * DAY)
@@ -166,8 +166,8 @@ def test_shutdown_delivers_what_is_due_within_the_grace_and_logs_what_remains(
     receiver = Ticking(seconds=10)
     daemon._dispatcher.receivers["console"] = receiver  # type: ignore[union-attr]
     fake_time = SimpleNamespace(monotonic=receiver.monotonic)
-    monkeypatch.setattr("monitor.daemon.time", fake_time)
-    monkeypatch.setattr("monitor.alerting.time", fake_time)
+    monkeypatch.setattr("monitor.service.daemon.time", fake_time)
+    monkeypatch.setattr("monitor.alerting.delivery.time", fake_time)
     caplog.set_level("INFO", logger="driftwatch.daemon")
     assert daemon.shutdown(timedelta(seconds=25))  # SIGTERM
     assert receiver.sent == 3  # started at 0, 10 and 20 s; not at 30 s

@@ -18,7 +18,7 @@ from checks.performance import performance, performance_metrics
 from checks.result import CheckResult
 from checks.segments import segment_check
 from checks.threshold import threshold_check
-from monitor.policy import PolicyRules, recommend
+from monitor.policy.decision import PolicyRules, recommend
 
 FEATURES = [f"x{i}" for i in range(6)]
 WEIGHTS = np.array([2.0, -1.5, 1.0, 0.5, 0.0, 0.0])

@@ -1,6 +1,6 @@
 """Every row of the policy's decision table, on real check results, and "no action" with its reason.
 
-The issue's cases go through the whole suite (:func:`monitor.check_suite.run_suite`) of a model
+The issue's cases go through the whole suite (:func:`monitor.pipeline.check_suite.run_suite`) of a model
 with no configured importance: a covariate shift must get ``retrain`` in every post-shift
 window, a population-mix block ``investigate_data``.
 """
@@ -19,9 +19,9 @@ from checks.drift.dataset import dataset_drift
 from checks.performance import performance
 from checks.quality import data_quality
 from checks.result import CheckResult, Finding
-from monitor.check_suite import SuiteOutcome, run_suite
 from monitor.config import load_config
-from monitor.policy import decide
+from monitor.pipeline.check_suite import SuiteOutcome, run_suite
+from monitor.policy.decision import decide
 
 FEATURES = [f"x{i}" for i in range(7)]
 WEIGHTS = np.array([4.0, -2.5, 1.5, 1.0, 0.0, 0.0, 0.0])

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from checks.drift import dataset_drift
+from monitor.engines.pushdown import Span, sql_drift
 from monitor.ingest import ingest_frame
-from monitor.pushdown import Span, sql_drift
 from monitor.store import open_store
 from monitor.store.windows import read_window
 from tests.conftest import make_config, model_dict
@@ -84,7 +84,7 @@ def test_sql_drift_matches_in_memory_binned_methods(stored):
 
 
 def test_runner_uses_pushdown_and_samples_large_windows(stored, tmp_path):
-    from monitor.runner import Runner
+    from monitor.pipeline.runner import Runner
 
     store, model = stored
     config = make_config(

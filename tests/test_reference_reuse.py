@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from monitor.config import Config, ModelConfig
-from monitor.daemon import Daemon
+from monitor.engines.reference import REFERENCES, ReferenceCache, load_reference
 from monitor.ingest import ingest_frame
-from monitor.reference import REFERENCES, ReferenceCache, load_reference
-from monitor.runner import Runner
+from monitor.pipeline.runner import Runner
+from monitor.service.daemon import Daemon
 from monitor.store import Store, open_store
 from monitor.store.windows import read_window
 from tests.conftest import make_config, model_dict

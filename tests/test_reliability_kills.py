@@ -15,7 +15,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.ingest import ingest_frame
-from monitor.runner import Runner, owner_gone
+from monitor.pipeline.runner import Runner, owner_gone
 from monitor.store import open_store
 from monitor.store.runs import claim_window
 from tests.soak.harness import (

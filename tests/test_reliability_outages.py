@@ -23,9 +23,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from alerts.config import AlertsConfig
-from monitor.alerting import Dispatcher
+from monitor.alerting.delivery import Dispatcher
 from monitor.config import load_config
-from monitor.daemon import Daemon
+from monitor.service.daemon import Daemon
 from monitor.store import open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.engine import make_engine

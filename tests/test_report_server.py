@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor import report_server
-from monitor.report_server import CONTENT_SECURITY_POLICY, handle_report_request, make_report_server
+from monitor.reports.server import CONTENT_SECURITY_POLICY, handle_report_request, make_report_server
 
 
 @pytest.fixture(scope="module")

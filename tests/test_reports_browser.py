@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from checks.result import ModelRun
-from monitor.report_server import make_report_server
 from monitor.reports import model_slug, report_relpath, write_index, write_run_report
 from monitor.reports.assets import page
 from monitor.reports.markup import Markup
+from monitor.reports.server import make_report_server
 from tests import report_fixtures as fx
 from tests.browser import chromium_path, load_page, screenshot
 

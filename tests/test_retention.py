@@ -203,7 +203,7 @@ end = "2025-02-01T00:00:00Z"
 
 
 def test_a_fixed_reference_keeps_working_from_its_snapshot_where_raw_events_are_gone(opened) -> None:  # type: ignore[no-untyped-def]
-    from monitor.reference import load_reference
+    from monitor.engines.reference import load_reference
 
     store, config = opened(reference={"start": "2026-01-01T00:00:00Z", "end": "2026-01-03T00:00:00Z"})
     model = config.models[0]
@@ -226,7 +226,7 @@ def test_a_fixed_reference_keeps_working_from_its_snapshot_where_raw_events_are_
 def test_daemon_start_up_logs_what_retention_keeps(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    from monitor.daemon import Daemon
+    from monitor.service.daemon import Daemon
 
     config = make_config(
         f"sqlite:///{tmp_path / 'd.db'}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from datetime import UTC, datetime, timedelta
 
-from monitor.runner import owner_gone
+from monitor.pipeline.runner import owner_gone
 from monitor.store.runs import checked_window_ends, claim_window
 
 END = datetime(2026, 10, 2, tzinfo=UTC)

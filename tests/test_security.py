@@ -22,10 +22,10 @@ from sqlalchemy.engine import make_url
 
 from monitor.cli import main
 from monitor.config import ServerConfig, load_config, parse_config
-from monitor.daemon import Daemon
 from monitor.ingest import ingest_frame
-from monitor.runner import Runner
-from monitor.server import start_server
+from monitor.pipeline.runner import Runner
+from monitor.service.daemon import Daemon
+from monitor.service.server import start_server
 from monitor.store import open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.schema import meta, quarantine, runs

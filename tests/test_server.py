@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from monitor.daemon import Daemon
-from monitor.server import DaemonServer, RateLimiter, start_server
+from monitor.service.daemon import Daemon
+from monitor.service.server import DaemonServer, RateLimiter, start_server
 from monitor.store.schema import quarantine
 from tests.conftest import Clock, make_config, model_dict
 from tests.test_daemon import DAY, LIGHT, START, load_days, traffic

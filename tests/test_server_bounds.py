@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.daemon import Daemon
-from monitor.report_server import make_report_server
-from monitor.server import BadRequest, DaemonServer, RateLimiter, parse_log_body, start_server
+from monitor.reports.server import make_report_server
+from monitor.service.daemon import Daemon
+from monitor.service.server import BadRequest, DaemonServer, RateLimiter, parse_log_body, start_server
 from tests.conftest import Clock, make_config, model_dict
 from tests.test_daemon import LIGHT
 from tests.test_server import TOKEN, post_log, request

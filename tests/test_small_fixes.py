@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import monitor.runner  # noqa: F401  (imported up front: the timing below is of the runs, not of imports)
-from monitor.daemon import Daemon
+import monitor.pipeline.runner  # noqa: F401  (imported up front: the timing below is of the runs, not of imports)
 from monitor.reports import run_report
 from monitor.reports.run_report import write_atomic
+from monitor.service.daemon import Daemon
 from tests.test_daemon import DAY, START, _samples, light_config, load_days
 
 

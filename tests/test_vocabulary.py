@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import pytest
+from monitor.policy.signals import RANKING_METRIC, RETRAIN_METRICS
 
 from checks import vocabulary as v
 from checks.drift import ALIASES, METHODS
 from checks.performance import METRICS
 from checks.threshold import OBJECTIVES
 from monitor.cli import main
-from monitor.policy import LABEL_ALERT_CHECKS
-from monitor.policy_signals import RANKING_METRIC, RETRAIN_METRICS
+from monitor.policy.decision import LABEL_ALERT_CHECKS
 from monitor.reports.run_report import SECTIONS
 
 

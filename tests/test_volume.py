@@ -13,10 +13,10 @@ import pytest
 from scipy import stats
 
 from checks.volume import Expectation, expected_rows, traffic_volume
-from monitor.check_suite import run_suite
 from monitor.cli import main
-from monitor.daemon import Daemon
-from monitor.server import start_server
+from monitor.pipeline.check_suite import run_suite
+from monitor.service.daemon import Daemon
+from monitor.service.server import start_server
 from tests.conftest import Clock, make_config, model_dict
 from tests.test_calendar_windows import events, setup
 from tests.test_daemon import DAY, LIGHT, START, load_days

@@ -17,7 +17,7 @@ from alerts.durations import parse_duration
 from alerts.notification import AlertView, Notification
 from alerts.receivers import build_receiver
 from alerts.slack import SlackSender
-from monitor.alerting import Dispatcher
+from monitor.alerting.delivery import Dispatcher
 from monitor.config import load_config
 from monitor.store import open_store
 from monitor.store.alerts import add_silence, expire_silence, list_silences

@@ -101,7 +101,7 @@ def summarize(run: ModelRun) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.runner import Runner
+    from monitor.pipeline.runner import Runner
 
     config = load_config(args.config)
     store = open_store(config)
@@ -145,7 +145,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from monitor.runner import Runner
+    from monitor.pipeline.runner import Runner
 
     config = load_config(args.config)
     store = open_store(config)
@@ -172,7 +172,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from monitor.runner import Runner
+    from monitor.pipeline.runner import Runner
 
     config = load_config(args.config)
     store = open_store(config)

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from monitor.daemon import Daemon
+    from monitor.service.daemon import Daemon
 
     config = load_config(args.config)
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from monitor.report_server import make_report_server
+    from monitor.reports.server import make_report_server
 
     config = load_config(args.config) if args.dir is None or Path(args.config).exists() else None
     reports_dir = args.dir or config.reports.dir  # type: ignore[union-attr]

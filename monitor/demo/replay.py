@@ -9,7 +9,7 @@ brings the job's next run forward to now, so ticks follow each other as fast as 
 run and never overlap. Each tick moves
 the simulated clock to the next time the model's check is scheduled (its cron ``schedule``,
 e.g. 00:05 every day), lets the serving system write the log files of the day that just
-ended, and then runs what :class:`monitor.daemon.Daemon` runs at that moment -- its
+ended, and then runs what :class:`monitor.service.daemon.Daemon` runs at that moment -- its
 ingestion job, its check job (the runner: every due window, re-evaluations of windows whose
 late labels arrived), and its alert dispatch -- through the daemon's own job methods, with
 the daemon's clock being the simulated one. Alerts reach the configured receivers (the
@@ -31,9 +31,9 @@ from sqlalchemy import select
 
 from checks.result import ModelRun
 from monitor.config import Config, ModelConfig
-from monitor.daemon import Daemon
 from monitor.demo.scenario import Scenario
 from monitor.demo.serving import LogWriter, day_of
+from monitor.service.daemon import Daemon
 from monitor.store.schema import runs
 from monitor.store.windows import window_counts
 from monitor.windows import window_start

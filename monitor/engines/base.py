@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,8 @@ import numpy as np
 from checks.drift.window_summary import WindowSummary
 from monitor.config import DataConfig, ModelConfig
 from monitor.engines import sql
-from monitor.store.windows import WindowCounts, naive_utc
+from monitor.store.windows import WindowCounts
+from monitor.windows import aware_utc, naive_utc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +79,7 @@ class InPlaceEngine(ABC):
         """First and last prediction timestamps (aware UTC), ``None`` without rows."""
         ts = self._q(self.model.timestamp_column)
         first, last = self.rows(f"SELECT min({ts}), max({ts}) FROM {self.source('predictions')}")[0]
-        return _aware(first), _aware(last)
+        return _moment(first), _moment(last)
 
     def counts(self, start: datetime, end: datetime) -> WindowCounts:
         """Predictions and labelled predictions of a window (nothing is quarantined in place)."""
@@ -145,13 +146,6 @@ class InPlaceEngine(ABC):
         return predictions, self.frame(query)
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def column_names(model: ModelConfig) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Numeric and categorical columns of the drift check, name -> source column, and roles.
 
@@ -170,3 +164,10 @@ def column_names(model: ModelConfig) -> tuple[dict[str, str], dict[str, str], di
         categorical["prediction"] = model.prediction_column
         roles["prediction"] = "prediction"
     return numeric, categorical, roles
+
+
+def _moment(value: Any) -> datetime | None:
+    """An engine's timestamp (a datetime or an ISO string; naive is UTC) as an aware datetime."""
+    if value is None:
+        return None
+    return aware_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))

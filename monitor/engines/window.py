@@ -32,8 +32,8 @@ from checks.result import CheckResult
 from monitor.config import ModelConfig
 from monitor.engines import open_engine
 from monitor.engines.base import InPlaceEngine, column_names
+from monitor.engines.reference import Reference, load_reference, reference_span
 from monitor.ingest.validate import validate_batch
-from monitor.reference import Reference, load_reference, reference_span
 from monitor.store import Store
 from monitor.store.schema import feature_column
 from monitor.store.windows import WindowCounts

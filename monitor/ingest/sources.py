@@ -13,7 +13,7 @@ from monitor.store import Store
 from monitor.store.errors import describe_error
 
 if TYPE_CHECKING:
-    from monitor.source_health import SourceHealth
+    from monitor.ingest.health import SourceHealth
 
 
 def ingest_sources(

@@ -1,7 +1,7 @@
 """HTML reports: one self-contained page per model run, a page per model, and an index.
 
 Renderers take the result objects of :mod:`checks.result` (no database access); writers put
-the pages under a reports directory that :mod:`monitor.report_server` serves read-only::
+the pages under a reports directory that :mod:`monitor.reports.server` serves read-only::
 
     reports/
       index.html                                 every model, latest status, timelines

@@ -86,7 +86,7 @@ PAGE_SCRIPT = """
 #: ``'sha256-…'`` source expression of :data:`PAGE_SCRIPT` for Content-Security-Policy.
 PAGE_SCRIPT_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(PAGE_SCRIPT.encode()).digest()).decode() + "'"
 
-#: Policy of every report page (also sent as a header by :mod:`monitor.report_server`).
+#: Policy of every report page (also sent as a header by :mod:`monitor.reports.server`).
 PAGE_CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
     f"script-src {PAGE_SCRIPT_HASH}; base-uri 'none'; form-action 'none'"

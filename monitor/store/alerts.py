@@ -1,15 +1,15 @@
 """Tables of the alert lifecycle: alert state, outbox, notification log, silences, receiver health.
 
 Times are naive UTC like the rest of the store. The outbox is written in the same transaction
-as a run's findings (:func:`monitor.alerting.record_run_alerts`) and drained by
-:class:`monitor.alerting.Dispatcher`; a row's backoff state (``attempts``, ``next_attempt_at``,
+as a run's findings (:func:`monitor.alerting.recording.record_run_alerts`) and drained by
+:class:`monitor.alerting.delivery.Dispatcher`; a row's backoff state (``attempts``, ``next_attempt_at``,
 ``last_error``) and its lease (``claimed_by``, ``claimed_until``) live on the row itself.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from alerts.lifecycle import AlertState
 from alerts.notify import FiringMark, LogEntry
 from alerts.silences import Silence
 from monitor.store.schema import metadata
+from monitor.windows import naive_utc
 
 alert_states = Table(
     "dw_alerts",
@@ -117,10 +118,6 @@ receiver_health = Table(
 ALERT_TABLES = (alert_states, alert_outbox, notification_log, silences, receiver_health)
 
 
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def _silence(row: Any) -> Silence:
     return Silence(
         id=row.id,
@@ -145,10 +142,10 @@ def add_silence(
     """Store a new silence and return it (its ``id`` is a fresh 12-hex-digit token)."""
     if not matchers.get("model"):
         raise ValueError("a silence needs at least a model matcher")
-    if _naive(ends_at) <= _naive(starts_at):
+    if naive_utc(ends_at) <= naive_utc(starts_at):
         raise ValueError("a silence must end after it starts")
     silence = Silence(
-        uuid.uuid4().hex[:12], dict(matchers), _naive(starts_at), _naive(ends_at), created_by, comment
+        uuid.uuid4().hex[:12], dict(matchers), naive_utc(starts_at), naive_utc(ends_at), created_by, comment
     )
     conn.execute(
         silences.insert().values(
@@ -158,7 +155,7 @@ def add_silence(
             ends_at=silence.ends_at,
             created_by=created_by,
             comment=comment,
-            created_at=_naive(now),
+            created_at=naive_utc(now),
         )
     )
     return silence
@@ -168,13 +165,13 @@ def list_silences(conn: Connection, *, now: datetime, include_expired: bool = Fa
     """Silences that are active or pending at ``now`` (all of them with ``include_expired``)."""
     query = select(silences).order_by(silences.c.starts_at, silences.c.id)
     if not include_expired:
-        query = query.where(silences.c.ends_at > _naive(now))
+        query = query.where(silences.c.ends_at > naive_utc(now))
     return [_silence(row) for row in conn.execute(query)]
 
 
 def expire_silence(conn: Connection, silence_id: str, *, now: datetime) -> bool:
     """End a silence now (the row stays, as history); False when it is unknown or already over."""
-    moment = _naive(now)
+    moment = naive_utc(now)
     result = conn.execute(
         update(silences)
         .where(silences.c.id == silence_id, silences.c.ends_at > moment)

@@ -56,7 +56,7 @@ def _bounded_pg_url(url: URL, connect_timeout: timedelta, statement_timeout: tim
     """``url`` with libpq's connect timeout, TCP keepalives and user timeout, and a statement timeout.
 
     They travel in the URL so that every engine made from it (the advisory-lock connections of
-    :mod:`monitor.locks` too) is bounded; settings already in the URL win.
+    :mod:`monitor.service.locks` too) is bounded; settings already in the URL win.
     """
     idle, interval, count = KEEPALIVES
     bounds = {

@@ -27,8 +27,7 @@ from alerts.durations import format_duration
 from monitor.config import Config, ModelConfig
 from monitor.store.engine import Store
 from monitor.store.schema import quarantine, runs
-from monitor.store.windows import aware_utc, naive_utc
-from monitor.windows import as_window, latest_window_end, window_ends, window_start
+from monitor.windows import as_window, aware_utc, latest_window_end, naive_utc, window_ends, window_start
 
 log = logging.getLogger("driftwatch.store.retention")
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from checks.result import ModelRun
 from monitor.store.schema import findings, runs
-from monitor.store.windows import aware_utc, naive_utc
+from monitor.windows import aware_utc, naive_utc
 
 #: How long a ``running`` claim is honoured before another process may take the window over.
 LEASE = timedelta(minutes=30)

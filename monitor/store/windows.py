@@ -7,7 +7,7 @@ so the daemon can decide that nothing is due without loading the data stack.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, DateTime, Float, and_, func, or_, select
@@ -16,19 +16,10 @@ from sqlalchemy.types import TypeEngine
 from monitor.config import ModelConfig
 from monitor.store.engine import Store
 from monitor.store.schema import feature_column, quarantine, score_columns
+from monitor.windows import aware_utc, naive_utc
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """The store's representation of a moment: naive UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def aware_utc(moment: datetime) -> datetime:
-    """A moment read from the store (naive UTC) as an aware datetime; aware ones pass through."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -203,11 +194,7 @@ def event_time_range(store: Store, model: ModelConfig) -> tuple[datetime | None,
     events = store.events(model.name)
     with store.engine.connect() as conn:
         row = conn.execute(select(func.min(events.c.ts), func.max(events.c.ts))).one()
-    first, last = (None if v is None else _aware_utc(v) for v in row)
+    first, last = (
+        None if v is None else aware_utc(datetime.fromisoformat(v) if isinstance(v, str) else v) for v in row
+    )
     return first, last
-
-
-def _aware_utc(value: datetime | str) -> datetime:
-    """A stored (naive UTC) timestamp as an aware datetime."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC)

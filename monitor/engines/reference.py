@@ -11,7 +11,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from monitor.store import Store
 from monitor.store.reference_cache import cached_reference
 from monitor.store.schema import feature_column, score_columns
 from monitor.store.windows import read_window, span_version, window_counts
-from monitor.windows import Window, local_shift
+from monitor.windows import Window, aware_utc, local_shift
 
 
 class ReferenceError(ValueError):
@@ -76,7 +76,7 @@ def reference_span(
         length = ref.trailing.months if isinstance(ref.trailing, Window) else ref.trailing
         return local_shift(current_start, length, timezone), current_start
     assert ref.start is not None and ref.end is not None
-    return _aware(ref.start), _aware(ref.end)
+    return aware_utc(ref.start), aware_utc(ref.end)
 
 
 def window_overlap(reference: tuple[datetime, datetime], window: tuple[datetime, datetime]) -> dict[str, Any]:
@@ -229,7 +229,3 @@ def _copy(reference: Reference) -> Reference:
 
 #: The references of this process: shared by the runners of every job.
 REFERENCES = ReferenceCache()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -58,7 +58,7 @@ consequence of the new balance); otherwise a calibration alert wins over a thres
 proposal, which follows from the distorted scores.
 
 Multiclass models: a class-prior shift with ranking intact calls for **correct_priors**
-(:mod:`monitor.class_prior_policy`), after suspect data and before the other rows; otherwise
+(:mod:`monitor.policy.class_prior`), after suspect data and before the other rows; otherwise
 the rows apply with the one-vs-rest ROC AUC as the ranking metric and top-label / class-wise
 ECE as the calibration check.
 
@@ -74,8 +74,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.result import CheckResult, Finding, Recommendation
-from monitor.class_prior_policy import prior_correction
-from monitor.policy_signals import (
+from monitor.policy.class_prior import prior_correction
+from monitor.policy.signals import (
     PolicyRules,
     alert_findings,
     data_suspect,

@@ -46,7 +46,7 @@ from monitor.engines import sql
 from monitor.engines.base import column_names
 from monitor.store import Store
 from monitor.store.schema import feature_column
-from monitor.store.windows import naive_utc
+from monitor.windows import naive_utc
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``driftwatch run``: the long-running service.
 
-The daemon owns a scheduler (:mod:`monitor.scheduling`), the store, the alert dispatcher and
-the HTTP server (:mod:`monitor.server`). Each job body runs through :meth:`Daemon._run_job`,
+The daemon owns a scheduler (:mod:`monitor.service.scheduling`), the store, the alert dispatcher and
+the HTTP server (:mod:`monitor.service.server`). Each job body runs through :meth:`Daemon._run_job`,
 which gives it the store, a log context (job, model), a failure boundary (one model's failing
 check never stops another's), and the store-outage policy: a job that cannot reach the store
 logs a warning and runs again after ``daemon.store_retry_interval`` (doubling per failure, up
@@ -33,22 +33,23 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text
 
-from monitor.alerting import Dispatcher, DispatchStats, default_owner
+from monitor.alerting.delivery import Dispatcher, DispatchStats, default_owner
 from monitor.config import Config, ConfigError, load_config
-from monitor.due import due_windows, windows_with_new_labels
 from monitor.engines import window_counts
-from monitor.locks import JobLocks
-from monitor.logs import configure_logging, log_context
-from monitor.metrics import DaemonMetrics
+from monitor.ingest.health import SourceHealth
+from monitor.pipeline.due import due_windows, windows_with_new_labels
 from monitor.redact import redact_urls
-from monitor.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
-from monitor.source_health import SourceHealth
+from monitor.service.locks import JobLocks
+from monitor.service.logs import configure_logging, log_context
+from monitor.service.metrics import DaemonMetrics
+from monitor.service.scheduling import JobSpec, job_specs, make_scheduler, overdue_after
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.errors import StoreUnavailable, describe_error, is_schema_gone, is_store_error
 from monitor.store.retention import apply_retention, describe_retention
 from monitor.store.runs import stopped_traffic
 from monitor.store.schema import runs
+from monitor.windows import aware_utc
 
 log = logging.getLogger("driftwatch.daemon")
 
@@ -69,10 +70,6 @@ class _Probe:
     started: float
     done: threading.Event = field(default_factory=threading.Event)
     reasons: list[str] = field(default_factory=list)
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class Daemon:
@@ -197,7 +194,7 @@ class Daemon:
             ).all()
         for model, finished in rows:
             if finished is not None:
-                self._note_check(model, _aware(finished))
+                self._note_check(model, aware_utc(finished))
         self._no_traffic = stopped_traffic(store.engine)
 
     def _note_check(self, model: str, moment: datetime) -> None:
@@ -341,7 +338,9 @@ class Daemon:
             relabelled = windows_with_new_labels(store, self.config, model, now)
             done = []  # nothing due: the check stack is not even imported
             if due or relabelled:
-                from monitor.runner import Runner  # pandas, scipy, scikit-learn: only with work to do
+                from monitor.pipeline.runner import (
+                    Runner,  # pandas, scipy, scikit-learn: only with work to do
+                )
 
                 runner = Runner(store, self.config, clock=self.clock, owner=self.owner)
                 done = runner.work(model, due, relabelled)
@@ -369,7 +368,7 @@ class Daemon:
             ).first()
         # Counted now, not as of the window's last evaluation: labels keep arriving in between.
         model = self.config.model(model_name)
-        coverage = None if newest is None else window_counts(store, model, *map(_aware, newest)).coverage
+        coverage = None if newest is None else window_counts(store, model, *map(aware_utc, newest)).coverage
         durations = {
             r.id: (r.finished_at - r.started_at).total_seconds()
             for r in timings
@@ -510,7 +509,7 @@ class Daemon:
         With ``paused`` the jobs are registered but wait for ``self.scheduler.resume()``.
         """
         if self.serve:
-            from monitor.server import start_server
+            from monitor.service.server import start_server
 
             self.server = start_server(self)
         try:

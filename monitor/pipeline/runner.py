@@ -19,19 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from checks.result import ModelRun, Recommendation
-from monitor.alerting import record_run_alerts
-from monitor.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_seed
+from monitor.alerting.recording import record_run_alerts
 from monitor.config import Config, ModelConfig
-from monitor.due import due_windows, owner_gone, windows_with_new_labels
-from monitor.policy import decide
-from monitor.redact import redact_urls
-from monitor.reference import (
+from monitor.engines.reference import (
     REFERENCES,
     ReferenceCache,
     expected_rows_in,
     reference_span,
     window_overlap,
 )
+from monitor.pipeline.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_seed
+from monitor.pipeline.due import due_windows, owner_gone, windows_with_new_labels
+from monitor.policy.decision import decide
+from monitor.redact import redact_urls
 from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
 from monitor.store import Store
 from monitor.store.runs import (
@@ -85,11 +85,11 @@ class Runner:
     # -- which windows --------------------------------------------------------------------
 
     def due_windows(self, model: ModelConfig, now: datetime | None = None) -> list[datetime]:
-        """Ends of complete windows not checked yet, oldest first (:func:`monitor.due.due_windows`)."""
+        """Ends of complete windows not checked yet, oldest first (:func:`~monitor.pipeline.due.due_windows`)."""
         return due_windows(self.store, self.config, model, now or self.clock())
 
     def windows_with_new_labels(self, model: ModelConfig, now: datetime | None = None) -> list[int]:
-        """Finished runs to re-evaluate because labels arrived (:mod:`monitor.due`)."""
+        """Finished runs to re-evaluate because labels arrived (:mod:`monitor.pipeline.due`)."""
         return windows_with_new_labels(self.store, self.config, model, now or self.clock())
 
     # -- one window -----------------------------------------------------------------------
@@ -192,7 +192,7 @@ class Runner:
         )
         evidently = None
         if self.config.reports.evidently and not reference.frame.empty and not current.empty:
-            from monitor.evidently_report import write_evidently_report
+            from monitor.reports.evidently import write_evidently_report
 
             target = Path(self.config.reports.dir) / report_relpath(run).replace(".html", ".evidently.html")
             evidently = write_evidently_report(model, reference.frame, current, target)
@@ -261,7 +261,7 @@ class Runner:
         self, model: ModelConfig, claim: RunClaim, outcome: SuiteOutcome, rows: int
     ) -> SuiteOutcome:
         """Replace the sampled drift result with exact counts aggregated in SQL (a large window)."""
-        from monitor.pushdown import Span, sql_drift
+        from monitor.engines.pushdown import Span, sql_drift
 
         log.info(
             'Window of model "%s" has %d rows: drift aggregated in SQL, other checks sampled',

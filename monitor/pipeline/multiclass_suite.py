@@ -1,6 +1,6 @@
 """The label checks and the label-free estimate of a multiclass model (config in, results out).
 
-Called by :mod:`monitor.check_suite` for ``task = "multiclass"`` models with class
+Called by :mod:`monitor.pipeline.check_suite` for ``task = "multiclass"`` models with class
 probabilities (the ``p_<i>`` store columns, one per entry of ``classes``): performance per
 class and overall, calibration (with a temperature/vector scaling proposal when it alerts),
 the class-prior shift check, and multiclass CBPE while labels are not mature.

@@ -18,7 +18,7 @@
     second (bursts of :data:`BURST`) get 429 with ``Retry-After``.
 everything else
     The report pages, read-only, exactly as ``driftwatch serve`` shows them
-    (:func:`monitor.report_server.handle_report_request`): ``/`` is the index,
+    (:func:`monitor.reports.server.handle_report_request`): ``/`` is the index,
     ``/<model>/<file>.html`` a run — the links in alerts (``[reports] base_url``).
 """
 
@@ -39,18 +39,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.config import UnknownModelError
-from monitor.metrics import CONTENT_TYPE_LATEST
-from monitor.report_server import SECURITY_HEADERS, BoundedHTTPServer, handle_report_request
+from monitor.reports.server import SECURITY_HEADERS, BoundedHTTPServer, handle_report_request
+from monitor.service.metrics import CONTENT_TYPE_LATEST
 from monitor.store.errors import StoreUnavailable, describe_error, is_store_error
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.metrics import DaemonMetrics
+    from monitor.service.metrics import DaemonMetrics
     from monitor.store import Store
 
 
 class ServedDaemon(Protocol):
-    """What the endpoints need of the daemon (:class:`monitor.daemon.Daemon` provides it)."""
+    """What the endpoints need of the daemon (:class:`monitor.service.daemon.Daemon` provides it)."""
 
     config: Config
     metrics: DaemonMetrics
@@ -126,7 +126,7 @@ def parse_log_body(body: bytes) -> tuple[str, str, list[dict[str, Any]]]:
     >>> parse_log_body(b'{"model": "fraud", "rows": [1]}')
     Traceback (most recent call last):
     ...
-    monitor.server.BadRequest: "kind" must be one of "predictions", "outcomes"
+    monitor.service.server.BadRequest: "kind" must be one of "predictions", "outcomes"
     """
     try:
         data = json.loads(body)

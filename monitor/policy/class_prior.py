@@ -1,4 +1,4 @@
-"""The multiclass prior-correction rule of the policy (:func:`monitor.policy.decide` applies it).
+"""The multiclass prior-correction rule of the policy (:func:`monitor.policy.decision.decide` applies it).
 
 **Correct the priors** when the ``class_prior`` check found a class-prior shift (the label
 mix moved significantly and materially while the scores within each true class held), the
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from checks.result import CheckResult, Recommendation
-from monitor.policy_signals import RANKING_METRIC as RANKING
-from monitor.policy_signals import ranking_evidence, ranking_intact
+from monitor.policy.signals import RANKING_METRIC as RANKING
+from monitor.policy.signals import ranking_evidence, ranking_intact
 
 PRIOR_DEPENDENT = frozenset(
     {"accuracy", "macro_f1", "weighted_f1", "log_loss", "brier", "precision", "recall"}

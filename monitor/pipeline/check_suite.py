@@ -34,8 +34,8 @@ from checks.segments import segment_check
 from checks.temperature import MulticlassRecalibrationProposal
 from checks.threshold import threshold_check
 from checks.volume import Expectation
-from monitor import multiclass_suite
 from monitor.config import ModelConfig
+from monitor.pipeline import multiclass_suite
 
 LABEL_CHECKS = ("performance", "calibration", "segments", "threshold", "class_prior")
 

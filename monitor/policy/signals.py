@@ -1,4 +1,4 @@
-"""The signals the policy reads from a run's check results (see :mod:`monitor.policy` for the rules).
+"""The signals the policy reads from a run's check results (see :mod:`monitor.policy.decision` for the rules).
 
 Each function answers one question about the run -- did ranking fall, did the class balance
 shift, is the drift heavy, is a segment severe, is the data suspect, did the population mix
