@@ -80,7 +80,7 @@ def checks(model: Any, ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, Callab
     from checks.recalibration import propose_recalibration
     from checks.segments import segment_check
     from checks.threshold import threshold_check
-    from monitor import check_suite as cs
+    from monitor.pipeline import check_suite as cs
 
     y, y_ref = cur["label"].to_numpy(), ref["label"].to_numpy()
     s, s_ref = cur["score"].to_numpy(), ref["score"].to_numpy()

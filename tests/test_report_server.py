@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor import report_server
+from monitor.reports import server as report_server
 from monitor.reports.server import CONTENT_SECURITY_POLICY, handle_report_request, make_report_server
 
 
