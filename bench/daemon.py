@@ -3,6 +3,7 @@
     .venv/bin/python bench/daemon.py                       # everything, default sizes
     .venv/bin/python bench/daemon.py --only startup        # start to /readyz 200, RSS, idle CPU
     .venv/bin/python bench/daemon.py --only cycle --models 10 --rows 100000
+    .venv/bin/python bench/daemon.py --only cycle --profile /tmp/cycle.prof   # cProfile of the cycle
     .venv/bin/python bench/daemon.py --only soak --cycles 100
 
 - ``startup``: ``python -m monitor --config ... run`` as a subprocess with ``--models``
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import io
 import json
 import os
@@ -184,7 +186,12 @@ def _port(pid: int) -> int:
 # -- one cycle --------------------------------------------------------------------------------
 
 
-def bench_cycle(models: int, rows: int) -> list[tuple[str, str]]:
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_cycle(models: int, rows: int, profile: str | None = None) -> list[tuple[str, str]]:
     from monitor.config import load_config
     from monitor.service.daemon import Daemon
 
@@ -206,19 +213,29 @@ def bench_cycle(models: int, rows: int) -> list[tuple[str, str]]:
                 ingest(store, model, frame, now)
         load = time.perf_counter() - t0
         times = []
-        t0 = time.perf_counter()
+        profiler = cProfile.Profile() if profile else None
+        load_start = os.getloadavg()[0]
+        cpu0, t0 = _cpu_self(), time.perf_counter()
+        if profiler:
+            profiler.enable()
         for model in config.models:
             t = time.perf_counter()
             done = daemon.check_job(model.name)
             assert done is not None and len(done) == 2, done  # the reference day and the current day
             times.append(time.perf_counter() - t)
-        total = time.perf_counter() - t0
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        total, cpu = time.perf_counter() - t0, _cpu_self() - cpu0
+        load_end = os.getloadavg()[0]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         daemon.shutdown(timedelta(seconds=5))
     return [
         ("models x rows per window", f"{models} x {rows:,}"),
         ("ingest (not part of the cycle)", f"{load:.1f} s"),
         ("full cycle, one model after another", f"{total:.1f} s"),
+        ("full cycle, CPU (user + system)", f"{cpu:.1f} s"),
+        ("load average (1 min) at start / end", f"{load_start:.2f} / {load_end:.2f}"),
         ("first model (includes importing the check stack)", f"{times[0]:.1f} s"),
         ("per model after the first, median", f"{float(np.median(times[1:] or times)):.1f} s"),
         ("peak RSS", f"{peak:.0f} MB"),
@@ -278,6 +295,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=100)
     parser.add_argument("--soak-rows", type=int, default=2_000)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--profile", metavar="PATH", help="cProfile the cycle into PATH")
     args = parser.parse_args()
     parts = args.only or ["startup", "cycle", "soak"]
     results = {}
@@ -286,7 +304,7 @@ def main() -> None:
         if "startup" in parts:
             results["startup"] = bench_startup(args.models, args.idle)
         if "cycle" in parts:
-            results["cycle"] = bench_cycle(args.models, args.rows)
+            results["cycle"] = bench_cycle(args.models, args.rows, args.profile)
         if "soak" in parts:
             results["soak"] = bench_soak(args.cycles, args.soak_rows)
     if args.json:

@@ -60,6 +60,12 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biu":  # plain ints and bools already: no walk per element
+            return value.tolist()
+        if value.dtype.kind == "f":
+            if np.isfinite(value).all():
+                return value.tolist()
+            return np.where(np.isfinite(value), value, None).tolist()
         return [jsonable(v) for v in value.tolist()]
     if isinstance(value, np.bool_ | bool):
         return bool(value)

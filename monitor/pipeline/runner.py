@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -32,7 +32,7 @@ from monitor.pipeline.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, 
 from monitor.pipeline.due import due_windows, owner_gone, windows_with_new_labels
 from monitor.policy.decision import decide
 from monitor.redact import redact_urls
-from monitor.reports import report_relpath, write_index, write_model_page, write_run_report
+from monitor.reports import report_relpath, write_index, write_run_report
 from monitor.store import Store
 from monitor.store.runs import (
     RunClaim,
@@ -76,7 +76,7 @@ class Runner:
         self.owner = owner or default_owner()
         self.notify = notify
         self.references = references  # shared by default: a fixed reference is read once per process
-        self._index_stale: bool | None = None  # None: not in a batch; refresh after every run
+        self._stale_pages: set[str] | None = None  # None: not in a batch; refresh after every run
 
     @property
     def tz(self) -> str:
@@ -346,37 +346,37 @@ class Runner:
             r for r in load_runs(self.store.engine, model.name, limit=30) if r.window_end < run.window_end
         ]
         path = write_run_report(run, reports_dir, history=history, evidently_html=evidently)
-        if self._index_stale is None:
-            self.refresh_index(extra=run)
+        if self._stale_pages is None:
+            self.refresh_index(extra=run, models=[model.name])
         else:
-            self._index_stale = True
+            self._stale_pages.add(model.name)
         return path
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Rewrite the report index once after the runs inside, instead of after each run.
+        """Rewrite the report index and the pages of the models checked inside once at the end,
+        instead of after each run.
 
         Batches nest (the outermost one rewrites). A failure to rewrite is logged, not raised:
         the run reports stand on their own, and ``driftwatch report`` or the next run that
         writes a report rebuilds the index.
         """
-        outermost = self._index_stale is None
+        outermost = self._stale_pages is None
         if outermost:
-            self._index_stale = False
+            self._stale_pages = set()
         try:
             yield
         finally:
             if outermost:
-                stale, self._index_stale = self._index_stale, None
+                stale, self._stale_pages = self._stale_pages, None
                 if stale:
                     try:
-                        self.refresh_index()
+                        self.refresh_index(models=stale)
                     except Exception:
                         log.exception("The report index was not rewritten; `driftwatch report` rebuilds it")
 
-    def refresh_index(self, extra: ModelRun | None = None) -> Path:
-        """Rewrite the index and per-model pages from the stored runs."""
-        reports_dir = Path(self.config.reports.dir)
+    def refresh_index(self, extra: ModelRun | None = None, models: Collection[str] | None = None) -> Path:
+        """Rewrite the index and the pages of ``models`` (default: every model) from the stored runs."""
         runs_by_model = {}
         for model in self.config.models:
             runs = load_runs(self.store.engine, model.name, limit=60)
@@ -384,8 +384,7 @@ class Runner:
                 runs = [r for r in runs if r.window_end != extra.window_end] + [extra]
                 runs.sort(key=lambda r: r.window_end)
             runs_by_model[model.name] = runs
-            write_model_page(reports_dir, model.name, runs)
-        return write_index(reports_dir, runs_by_model)
+        return write_index(Path(self.config.reports.dir), runs_by_model, pages=models)
 
     # -- a cycle ----------------------------------------------------------------------------
 

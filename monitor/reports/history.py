@@ -7,7 +7,7 @@ its reason) and a clean one, so a month of segment warnings does not look like a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -316,11 +316,23 @@ def render_index(reports_dir: Path, runs_by_model: Mapping[str, Sequence[ModelRu
     return page("driftwatch · models", header, body)
 
 
-def write_index(reports_dir: Path, runs_by_model: Mapping[str, Sequence[ModelRun]]) -> Path:
-    """Write ``<reports_dir>/index.html`` and every model's page; return the index path."""
+def write_index(
+    reports_dir: Path,
+    runs_by_model: Mapping[str, Sequence[ModelRun]],
+    *,
+    pages: Collection[str] | None = None,
+) -> Path:
+    """Write ``<reports_dir>/index.html`` and the pages of the models in ``pages`` (default: every
+    model's; a model without a page file gets one, so every link of the index opens); return the
+    index path.
+
+    A model page draws a chart per metric, so rewriting only the pages whose runs changed keeps
+    the cost of a job from growing with the number of models.
+    """
     reports_dir = Path(reports_dir)
     for model, runs in runs_by_model.items():
-        write_model_page(reports_dir, model, runs)
+        if pages is None or model in pages or not (reports_dir / model_slug(model) / "index.html").is_file():
+            write_model_page(reports_dir, model, runs)
     target = reports_dir / "index.html"
     write_atomic(target, render_index(reports_dir, runs_by_model))
     return target
