@@ -114,7 +114,7 @@ class MetricWindow:
     ``sizes`` holds the rows of each of the ``k`` cells the kernel reads (``None``: one cell per
     row, resampled by index); ``shift`` is added to every resample (the exact value minus the
     grouped one) and ``within`` is each metric's sum of squares inside the cells, the variance
-    of its resampled sum that the cells do not see.
+    of its resampled sum that the cells do not see; ``cells`` is the cell of each row.
     """
 
     n: int
@@ -124,6 +124,7 @@ class MetricWindow:
     sizes: np.ndarray | None = None
     shift: np.ndarray | None = None
     within: np.ndarray | None = None
+    cells: np.ndarray | None = None
 
 
 def metric_distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:

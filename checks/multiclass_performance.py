@@ -29,7 +29,7 @@ of weighted counts, so all metrics share one batch of resamples.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -38,7 +38,7 @@ from sklearn import metrics as skm
 
 from checks._params import InvalidParameter, check_interval
 from checks.bootstrap import bootstrap_p_value, percentile_interval
-from checks.metric_kernels import MetricWindow, metric_distribution, tie_groups
+from checks.metric_kernels import MAX_GROUPS, MetricWindow, metric_distribution, score_groups, tie_groups
 from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
 from checks.result import CheckResult, Finding
 
@@ -124,29 +124,113 @@ def multiclass_inputs(
 def multiclass_window(
     y_true: Any, y_score: Any, *, classes: Sequence[Any], y_pred: Any = None
 ) -> MetricWindow:
-    """The metrics of one window and the kernel recomputing them for rows of resample weights.
+    """The metrics of one window and the kernel recomputing them for rows of resample counts.
+
+    The kernel reads *cells*: rows of the same true class, predicted class and score group of
+    every class (:func:`_rankings`), so ``b`` resamples cost ``b x cells`` operations whatever
+    the number of rows (:func:`checks.metric_kernels.metric_distribution`). With at most
+    :data:`~checks.metric_kernels.MAX_GROUPS` distinct probabilities per class the cells are
+    exact: a row of cell counts gives scikit-learn's metrics on the rows weighted by them.
 
     >>> w = multiclass_window(["a", "b", "b"], [[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]], classes=["a", "b"])
     >>> w.values["accuracy"], w.values["recall[b]"]
     (0.6666666666666666, 0.5)
     """
     labels, y, score, pred = multiclass_inputs(y_true, y_score, classes, "multiclass_performance", y_pred)
-    k = len(labels)
+    k, n = len(labels), len(y)
     onehot = (y[:, None] == labels[None, :]).astype(np.float64)
     onehot_pred = (pred[:, None] == labels[None, :]).astype(np.float64)
-    both, correct = onehot * onehot_pred, (y == pred).astype(np.float64)
     row_ll = -np.log(np.clip(np.sum(score * onehot, axis=1), _EPS, 1 - _EPS))
     row_brier = np.sum((score - onehot) ** 2, axis=1)
-    orders = [np.argsort(score[:, j], kind="stable") for j in range(k)]
-    ranked = [(o, onehot[o, j], tie_groups(score[o, j])) for j, o in enumerate(orders)]
     names = [*OVERALL, *(class_metric(m, c) for m in PER_CLASS for c in labels.tolist())]
+    orders, ties, groups, n_groups = _rankings(score)
+    yi, pi = onehot.argmax(axis=1), onehot_pred.argmax(axis=1)
+    cell_of_row, first = _cells(np.column_stack([yi, pi, groups]), [k, k, *n_groups])
+    sizes = np.bincount(cell_of_row).astype(np.float64)
+    means, within = {}, {}
+    for name, v in (("log_loss", row_ll), ("brier", row_brier)):
+        means[name] = np.bincount(cell_of_row, weights=v, minlength=len(sizes)) / sizes
+        within[name] = float(np.sum((v - means[name][cell_of_row]) ** 2))
+    cell_rankings = []
+    for j in range(k):
+        order = np.argsort(groups[first, j], kind="stable")
+        cell_rankings.append((order, tie_groups(groups[first[order], j].astype(np.float64))))
+    kernel = _kernel(onehot[first], onehot_pred[first], means["log_loss"], means["brier"], cell_rankings)
+    # The exact values: one weight per row, each class's tie groups of the probabilities.
+    exact = _kernel(onehot, onehot_pred, row_ll, row_brier, list(zip(orders, ties, strict=True)))(
+        np.ones((1, n))
+    )[0]
+    grouped = kernel(sizes[None, :])[0]
+    shift = np.where(np.isfinite(exact) & np.isfinite(grouped), exact - grouped, 0.0)
+    within_row = np.array([within.get(name, 0.0) for name in names])
+    values = dict(zip(names, exact.tolist(), strict=True))
+    return MetricWindow(n, tuple(names), values, kernel, sizes, shift, within_row, cell_of_row)
 
-    # Every sum over rows in one product: per class TP, members, predictions; then correct, log loss, Brier.
-    per_row = np.column_stack([both, onehot, onehot_pred, correct, row_ll, row_brier])
+
+def _rankings(
+    score: np.ndarray,
+) -> tuple[list[np.ndarray], list[np.ndarray | None], np.ndarray, list[int]]:
+    """Each class's ranking of the rows: its order, its tie groups, and the rows' score groups.
+
+    A class with at most :data:`~checks.metric_kernels.MAX_GROUPS` distinct probabilities has
+    one score group per value; else rank groups (ties never split), ``MAX_GROUPS ** (1 / (k - 1))``
+    of them (at least 8), so that the cells of ``k`` classes stay about as many as a binary
+    window's. Pairs inside a group count as ties in the cells' AUC; the window's exact value
+    shifts the distribution back (:class:`~checks.metric_kernels.MetricWindow`); with 16 groups
+    the ties take about 1/256 of the AUC's variance, far below the Monte Carlo error.
+    """
+    n, k = score.shape
+    coarse = max(8, int(MAX_GROUPS ** (1 / max(k - 1, 1))))
+    orders, ties, counts = [], [], []
+    groups = np.empty((n, k), dtype=np.int64)
+    for j in range(k):
+        order = np.argsort(score[:, j], kind="stable")
+        col = score[order, j]
+        tie = tie_groups(col)
+        distinct = n if tie is None else len(tie)
+        starts = score_groups(col, MAX_GROUPS if distinct <= MAX_GROUPS else coarse)
+        groups[order, j] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+        orders.append(order)
+        ties.append(tie)
+        counts.append(len(starts))
+    return orders, ties, groups, counts
+
+
+def _cells(key: np.ndarray, sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The cell of each row (rows with equal ``key`` rows share one) and the first row of each cell.
+
+    ``sizes`` bounds each key column (values in ``0 .. size - 1``).
+    """
+    if float(np.prod(np.asarray(sizes, dtype=np.float64))) < 2.0**62:
+        code = np.ravel_multi_index(tuple(key.T), tuple(sizes))
+    else:  # too many combinations for one integer: number the distinct key rows
+        code = np.unique(key, axis=0, return_inverse=True)[1].reshape(-1)
+    _, first, cell_of_row = np.unique(code, return_index=True, return_inverse=True)
+    return cell_of_row.reshape(-1), first
+
+
+def _kernel(
+    onehot: np.ndarray,
+    onehot_pred: np.ndarray,
+    ll: np.ndarray,
+    brier: np.ndarray,
+    rankings: Sequence[tuple[np.ndarray, np.ndarray | None]],
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The ``(b, n_metrics)`` metrics of ``(b, m)`` counts of ``m`` units (cells or rows).
+
+    ``onehot``/``onehot_pred``: each unit's true and predicted class; ``ll``/``brier``: its mean
+    log-loss and Brier terms; ``rankings[j]``: the units in ascending order of class ``j``'s
+    probability and the starts of their tie groups. Every sum is one matrix product; each
+    class's AUC the Mann-Whitney statistic of the units' weights.
+    """
+    k = onehot.shape[1]
+    both, correct = onehot * onehot_pred, np.sum(onehot * onehot_pred, axis=1)
+    per_unit = np.column_stack([both, onehot, onehot_pred, correct, ll, brier])
+    ranked = [(order, onehot[order, j], starts) for j, (order, starts) in enumerate(rankings)]
 
     def kernel(w: np.ndarray) -> np.ndarray:
         total = w.sum(axis=1)
-        sums = w @ per_row
+        sums = w @ per_unit
         tp, pos, pp = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k : 3 * k]
         f1 = np.nan_to_num(_ratio(2 * tp, pos + pp))
         auc = np.column_stack([_auc(w[:, o], yk, st) for o, yk, st in ranked])
@@ -154,17 +238,16 @@ def multiclass_window(
         macro_auc = _ratio(np.nansum(auc, axis=1), defined.astype(np.float64))
         overall = [
             macro_auc,
-            sums[:, 3 * k] / total,
+            _ratio(sums[:, 3 * k], total),
             f1.mean(axis=1),
-            np.sum(f1 * pos, axis=1) / total,
-            sums[:, 3 * k + 1] / total,
-            sums[:, 3 * k + 2] / total,
+            _ratio(np.sum(f1 * pos, axis=1), total),
+            _ratio(sums[:, 3 * k + 1], total),
+            _ratio(sums[:, 3 * k + 2], total),
         ]
         precision = np.nan_to_num(_ratio(tp, pp))
         return np.column_stack([*overall, auc, precision, _ratio(tp, pos)])
 
-    values = kernel(np.ones((1, len(y))))[0]
-    return MetricWindow(len(y), tuple(names), dict(zip(names, values.tolist(), strict=True)), kernel)
+    return kernel
 
 
 def confusion(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> list[list[int]]:
