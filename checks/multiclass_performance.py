@@ -34,8 +34,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
-
 from checks._params import InvalidParameter, check_interval
 from checks.bootstrap import bootstrap_p_value, percentile_interval
 from checks.metric_kernels import MAX_GROUPS, MetricWindow, metric_distribution, score_groups, tie_groups
@@ -251,8 +249,25 @@ def _kernel(
 
 
 def confusion(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> list[list[int]]:
-    """The confusion matrix (rows: true class, columns: predicted), as scikit-learn's."""
-    return skm.confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=np.asarray(classes)).tolist()
+    """The confusion matrix (rows: true class, columns: predicted), as scikit-learn's.
+
+    Rows whose true or predicted class is not in ``classes`` are left out.
+
+    >>> confusion(["a", "b", "b", "c"], ["a", "a", "b", "b"], ["a", "b", "c"])
+    [[1, 0, 0], [1, 1, 0], [0, 1, 0]]
+    """
+    labels = np.asarray(classes)
+    k, sorter = len(labels), np.argsort(labels)
+
+    def position(values: Any) -> tuple[np.ndarray, np.ndarray]:
+        v = np.asarray(values)
+        at = sorter[np.minimum(np.searchsorted(labels, v, sorter=sorter), k - 1)]
+        return at, labels[at] == v
+
+    true, known_true = position(y_true)
+    pred, known_pred = position(y_pred)
+    known = known_true & known_pred
+    return np.bincount(true[known] * k + pred[known], minlength=k * k).reshape(k, k).tolist()
 
 
 def spec_of(name: str) -> MetricSpec:

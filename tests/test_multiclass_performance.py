@@ -154,3 +154,12 @@ def test_stationary_windows_rarely_alert_on_any_metric() -> None:
         )
         alerts += r.status == "alert"
     assert alerts <= 6  # 10% of 60 windows; alpha = 5%
+
+
+@pytest.mark.parametrize("classes", [["c", "a", "b"], [3, 1, 2]])
+def test_confusion_matches_sklearn(classes: list) -> None:  # type: ignore[type-arg]
+    from checks.multiclass_performance import confusion
+
+    rng = np.random.default_rng(0)
+    y, pred = rng.choice(classes, 500), rng.choice(classes, 500)
+    assert confusion(y, pred, classes) == skm.confusion_matrix(y, pred, labels=classes).tolist()
