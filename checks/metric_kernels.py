@@ -17,8 +17,10 @@ resampled rows); above, the groups are rank quantiles of the scores (ties never 
 ranking metrics then treat pairs inside a group as ties, so the distribution is shifted by the
 difference between the exact value and the grouped value on the whole window, and the
 row-to-row spread inside a cell of the log loss and Brier terms is added as a normal term of
-that variance. Multiclass and regression windows keep one cell per row (the index bootstrap of
-:mod:`checks.bootstrap`).
+that variance. A multiclass window's cells are its (true class, predicted class) pairs (the
+log loss by its cell means and spread); a regression window's are :data:`MAX_GROUPS` rank
+groups of the error, each metric's spread inside them taken by the delta method (its
+influence per row). :mod:`checks.multiclass_performance` builds its cells the same way.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from checks._params import InvalidParameter, as_float_array
-from checks.bootstrap import bootstrap_distribution, poisson_weights
+from checks.bootstrap import poisson_weights
 
 Task = Literal["binary", "multiclass", "regression"]
 _EPS = float(np.finfo(np.float64).eps)
@@ -111,17 +113,17 @@ class MetricWindow:
     """A validated window: size, metric names, values, and the kernel giving the same metrics for
     each row of a ``(b, k)`` matrix of resample counts.
 
-    ``sizes`` holds the rows of each of the ``k`` cells the kernel reads (``None``: one cell per
-    row, resampled by index); ``shift`` is added to every resample (the exact value minus the
-    grouped one) and ``within`` is each metric's sum of squares inside the cells, the variance
-    of its resampled sum that the cells do not see; ``cells`` is the cell of each row.
+    ``sizes`` holds the rows of each of the ``k`` cells the kernel reads; ``shift`` is added to
+    every resample (the exact value minus the grouped one) and ``within`` is each metric's sum
+    of squares inside the cells, the variance of its resampled sum that the cells do not see;
+    ``cells`` is the cell of each row.
     """
 
     n: int
     names: tuple[str, ...]
     values: dict[str, float]
     kernel: Callable[[np.ndarray], np.ndarray]
-    sizes: np.ndarray | None = None
+    sizes: np.ndarray
     shift: np.ndarray | None = None
     within: np.ndarray | None = None
     cells: np.ndarray | None = None
@@ -130,17 +132,9 @@ class MetricWindow:
 def metric_distribution(window: MetricWindow, n_resamples: int, seed: np.random.SeedSequence) -> np.ndarray:
     """The ``(n_resamples, n_metrics)`` bootstrap distribution of the window's metrics.
 
-    Cells: one matrix of Poisson counts read by every metric, plus the window's ``shift`` and
-    ``within`` terms; one cell per row: the index (multinomial) bootstrap.
+    One matrix of Poisson counts of the cells read by every metric, plus the window's ``shift``
+    and ``within`` terms.
     """
-    if window.sizes is None:
-        return bootstrap_distribution(
-            lambda counts, _rows: window.kernel(counts.astype(np.float64)),
-            np.arange(window.n),
-            n_resamples=n_resamples,
-            seed=seed,
-            weighted=True,
-        ).reshape(n_resamples, len(window.names))
     rng = np.random.default_rng(seed)
     w = poisson_weights(window.sizes, n_resamples=n_resamples, rng=rng)
     total = w.sum(axis=1)
@@ -279,21 +273,40 @@ def _multiclass(
     names = ["accuracy", "macro_f1"]
     onehot_true = (y[:, None] == labels[None, :]).astype(np.float64)
     onehot_pred = (pred[:, None] == labels[None, :]).astype(np.float64)
-    correct, both, n = (y == pred).astype(np.float64), onehot_true * onehot_pred, len(y)
-    row_ll = np.zeros(0)
+    # Cells: rows of the same true and predicted class; the log loss enters by its cell means.
+    code = onehot_true.argmax(axis=1) * len(labels) + onehot_pred.argmax(axis=1)
+    _, first, cell_of_row = np.unique(code, return_index=True, return_inverse=True)
+    cell_of_row = cell_of_row.reshape(-1)
+    sizes = np.bincount(cell_of_row).astype(np.float64)
+    cell_true, cell_pred = onehot_true[first], onehot_pred[first]
+    correct, both = np.sum(cell_true * cell_pred, axis=1), cell_true * cell_pred
+    within = [0.0, 0.0]
+    ll_mean = np.zeros(len(sizes))
     if score is not None:
         values["log_loss"] = skm.log_loss(y, score, labels=labels)
         names.append("log_loss")
         row_ll = -np.log(np.clip(np.sum(score * onehot_true, axis=1), _EPS, 1 - _EPS))
+        ll_mean = np.bincount(cell_of_row, weights=row_ll, minlength=len(sizes)) / sizes
+        within.append(float(np.sum((row_ll - ll_mean[cell_of_row]) ** 2)))
 
     def kernel(w: np.ndarray) -> np.ndarray:
-        f1 = _ratio(2 * (w @ both), w @ onehot_true + w @ onehot_pred).mean(axis=1)
-        cols = [w @ correct / n, f1]
+        total = w.sum(axis=1)
+        f1 = _ratio(2 * (w @ both), w @ cell_true + w @ cell_pred).mean(axis=1)
+        cols = [_ratio(w @ correct, total, np.nan), f1]
         if score is not None:
-            cols.append(w @ row_ll / n)
+            cols.append(_ratio(w @ ll_mean, total, np.nan))
         return np.column_stack(cols)
 
-    return MetricWindow(n, tuple(names), {k: float(v) for k, v in values.items()}, kernel)
+    return MetricWindow(
+        len(y),
+        tuple(names),
+        {k: float(v) for k, v in values.items()},
+        kernel,
+        sizes,
+        None,
+        np.array(within),
+        cell_of_row,
+    )
 
 
 def _regression(y_true: Any, y_pred: Any, func: str) -> MetricWindow:
@@ -313,15 +326,51 @@ def _regression(y_true: Any, y_pred: Any, func: str) -> MetricWindow:
     err, n = y - p, len(y)
     centred = y - y.mean()
     ape = np.abs(err) / np.maximum(np.abs(y), _EPS)
+    # Cells: rank groups of the error (the rows sorted by error once); each sum enters by its
+    # cell means, and what varies inside a cell by a normal term (``within``, per metric).
+    order = np.argsort(err, kind="stable")
+    starts = score_groups(err[order], MAX_GROUPS)
+    cell_of_row = np.empty(n, dtype=np.int64)
+    cell_of_row[order] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    sizes = np.bincount(cell_of_row, minlength=len(starts)).astype(np.float64)
+    rows = np.column_stack([err**2, np.abs(err), ape, centred, centred**2])
+    means = np.stack([np.bincount(cell_of_row, weights=v, minlength=len(sizes)) for v in rows.T], axis=1)
+    means /= np.maximum(sizes, 1.0)[:, None]
 
     def kernel(w: np.ndarray) -> np.ndarray:
-        sse = w @ err**2
-        sst = w @ centred**2 - (w @ centred) ** 2 / n
+        total = w.sum(axis=1)
+        sums = w @ means
+        sse = sums[:, 0]
+        sst = sums[:, 4] - _ratio(sums[:, 3] ** 2, total)
         const_r2 = np.where(sse == 0, 1.0, 0.0)
         r2 = np.where(sst > 0, 1 - _ratio(sse, sst), const_r2)
-        return np.column_stack([np.sqrt(sse / n), w @ np.abs(err) / n, w @ ape / n, r2])
+        mse, mae, mape = (_ratio(sums[:, j], total, np.nan) for j in range(3))
+        return np.column_stack([np.sqrt(mse), mae, mape, r2])
 
-    return MetricWindow(n, ("rmse", "mae", "mape", "r2"), {k: float(v) for k, v in values.items()}, kernel)
+    # Each metric's influence per row (its change per unit of weight, times n): the spread
+    # inside the cells, by the delta method.
+    rmse, r2 = float(values["rmse"]), float(values["r2"])
+    sst = float(np.sum(centred**2))
+    influence = [
+        err**2 / (2 * rmse) if rmse > 0 else np.zeros(n),
+        np.abs(err),
+        ape,
+        -(err**2 - (1 - r2) * centred**2) * n / sst if sst > 0 and np.isfinite(r2) else np.zeros(n),
+    ]
+    within = []
+    for v in influence:
+        cell_mean = np.bincount(cell_of_row, weights=v, minlength=len(sizes)) / np.maximum(sizes, 1.0)
+        within.append(float(np.sum((v - cell_mean[cell_of_row]) ** 2)))
+    return MetricWindow(
+        n,
+        ("rmse", "mae", "mape", "r2"),
+        {k: float(v) for k, v in values.items()},
+        kernel,
+        sizes,
+        None,
+        np.array(within),
+        cell_of_row,
+    )
 
 
 def metric_window(

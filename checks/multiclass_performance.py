@@ -34,6 +34,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+
 from checks._params import InvalidParameter, check_interval
 from checks.bootstrap import bootstrap_p_value, percentile_interval
 from checks.metric_kernels import MAX_GROUPS, MetricWindow, metric_distribution, score_groups, tie_groups

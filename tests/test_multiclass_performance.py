@@ -49,7 +49,8 @@ def test_the_resample_kernel_equals_sklearn_with_the_counts_as_weights() -> None
     # At most 256 distinct probabilities per class: the cells are exact, so the kernel of the
     # rows' counts summed per cell is scikit-learn's metric with the counts as sample weights.
     assert window.cells is not None and len(window.sizes) < len(y)
-    cell_counts = np.stack([np.bincount(window.cells, weights=c, minlength=len(window.sizes)) for c in counts])
+    k = len(window.sizes)
+    cell_counts = np.stack([np.bincount(window.cells, weights=c, minlength=k) for c in counts])
     got = window.kernel(cell_counts)
     for r in range(3):
         for j, (name, expected) in enumerate(sklearn_values(y, p, counts[r]).items()):

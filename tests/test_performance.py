@@ -61,7 +61,13 @@ def test_binary_values_and_intervals_match_sklearn_on_the_same_resamples(ties, m
         assert rows[name]["estimated"] is False
 
 
-def test_multiclass_values_and_intervals_match_sklearn():
+def cell_weights(window, seed):
+    """Poisson counts of the window's cells, and the same counts spread evenly over each cell's rows."""
+    w = poisson_weights(window.sizes, n_resamples=3, rng=np.random.default_rng(seed))
+    return w, w[:, window.cells] / window.sizes[window.cells]
+
+
+def test_multiclass_values_and_the_cell_kernel_match_sklearn():
     rng = np.random.default_rng(2)
     classes = np.array(["a", "b", "c"])
     proba = rng.dirichlet([2, 2, 2], 300)
@@ -70,23 +76,27 @@ def test_multiclass_values_and_intervals_match_sklearn():
     rows = by_name(r)
     pred = classes[proba.argmax(axis=1)]
     fns = {
-        "accuracy": lambda yy, pp, qq: skm.accuracy_score(yy, pp),
-        "macro_f1": lambda yy, pp, qq: skm.f1_score(yy, pp, labels=classes, average="macro", zero_division=0),
-        "log_loss": lambda yy, pp, qq: skm.log_loss(yy, qq, labels=classes),
+        "accuracy": lambda w: skm.accuracy_score(y, pred, sample_weight=w),
+        "macro_f1": lambda w: skm.f1_score(
+            y, pred, labels=classes, average="macro", zero_division=0, sample_weight=w
+        ),
+        "log_loss": lambda w: skm.log_loss(y, proba, labels=classes, sample_weight=w),
     }
-    seq_cur, _ = np.random.SeedSequence(1).spawn(2)
-    for name, fn in fns.items():
-        assert rows[name]["value"] == pytest.approx(fn(y, pred, proba), abs=1e-12)
-        low, high = percentile_interval(
-            bootstrap_distribution(fn, y, pred, proba, n_resamples=50, seed=seq_cur)
-        )
-        assert (rows[name]["ci_low"], rows[name]["ci_high"]) == pytest.approx((low, high), abs=1e-9), name
+    window = metric_kernels.metric_window(y, None, proba, "multiclass", 0.5, classes)
+    assert len(window.sizes) <= 9  # cells: (true class, predicted class)
+    counts, spread = cell_weights(window, seed=3)
+    got = window.kernel(counts)
+    for j, (name, fn) in enumerate(fns.items()):
+        assert rows[name]["value"] == pytest.approx(fn(None), abs=1e-12)
+        assert rows[name]["ci_low"] < rows[name]["value"] < rows[name]["ci_high"], name
+        for b in range(3):  # a resample's metric: scikit-learn's, each cell's count spread over its rows
+            assert got[b, j] == pytest.approx(fn(spread[b]), abs=1e-10), name
 
 
-def test_regression_values_and_intervals_match_sklearn():
+def test_regression_values_and_the_cell_kernel_match_sklearn():
     rng = np.random.default_rng(3)
-    y = rng.gamma(2.0, 3.0, 300)
-    pred = y + rng.normal(0, 1.5, 300)
+    y = rng.gamma(2.0, 3.0, 3000)
+    pred = y + rng.normal(0, 1.5, 3000)
     r = performance(y, pred, task="regression", n_resamples=60, seed=2)
     rows = by_name(r)
     fns = {
@@ -95,11 +105,71 @@ def test_regression_values_and_intervals_match_sklearn():
         "mape": skm.mean_absolute_percentage_error,
         "r2": skm.r2_score,
     }
-    seq_cur, _ = np.random.SeedSequence(2).spawn(2)
-    for name, fn in fns.items():
+    window = metric_kernels.metric_window(y, pred, None, "regression", 0.5, None)
+    assert len(window.sizes) == metric_kernels.MAX_GROUPS  # rank groups of the error
+    counts, spread = cell_weights(window, seed=4)
+    got = window.kernel(counts)
+    for j, (name, fn) in enumerate(fns.items()):
         assert rows[name]["value"] == pytest.approx(fn(y, pred), rel=1e-12)
-        low, high = percentile_interval(bootstrap_distribution(fn, y, pred, n_resamples=60, seed=seq_cur))
-        assert (rows[name]["ci_low"], rows[name]["ci_high"]) == pytest.approx((low, high), rel=1e-9), name
+        assert rows[name]["ci_low"] < rows[name]["value"] < rows[name]["ci_high"], name
+        for b in range(3):
+            assert got[b, j] == pytest.approx(fn(y, pred, sample_weight=spread[b]), rel=1e-9), name
+
+
+def old_multiclass_kernel(y, proba, classes):
+    """The previous kernel: one weight per row, resample size fixed at n."""
+    onehot = (y[:, None] == classes[None, :]).astype(float)
+    onehot_pred = (proba.argmax(axis=1)[:, None] == np.arange(len(classes))[None, :]).astype(float)
+    ll = -np.log(np.clip(np.sum(proba * onehot, axis=1), 1e-15, 1 - 1e-15))
+    correct, n = np.sum(onehot * onehot_pred, axis=1), len(y)
+
+    def kernel(w, _rows):
+        w = w.astype(float)
+        tp, pos, pp = w @ (onehot * onehot_pred), w @ onehot, w @ onehot_pred
+        f1 = np.divide(2 * tp, pos + pp, out=np.zeros_like(tp), where=pos + pp > 0).mean(axis=1)
+        return np.column_stack([w @ correct / n, f1, w @ ll / n])
+
+    return kernel
+
+
+def old_regression_kernel(y, pred):
+    err, centred, n = y - pred, y - y.mean(), len(y)
+    ape = np.abs(err) / np.abs(y)
+
+    def kernel(w, _rows):
+        w = w.astype(float)
+        sse, sst = w @ err**2, w @ centred**2 - (w @ centred) ** 2 / n
+        return np.column_stack([np.sqrt(sse / n), w @ np.abs(err) / n, w @ ape / n, 1 - sse / sst])
+
+    return kernel
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_cell_intervals_match_the_row_bootstrap_within_monte_carlo_error(task):
+    rng = np.random.default_rng(5)
+    n = 6000
+    if task == "multiclass":
+        classes = np.array(["a", "b", "c"])
+        proba = rng.dirichlet([2, 2, 2], n)
+        y = classes[(rng.random(n)[:, None] > np.cumsum(proba, axis=1)).sum(axis=1)]
+        window = metric_kernels.metric_window(y, None, proba, task, 0.5, classes)
+        old_kernel = old_multiclass_kernel(y, proba, classes)
+    else:
+        y = rng.gamma(2.0, 3.0, n)
+        pred = y + rng.standard_t(3, n)  # heavy-tailed errors: the largest sit in the top cell
+        window = metric_kernels.metric_window(y, pred, None, task, 0.5, None)
+        old_kernel = old_regression_kernel(y, pred)
+    new = metric_kernels.metric_distribution(window, 2000, np.random.SeedSequence(1))
+    old = bootstrap_distribution(old_kernel, np.arange(n), n_resamples=2000, seed=2, weighted=True)
+    for j, name in enumerate(window.names):
+        low_new, high_new = percentile_interval(new[:, j])
+        low_old, high_old = percentile_interval(old[:, j])
+        width = high_old - low_old
+        # Each endpoint of a 2,000-resample interval has a Monte Carlo sd of about 1.6% of the
+        # width; allow 5 sd of the difference of two independent ones.
+        assert abs(low_new - low_old) < 0.12 * width, name
+        assert abs(high_new - high_old) < 0.12 * width, name
+        assert abs(np.std(new[:, j]) / np.std(old[:, j]) - 1) < 0.1, name
 
 
 def test_nominal_95_interval_covers_the_true_auc_in_90_to_99_percent_of_draws():
