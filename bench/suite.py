@@ -4,6 +4,7 @@
     .venv/bin/python bench/suite.py --rows 1000000 --repeat 1  # the 1M row (own process: peak RSS)
     .venv/bin/python bench/suite.py --rows 100000 --profile /tmp/suite.prof
     .venv/bin/python bench/suite.py --startup                 # `driftwatch check`, one small window
+    .venv/bin/python bench/suite.py --kernels --rows 2000 20000 100000  # multiclass, regression
 
 A binary model with two numeric features, one categorical segment column, latency, and a
 labelled current window of ``--rows`` rows against a labelled reference of the same size. The
@@ -173,6 +174,40 @@ def bench(rows: list[int], repeat: int, profile: str | None) -> str:
     return head + "\n".join(lines) + f"\n\npeak RSS of the process: {rss:.0f} MB\n"
 
 
+def kernel_thunks(n: int) -> dict[str, Callable[[], Any]]:
+    """Performance of a multiclass and a regression window against a reference of ``n`` rows each."""
+    from checks.multiclass_performance import multiclass_performance
+    from checks.performance import performance
+    from tests.multiclass_world import CLASSES, world
+
+    y, p, _ = world(n, seed=1)
+    y_ref, p_ref, _ = world(n, seed=2)
+    rng = np.random.default_rng(SEED)
+    truth, truth_ref = rng.gamma(2.0, 3.0, n), rng.gamma(2.0, 3.0, n)
+    guess, guess_ref = truth + rng.normal(0, 1.5, n), truth_ref + rng.normal(0, 1.5, n)
+    return {
+        "multiclass performance (3 classes, 15 metrics)": lambda: multiclass_performance(
+            y, p, classes=CLASSES, reference=(y_ref, p_ref), n_resamples=500, seed=SEED
+        ),
+        "regression performance (4 metrics)": lambda: performance(
+            truth, guess, task="regression", reference=(truth_ref, guess_ref), n_resamples=500, seed=SEED
+        ),
+    }
+
+
+def kernels(rows: list[int], repeat: int) -> str:
+    """The table of :func:`kernel_thunks` at each size."""
+    lines = []
+    for n in rows:
+        load = os.getloadavg()[0]
+        for name, thunk in kernel_thunks(n).items():
+            thunk()  # warm-up
+            wall, cpu = timed(thunk, repeat)
+            lines.append(f"| {n:,} | {name} | {wall:.3f} | {cpu:.3f} | {load:.2f} |")
+    head = "| rows (window = reference) | check | wall s | CPU s | load (1 min) |\n|---|---|---|---|---|\n"
+    return head + "\n".join(lines)
+
+
 def startup(rows: int, repeat: int) -> str:
     from datetime import timedelta
 
@@ -223,12 +258,16 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of one whole-suite run (of the last size) here")
     parser.add_argument("--startup", action="store_true", help="time `driftwatch check` of one small window")
     parser.add_argument("--startup-rows", type=int, default=2000)
-    args = parser.parse_args()
-    print(
-        startup(args.startup_rows, args.repeat)
-        if args.startup
-        else bench(args.rows, args.repeat, args.profile)
+    parser.add_argument(
+        "--kernels", action="store_true", help="time multiclass and regression performance at --rows"
     )
+    args = parser.parse_args()
+    if args.startup:
+        print(startup(args.startup_rows, args.repeat))
+    elif args.kernels:
+        print(kernels(args.rows, args.repeat))
+    else:
+        print(bench(args.rows, args.repeat, args.profile))
 
 
 if __name__ == "__main__":
