@@ -34,6 +34,7 @@ from monitor.policy.decision import decide
 from monitor.redact import redact_urls
 from monitor.reports import report_relpath, write_index, write_run_report
 from monitor.store import Store
+from monitor.store.run_history import HISTORY
 from monitor.store.runs import (
     RunClaim,
     claim_orphaned,
@@ -376,15 +377,17 @@ class Runner:
                         log.exception("The report index was not rewritten; `driftwatch report` rebuilds it")
 
     def refresh_index(self, extra: ModelRun | None = None, models: Collection[str] | None = None) -> Path:
-        """Rewrite the index and the pages of ``models`` (default: every model) from the stored runs."""
-        runs_by_model = {}
-        for model in self.config.models:
-            runs = load_runs(self.store.engine, model.name, limit=60)
-            if extra is not None and extra.model == model.name:
-                runs = [r for r in runs if r.window_end != extra.window_end] + [extra]
-                runs.sort(key=lambda r: r.window_end)
-            runs_by_model[model.name] = runs
-        return write_index(Path(self.config.reports.dir), runs_by_model, pages=models)
+        """Rewrite the index and the pages of ``models`` (default: every model) from the stored runs.
+
+        The other models' runs may come from the process's :data:`~monitor.store.run_history.HISTORY`.
+        """
+        names = [m.name for m in self.config.models]
+        pages = names if models is None else models
+        runs_by_model = HISTORY.runs(self.store.engine, names, changed=pages)
+        if extra is not None and extra.model in runs_by_model:
+            runs = [r for r in runs_by_model[extra.model] if r.window_end != extra.window_end] + [extra]
+            runs_by_model[extra.model] = sorted(runs, key=lambda r: r.window_end)
+        return write_index(Path(self.config.reports.dir), runs_by_model, pages=pages)
 
     # -- a cycle ----------------------------------------------------------------------------
 
