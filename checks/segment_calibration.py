@@ -210,18 +210,21 @@ def calibration_by_segment(
         has_ref = reference is not None and column in reference
         basis = reference[column] if has_ref else current[column]
         how = form_segments(current[column], basis, numeric_bins=numeric_bins, top_k=top_k)
-        labels = apply_segments(current[column], how).to_numpy()
-        ref_labels = apply_segments(reference[column], how).to_numpy() if has_ref else None
-        for value in pd.unique(labels):
-            mask = labels == value
+        # Segments as integer codes (order of appearance): one comparison of integers per segment.
+        codes, values = pd.factorize(apply_segments(current[column], how).to_numpy())
+        ref_codes = None
+        if has_ref:
+            ref_codes = pd.Index(values).get_indexer(apply_segments(reference[column], how).to_numpy())
+        for code, value in enumerate(values):
+            mask = codes == code
             if mask.sum() < min_support:
                 continue
             row = _segment_row(
                 column, str(value), y[mask], p[mask], n=len(y), n_bins=n_bins, confidence=confidence
             )
             ref = None
-            if ref_labels is not None and (ref_labels == value).sum() >= min_support:
-                ref = _reference_segment(reference, ref_labels == value, y_true, y_score, rng)
+            if ref_codes is not None and (ref_mask := ref_codes == code).sum() >= min_support:
+                ref = _reference_segment(reference, ref_mask, y_true, y_score, rng)
             row["p_value"] = _test(row, y[mask], p[mask], ref, **settings)
             if row["p_value"] is not None:
                 tested.append(row)
