@@ -18,8 +18,11 @@ from sqlalchemy import inspect
 
 from alerts.config import AlertsConfig
 from monitor.alerting.delivery import Dispatcher
-from monitor.service.daemon import MAX_RETRY_DELAY, PROBE_TIMEOUT, Daemon, StoreUnavailable
+from monitor.service.daemon import Daemon
+from monitor.service.jobs import MAX_RETRY_DELAY
+from monitor.service.readiness import PROBE_TIMEOUT
 from monitor.store import open_store
+from monitor.store.errors import StoreUnavailable
 from monitor.store.schema import metadata
 from tests.conftest import Clock, make_config, model_dict
 from tests.test_daemon import LIGHT
@@ -102,7 +105,7 @@ def test_readiness_does_not_wait_for_a_thread_that_is_connecting(
         release.wait(30)
         return open_store(config)
 
-    monkeypatch.setattr("monitor.service.daemon.open_store", slow_open)
+    monkeypatch.setattr("monitor.service.connection.open_store", slow_open)
     job = threading.Thread(target=daemon.store, daemon=True)
     job.start()
     assert connecting.wait(10)
@@ -153,9 +156,9 @@ def test_store_retry_backoff_is_capped_after_many_failures(
     tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     daemon = Daemon(make_config(f"sqlite:///{tmp_path / 'dw.db'}", tmp_path), clock=clock, serve=False)
-    daemon._retries["check:fraud"] = 10_000  # weeks of outage
-    daemon._retry_later("check:fraud", StoreUnavailable("down"))  # no OverflowError
-    assert daemon._retries["check:fraud"] == 10_001
+    daemon.jobs.retries["check:fraud"] = 10_000  # weeks of outage
+    daemon.jobs.retry_later("check:fraud", StoreUnavailable("down"))  # no OverflowError
+    assert daemon.jobs.retries["check:fraud"] == 10_001
     assert f"retrying in {MAX_RETRY_DELAY.total_seconds():.0f}s (attempt 10001)" in caplog.text
     dispatcher = Dispatcher(daemon.store().engine, AlertsConfig())
     assert dispatcher._backoff(10_000, None) <= AlertsConfig().delivery.max_backoff

@@ -164,9 +164,10 @@ def test_shutdown_delivers_what_is_due_within_the_grace_and_logs_what_remains(
         for i in range(5):
             record_run_alerts(conn, _run(1, "amount", model=f"m{i}"), daemon.config.alerts, now=T0 + DAY)
     receiver = Ticking(seconds=10)
-    daemon._dispatcher.receivers["console"] = receiver  # type: ignore[union-attr]
+    daemon.connection.dispatcher.receivers["console"] = receiver  # type: ignore[union-attr]
     fake_time = SimpleNamespace(monotonic=receiver.monotonic)
     monkeypatch.setattr("monitor.service.daemon.time", fake_time)
+    monkeypatch.setattr("monitor.service.housekeeping.time", fake_time)
     monkeypatch.setattr("monitor.alerting.delivery.time", fake_time)
     caplog.set_level("INFO", logger="driftwatch.daemon")
     assert daemon.shutdown(timedelta(seconds=25))  # SIGTERM

@@ -186,7 +186,7 @@ interval = "1s"
             status, body = readyz(daemon)
             assert status == 503 and any("store unreachable" in r for r in body["reasons"])
             assert daemon.scheduler is not None and daemon.scheduler.running
-            assert daemon._retries, "no job is retrying the store"
+            assert daemon.jobs.retries, "no job is retrying the store"
 
             proxy.restore()
             wait_for(lambda: count(events) == 450 and count(done) == 3, timeout=30)

@@ -22,9 +22,10 @@ datetime.timedelta(days=2, seconds=3600)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -117,3 +118,59 @@ def make_scheduler(daemon: DaemonConfig) -> BackgroundScheduler:
         },
         timezone=daemon.timezone,
     )
+
+
+def schedule(
+    scheduler: BackgroundScheduler,
+    specs: list[JobSpec],
+    function: Callable[[JobSpec], tuple[Callable[..., Any], tuple[Any, ...]]],
+    *,
+    run_now: Callable[[JobSpec], bool],
+    grace: timedelta,
+) -> None:
+    """Add (or replace) the jobs of ``specs``, those ``run_now`` says at once; remove the others."""
+    misfire = int(max(1.0, grace.total_seconds()))
+    now = datetime.now(UTC)
+    for spec in specs:
+        func, args = function(spec)
+        extra: dict[str, Any] = {"next_run_time": now} if run_now(spec) else {}
+        scheduler.add_job(
+            func,
+            spec.trigger,
+            args=args,
+            id=spec.id,
+            name=spec.id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=misfire,
+            **extra,
+        )
+    keep = {s.id for s in specs}
+    for job in scheduler.get_jobs():
+        if job.id not in keep:
+            job.remove()
+
+
+def run_soon(scheduler: BackgroundScheduler, job_id: str, delay: timedelta = timedelta(0)) -> None:
+    """Move a scheduled job's next run earlier, to now + ``delay`` (no-op for an unknown job)."""
+    job = scheduler.get_job(job_id)
+    if job is None:
+        return
+    at = datetime.now(UTC) + delay
+    if job.next_run_time is None or at < job.next_run_time:
+        job.modify(next_run_time=at)
+
+
+def ago(delta: timedelta) -> str:
+    """A duration as people read it in a reason.
+
+    >>> ago(timedelta(seconds=90)), ago(timedelta(hours=5)), ago(timedelta(days=3))
+    ('90s', '5.0h', '3.0d')
+    """
+    seconds = int(delta.total_seconds())
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.1f}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds}s"
