@@ -316,7 +316,7 @@ def test_shutdown_waits_for_the_running_job_then_flushes_the_outbox(
 
     results: list[Any] = []
     job = threading.Thread(
-        target=lambda: results.append(daemon.jobs.run("check:fraud", "check", "fraud", slow))
+        target=lambda: results.append(daemon.jobs.run("check", "fraud", slow))
     )
     job.start()
     entered.wait(5)
@@ -347,7 +347,7 @@ def test_shutdown_gives_up_on_a_job_past_the_grace(store_url: str, tmp_path: Pat
         entered.set()
         release.wait(10)
 
-    job = threading.Thread(target=daemon.jobs.run, args=("check:fraud", "check", "fraud", stuck))
+    job = threading.Thread(target=daemon.jobs.run, args=("check", "fraud", stuck))
     job.start()
     entered.wait(5)
     assert daemon.shutdown(timedelta(seconds=0.2)) is False

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monitor.alerting.delivery import DispatchStats
 from monitor.config import Config, ConfigError, load_config
@@ -97,7 +97,7 @@ class Daemon:
             owner=self.owner,
             metrics=self.metrics,
             locks=self.locks,
-            on_open=self._opened,
+            on_open=lambda store: self.health.load(store),
         )
         self.health = Readiness(
             self.connection,
@@ -121,8 +121,8 @@ class Daemon:
             metrics=self.metrics,
             readiness=self.health,
             sources=self.sources,
+            run_soon=self._run_soon,
         )
-        self._first_ingest_pending: set[str] = set()
         if manage_logging:
             configure_logging(config.daemon.log_format, config.daemon.log_level)
 
@@ -134,9 +134,6 @@ class Daemon:
         :raises StoreUnavailable: it cannot be opened now, or another thread is opening it.
         """
         return self.connection.open()
-
-    def _opened(self, store: Store) -> None:
-        self.health.load(store)
 
     def no_traffic(self) -> dict[str, str]:
         """Models whose newest checked window had no traffic where rows were expected (``/readyz``)."""
@@ -159,37 +156,23 @@ class Daemon:
     def ingest_job(self, model_name: str) -> IngestCounts | None:
         """Ingest every source of one model once (skipped while another process ingests it)."""
         return self.jobs.run(
-            f"ingest:{model_name}", "ingest", model_name, lambda s: self._ingest(s, model_name)
+            "ingest", model_name, lambda s: self.model_jobs.ingest(s, self.config.model(model_name))
         )
-
-    def _ingest(self, store: Store, model_name: str) -> IngestCounts | None:
-        counts = self.model_jobs.ingest(store, self.config.model(model_name))
-        if model_name in self._first_ingest_pending:
-            self._first_ingest_pending.discard(model_name)
-            self._run_soon(f"check:{model_name}")
-        return counts
 
     def check_job(self, model_name: str) -> list[ModelRun] | None:
         """Check every due window of one model and re-evaluate those with new labels."""
-        return self.jobs.run(
-            f"check:{model_name}",
-            "check",
-            model_name,
-            lambda s: self.model_jobs.check(s, self.config, self.config.model(model_name)),
-        )
+        return self.jobs.run("check", model_name, lambda s: self.model_jobs.check(s, self.config, model_name))
 
     def dispatch_job(self) -> DispatchStats | None:
         """Deliver due alert notifications once."""
-        return self.jobs.run("dispatch", "dispatch", None, self._dispatch)
-
-    def _dispatch(self, store: Store) -> DispatchStats:
-        assert self.connection.dispatcher is not None
-        return housekeeping.dispatch(store, self.connection.dispatcher, self.metrics)
+        return self.jobs.run(
+            "dispatch", None, lambda s: housekeeping.dispatch(s, self.connection, self.metrics)
+        )
 
     def retention_job(self) -> dict[str, int] | None:
         """Apply retention to the store and the reports (:func:`housekeeping.retention`)."""
         return self.jobs.run(
-            "retention", "retention", None, lambda s: housekeeping.retention(s, self.config, self.clock())
+            "retention", None, lambda s: housekeeping.retention(s, self.config, self.clock())
         )
 
     def _run_soon(self, job_id: str, delay: timedelta = timedelta(0)) -> None:
@@ -208,10 +191,7 @@ class Daemon:
             from monitor.service.server import start_server
 
             self.server = start_server(self)
-        try:
-            self.store()
-        except StoreUnavailable as exc:
-            log.warning("%s; jobs retry every %s", exc, self.config.daemon.store_retry_interval)
+        self._open_store()
         self.scheduler = make_scheduler(self.config.daemon)
         self._schedule(job_specs(self.config), first_run={m.name for m in self.config.models})
         self.scheduler.start(paused=paused)
@@ -224,24 +204,27 @@ class Daemon:
         for line in describe_retention(self.config, self.clock()):
             log.info("%s", line)
 
-    def _job_function(self, spec: JobSpec) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        if spec.kind == "ingest":
-            return self.ingest_job, (spec.model,)
-        if spec.kind == "check":
-            return self.check_job, (spec.model,)
-        if spec.kind == "dispatch":
-            return self.dispatch_job, ()
-        return self.retention_job, ()
+    def _open_store(self) -> None:
+        try:
+            self.store()
+        except StoreUnavailable as exc:
+            log.warning("%s; jobs retry every %s", exc, self.config.daemon.store_retry_interval)
 
     def _schedule(self, specs: list[JobSpec], *, first_run: set[str]) -> None:
         """Add (or replace) jobs; models in ``first_run`` ingest now and check right after."""
         assert self.scheduler is not None
         ingesting = {s.model for s in specs if s.kind == "ingest"}
-        self._first_ingest_pending |= ingesting & first_run
+        self.model_jobs.first_ingest |= ingesting & first_run
+        jobs = {
+            "ingest": self.ingest_job,
+            "check": self.check_job,
+            "dispatch": self.dispatch_job,
+            "retention": self.retention_job,
+        }
         schedule(
             self.scheduler,
             specs,
-            self._job_function,
+            jobs,
             run_now=lambda s: s.model in first_run and (s.kind == "ingest" or s.model not in ingesting),
             grace=self.config.daemon.misfire_grace_time,
         )
@@ -269,12 +252,8 @@ class Daemon:
             # New models need their tables and the dispatcher new receivers: reopen. Jobs running
             # now finish on the old store object.
             self.connection.close()
-            try:
-                self.store()
-            except StoreUnavailable as exc:
-                log.warning("%s; jobs retry every %s", exc, new.daemon.store_retry_interval)
-        old_models = {m.name for m in old.models}
-        added = {m.name for m in new.models} - old_models
+            self._open_store()
+        added = {m.name for m in new.models} - {m.name for m in old.models}
         if self.scheduler is not None:
             self._schedule(job_specs(new), first_run=added)
         log.info(

@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from monitor.alerting.delivery import Dispatcher, DispatchStats
+from monitor.alerting.delivery import DispatchStats
 from monitor.config import Config
 from monitor.service.connection import StoreConnection
 from monitor.service.jobs import JobGuard
@@ -21,10 +21,11 @@ log = logging.getLogger("driftwatch.daemon")
 
 
 def dispatch(
-    store: Store, dispatcher: Dispatcher, metrics: DaemonMetrics, deadline: float | None = None
+    store: Store, connection: StoreConnection, metrics: DaemonMetrics, deadline: float | None = None
 ) -> DispatchStats:
     """Deliver due alert notifications once (groups are started until ``deadline``, monotonic)."""
-    stats = dispatcher.dispatch_once(deadline=deadline)
+    assert connection.dispatcher is not None  # built with the store the job was given
+    stats = connection.dispatcher.dispatch_once(deadline=deadline)
     metrics.observe_dispatch(
         delivered=stats.delivered,
         retried=stats.retried,
@@ -38,14 +39,9 @@ def flush_outbox(
     guard: JobGuard, connection: StoreConnection, metrics: DaemonMetrics, deadline: float
 ) -> None:
     """Deliver what is due until nothing is or ``deadline`` (monotonic) passes; log what remains."""
-
-    def body(store: Store) -> DispatchStats:
-        assert connection.dispatcher is not None
-        return dispatch(store, connection.dispatcher, metrics, deadline)
-
     delivered, store = 0, None
     while True:
-        stats = guard.run("dispatch", "dispatch", None, body, final=True)
+        stats = guard.run("dispatch", None, lambda s: dispatch(s, connection, metrics, deadline), final=True)
         if stats is None:
             break
         delivered += stats.delivered

@@ -20,7 +20,8 @@ from monitor.config import DaemonConfig
 from monitor.service.connection import StoreConnection
 from monitor.service.logs import log_context
 from monitor.service.metrics import DaemonMetrics
-from monitor.service.scheduling import ago
+from monitor.service.scheduling import JobKind, ago
+from monitor.service.scheduling import job_id as scheduled_id
 from monitor.store import Store
 from monitor.store.errors import describe_error, is_schema_gone, is_store_error
 
@@ -74,14 +75,15 @@ class JobGuard:
         self._idle = threading.Condition()
 
     def run(
-        self, job_id: str, kind: str, model: str | None, body: Callable[[Store], T], *, final: bool = False
+        self, kind: JobKind, model: str | None, body: Callable[[Store], T], *, final: bool = False
     ) -> T | None:
-        """Run one job body with the store, a log context and the failure policy.
+        """Run the body of job ``kind`` (of ``model``) with the store, a log context and the failure policy.
 
         Once stopping, only the ``final`` job (the outbox flush) still runs.
         """
         if self.stopping and not final:
             return None
+        job_id = scheduled_id(kind, model)
         with self._tracked(), log_context(job=kind, model=model):
             try:
                 result = body(self.connection.open())

@@ -1,5 +1,8 @@
 """The two jobs of each model: ingest its sources, and check its due windows.
 
+A model's first check runs right after its first ingestion (the daemon puts the models whose
+jobs it schedules for the first time in :attr:`ModelJobs.first_ingest`).
+
 Each runs under the model's job lock (:mod:`monitor.service.locks`): a replica or thread that
 finds it held skips the job. Heavy modules (ingestion with pandas; the runner with pandas,
 scipy, scikit-learn, evidently) are imported inside the jobs, and the check stack only when a
@@ -23,6 +26,7 @@ from monitor.pipeline.due import due_windows, windows_with_new_labels
 from monitor.service.locks import JobLocks
 from monitor.service.metrics import DaemonMetrics
 from monitor.service.readiness import Readiness
+from monitor.service.scheduling import job_id
 from monitor.store import Store
 from monitor.store.runs import newest_done_window
 
@@ -45,6 +49,7 @@ class ModelJobs:
         metrics: DaemonMetrics,
         readiness: Readiness,
         sources: SourceHealth,
+        run_soon: Callable[[str], None],
     ) -> None:
         self.clock = clock
         self.owner = owner
@@ -52,14 +57,20 @@ class ModelJobs:
         self.metrics = metrics
         self.readiness = readiness
         self.sources = sources
+        self.run_soon = run_soon
+        #: Models whose check job waits for their first ingestion.
+        self.first_ingest: set[str] = set()
 
     def ingest(self, store: Store, model: ModelConfig) -> IngestCounts | None:
         """Ingest every source of ``model`` once; ``None`` when another process is ingesting it."""
         from monitor.ingest.sources import ingest_sources  # pandas: imported by the first job, not at start
 
-        with self.locks.hold(f"ingest:{model.name}") as mine:
+        with self.locks.hold(job_id("ingest", model.name)) as mine:
             if mine:
                 counts = ingest_sources(store, model, now=self.clock(), health=self.sources)
+        if model.name in self.first_ingest:
+            self.first_ingest.discard(model.name)
+            self.run_soon(job_id("check", model.name))
         if not mine:
             self.metrics.job_skips.labels("ingest", model.name).inc()
             log.debug('Another process is ingesting model "%s"; skipped', model.name)
@@ -73,9 +84,10 @@ class ModelJobs:
             log.info('Ingested model "%s": %s', model.name, counts.summary())
         return counts
 
-    def check(self, store: Store, config: Config, model: ModelConfig) -> list[ModelRun] | None:
-        """Check every due window of ``model``, re-evaluate those with new labels; ``None`` if skipped."""
-        with self.locks.hold(f"check:{model.name}") as mine:
+    def check(self, store: Store, config: Config, model_name: str) -> list[ModelRun] | None:
+        """Check every due window of a model, re-evaluate those with new labels; ``None`` if skipped."""
+        model = config.model(model_name)
+        with self.locks.hold(job_id("check", model.name)) as mine:
             if not mine:
                 self.metrics.job_skips.labels("check", model.name).inc()
                 log.debug('Another process is checking model "%s"; skipped', model.name)

@@ -22,7 +22,7 @@ datetime.timedelta(days=2, seconds=3600)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -66,6 +66,15 @@ def overdue_after(model: ModelConfig, daemon: DaemonConfig) -> timedelta:
     return 2 * model.window.nominal + daemon.misfire_grace_time
 
 
+def job_id(kind: JobKind, model: str | None = None) -> str:
+    """``<kind>:<model>``, or the kind alone for a daemon-wide job.
+
+    >>> job_id("check", "fraud"), job_id("dispatch")
+    ('check:fraud', 'dispatch')
+    """
+    return kind if model is None else f"{kind}:{model}"
+
+
 def job_specs(config: Config) -> list[JobSpec]:
     """Every job the config asks for, models first (in config order)."""
     tz = config.daemon.timezone
@@ -73,32 +82,13 @@ def job_specs(config: Config) -> list[JobSpec]:
     for model in config.models:
         interval = ingest_interval(model)
         if interval is not None:
-            specs.append(
-                JobSpec(
-                    f"ingest:{model.name}",
-                    "ingest",
-                    model.name,
-                    IntervalTrigger(seconds=_seconds(interval), timezone=tz),
-                )
-            )
-        specs.append(JobSpec(f"check:{model.name}", "check", model.name, model.cron_trigger(tz)))
+            trigger = IntervalTrigger(seconds=_seconds(interval), timezone=tz)
+            specs.append(JobSpec(job_id("ingest", model.name), "ingest", model.name, trigger))
+        specs.append(JobSpec(job_id("check", model.name), "check", model.name, model.cron_trigger(tz)))
     daemon = config.daemon
-    specs.append(
-        JobSpec(
-            "dispatch",
-            "dispatch",
-            None,
-            IntervalTrigger(seconds=_seconds(daemon.dispatch_interval), timezone=tz),
-        )
-    )
-    specs.append(
-        JobSpec(
-            "retention",
-            "retention",
-            None,
-            IntervalTrigger(seconds=_seconds(daemon.retention_interval), timezone=tz),
-        )
-    )
+    for kind, every in (("dispatch", daemon.dispatch_interval), ("retention", daemon.retention_interval)):
+        trigger = IntervalTrigger(seconds=_seconds(every), timezone=tz)
+        specs.append(JobSpec(job_id(kind), kind, None, trigger))
     return specs
 
 
@@ -123,21 +113,23 @@ def make_scheduler(daemon: DaemonConfig) -> BackgroundScheduler:
 def schedule(
     scheduler: BackgroundScheduler,
     specs: list[JobSpec],
-    function: Callable[[JobSpec], tuple[Callable[..., Any], tuple[Any, ...]]],
+    jobs: Mapping[JobKind, Callable[..., Any]],
     *,
     run_now: Callable[[JobSpec], bool],
     grace: timedelta,
 ) -> None:
-    """Add (or replace) the jobs of ``specs``, those ``run_now`` says at once; remove the others."""
+    """Add (or replace) the jobs of ``specs``, those ``run_now`` says at once; remove the others.
+
+    Each runs the function ``jobs`` has for its kind, with its model as the argument (if any).
+    """
     misfire = int(max(1.0, grace.total_seconds()))
     now = datetime.now(UTC)
     for spec in specs:
-        func, args = function(spec)
         extra: dict[str, Any] = {"next_run_time": now} if run_now(spec) else {}
         scheduler.add_job(
-            func,
+            jobs[spec.kind],
             spec.trigger,
-            args=args,
+            args=() if spec.model is None else (spec.model,),
             id=spec.id,
             name=spec.id,
             replace_existing=True,
