@@ -24,8 +24,7 @@ from monitor.service.readiness import PROBE_TIMEOUT
 from monitor.store import open_store
 from monitor.store.errors import StoreUnavailable
 from monitor.store.schema import metadata
-from tests.conftest import Clock, make_config, model_dict
-from tests.test_daemon import LIGHT
+from tests.conftest import LIGHT, Clock, http_request, make_config, model_dict
 
 
 @pytest.fixture
@@ -124,8 +123,6 @@ def test_readiness_does_not_wait_for_a_thread_that_is_connecting(
 
 
 def test_healthz_fails_when_no_job_finished_for_the_liveness_timeout(tmp_path: Path, clock: Clock) -> None:
-    from tests.test_server import request
-
     config = make_config(
         f"sqlite:///{tmp_path / 'dw.db'}",
         tmp_path,
@@ -135,12 +132,12 @@ def test_healthz_fails_when_no_job_finished_for_the_liveness_timeout(tmp_path: P
     daemon = Daemon(config, clock=clock)
     daemon.start(paused=True)
     try:
-        assert request(daemon.server, "GET", "/healthz")[0] == 200  # type: ignore[arg-type]
+        assert http_request(daemon.server, "GET", "/healthz")[0] == 200  # type: ignore[arg-type]
         clock.advance(minutes=6)  # every job hangs: nothing finishes
-        status, _, body = request(daemon.server, "GET", "/healthz")  # type: ignore[arg-type]
+        status, _, body = http_request(daemon.server, "GET", "/healthz")  # type: ignore[arg-type]
         assert status == 503 and b"no scheduled job has finished for 360s (limit 300s)" in body
         assert daemon.dispatch_job() is not None  # a job finishes: alive again
-        assert request(daemon.server, "GET", "/healthz")[0] == 200  # type: ignore[arg-type]
+        assert http_request(daemon.server, "GET", "/healthz")[0] == 200  # type: ignore[arg-type]
     finally:
         daemon.shutdown(timedelta(seconds=1))
 

@@ -19,9 +19,8 @@ from monitor.ingest.validate import validate_batch
 from monitor.pipeline.runner import Runner
 from monitor.reports import report_relpath
 from monitor.store import open_store
-from tests.conftest import make_config, model_dict
+from tests.conftest import DAY, START, make_config, model_dict
 from tests.multiclass_world import CLASSES, world
-from tests.test_daemon import DAY, START
 
 N = 1500
 

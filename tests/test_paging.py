@@ -17,8 +17,7 @@ from monitor.pipeline.runner import Runner
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox, alert_states
 from monitor.store.schema import runs
-from tests.conftest import Clock, make_config, model_dict
-from tests.test_daemon import DAY, LIGHT, START, traffic
+from tests.conftest import DAY, LIGHT, START, Clock, make_config, model_dict, traffic
 
 #: Every window alerts: p95 latency over a 1 ms SLO.
 SLOW = {**LIGHT, "latency": {"slo_p95_ms": 1.0}}
