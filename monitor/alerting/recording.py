@@ -96,7 +96,7 @@ def _advance_states(
         after[fp] = new
     active_silences = list_silences(conn, now=now)
     for fp, state in after.items():
-        silence = silenced_by(active_silences, {**state.labels, "severity": state.severity}, now=now)
+        silence = silenced_by(active_silences, state.route_labels, now=now)
         after[fp] = replace(state, silenced_by=silence.id if silence else None)
         if after[fp] != before.get(fp):
             save_state(conn, after[fp], exists=fp in before, run_id=run.run_id, now=now)
@@ -108,7 +108,7 @@ def _groups(states: Mapping[str, AlertState], just_resolved: set[str], config: A
     for fp, state in states.items():
         if not state.firing and fp not in just_resolved:
             continue
-        labels = {**state.labels, "severity": state.severity}
+        labels = state.route_labels
         for route in routes_for(config.route, labels):
             key = group_key(route, labels)
             for receiver in route.receivers:
