@@ -113,7 +113,7 @@ def make_scheduler(daemon: DaemonConfig) -> BackgroundScheduler:
 def schedule(
     scheduler: BackgroundScheduler,
     specs: list[JobSpec],
-    jobs: Mapping[JobKind, Callable[..., Any]],
+    jobs: Mapping[str, Callable[..., Any]],
     *,
     run_now: Callable[[JobSpec], bool],
     grace: timedelta,
