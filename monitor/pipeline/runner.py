@@ -85,7 +85,7 @@ class Runner:
     # -- which windows --------------------------------------------------------------------
 
     def due_windows(self, model: ModelConfig, now: datetime | None = None) -> list[datetime]:
-        """Ends of complete windows not checked yet, oldest first (:func:`~monitor.pipeline.due.due_windows`)."""
+        """Ends of complete windows not checked yet, oldest first (see :func:`monitor.pipeline.due`)."""
         return due_windows(self.store, self.config, model, now or self.clock())
 
     def windows_with_new_labels(self, model: ModelConfig, now: datetime | None = None) -> list[int]:

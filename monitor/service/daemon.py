@@ -36,9 +36,9 @@ from sqlalchemy import func, select, text
 from monitor.alerting.delivery import Dispatcher, DispatchStats, default_owner
 from monitor.config import Config, ConfigError, load_config
 from monitor.engines import window_counts
-from monitor.ingest.health import SourceHealth
 from monitor.pipeline.due import due_windows, windows_with_new_labels
 from monitor.redact import redact_urls
+from monitor.service.health import SourceHealth
 from monitor.service.locks import JobLocks
 from monitor.service.logs import configure_logging, log_context
 from monitor.service.metrics import DaemonMetrics
