@@ -156,6 +156,7 @@ def record_run_alerts(
         window_end=_iso(naive_utc(run.window_end)),
         model_version=run.model_version,
         report_url=run.report_url,
+        no_action_reason=run.no_action_reason,
     )
     recommendations = tuple(r.to_dict() for r in run.recommendations)
     queued = 0

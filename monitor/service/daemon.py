@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 from monitor.alerting.delivery import DispatchStats
 from monitor.config import Config, ConfigError, load_config
-from monitor.ingest.health import SourceHealth
 from monitor.service import housekeeping
 from monitor.service.connection import StoreConnection
+from monitor.service.health import SourceHealth
 from monitor.service.jobs import JobGuard
 from monitor.service.locks import JobLocks
 from monitor.service.logs import configure_logging
@@ -97,9 +97,9 @@ class Daemon:
             owner=self.owner,
             metrics=self.metrics,
             locks=self.locks,
-            on_open=lambda store: self.health.load(store),
+            on_open=lambda store: self.ready_state.load(store),
         )
-        self.health = Readiness(
+        self.ready_state = Readiness(
             self.connection,
             sources=self.sources,
             metrics=self.metrics,
@@ -119,7 +119,7 @@ class Daemon:
             owner=self.owner,
             locks=self.locks,
             metrics=self.metrics,
-            readiness=self.health,
+            readiness=self.ready_state,
             sources=self.sources,
             run_soon=self._run_soon,
         )
@@ -137,15 +137,15 @@ class Daemon:
 
     def no_traffic(self) -> dict[str, str]:
         """Models whose newest checked window had no traffic where rows were expected (``/readyz``)."""
-        return self.health.no_traffic()
+        return self.ready_state.no_traffic()
 
     def last_checks(self) -> dict[str, datetime | None]:
         """Last successful check cycle per configured model (``None``: not yet)."""
-        return self.health.last_checks(self.config)
+        return self.ready_state.last_checks(self.config)
 
     def readiness(self) -> tuple[bool, list[str]]:
         """Ready when the store answers, every alert receiver is healthy and no model is overdue."""
-        return self.health.report(self.config)
+        return self.ready_state.report(self.config)
 
     def liveness(self) -> tuple[bool, str]:
         """Alive while jobs keep finishing (:meth:`JobGuard.liveness`)."""

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from monitor.config import Config, ModelConfig
 from monitor.engines import window_counts
-from monitor.ingest.health import SourceHealth
 from monitor.pipeline.due import due_windows, windows_with_new_labels
+from monitor.service.health import SourceHealth
 from monitor.service.locks import JobLocks
 from monitor.service.metrics import DaemonMetrics
 from monitor.service.readiness import Readiness

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor.config import Config
-from monitor.ingest.health import SourceHealth
 from monitor.service.connection import StoreConnection
+from monitor.service.health import SourceHealth
 from monitor.service.metrics import DaemonMetrics
 from monitor.service.scheduling import ago, overdue_after
 from monitor.store import Store
