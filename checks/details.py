@@ -4,9 +4,11 @@ A check puts these frozen dataclasses in its ``details`` (per-column drift rows,
 rows, performance metric rows, segment rows, reliability and threshold curves, latency
 SLOs); :func:`checks.result.jsonable` turns each into the mapping of its fields, under the
 keys the JSON output and the stored runs have always had; :func:`read_details` turns that
-stored JSON back into the same objects (a key a stored run lacks reads as ``None``, a key
-this version no longer has is ignored). Everything else in ``details`` (settings echoed
-back, notes, the recalibration summary) stays plain JSON values.
+stored JSON back into the same objects. Stored JSON is read leniently: a key a stored run
+lacks reads as ``None``, a key this version no longer has is ignored, and a row whose values
+are not of their field's type (or a curve whose arrays differ in length) is left out, so a
+page renders what it can. Everything else in ``details`` (settings echoed back, notes)
+stays plain JSON values.
 
 >>> slo = LatencySLO(p99_ms=250.0)
 >>> slo.to_dict()
@@ -17,11 +19,20 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+import types
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
+
+
+class DetailError(ValueError):
+    """A stored detail that is not of the shape its type has."""
+
+    def __init__(self, kind: str, key: str, value: Any) -> None:
+        super().__init__(f"{kind}.{key} cannot be {str(value)[:40]!r}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,8 @@ class Detail:
     """
 
     _nested: ClassVar[dict[str, type[Detail]]] = {}
+    #: Fields without which a stored row is not one (its name).
+    _required: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         values = ((f, getattr(self, f.name)) for f in fields(self))
@@ -52,15 +65,50 @@ class Detail:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """From stored JSON: a key the data lacks reads as ``None``, an unknown key is ignored."""
-        values = {f.name: data.get(f.name.rstrip("_")) for f in fields(cls)}
-        for name, kind in cls._nested.items():
-            values[name] = _typed(kind, values[name])
+        """From stored JSON: a key the data lacks reads as ``None``, an unknown key is ignored.
+
+        :raises DetailError: a value is not of its field's type.
+        """
+        values = {}
+        for name, hint in _hints(cls).items():
+            value = data.get(name.rstrip("_"))
+            if not _fits(hint, value) or (value is None and name in cls._required):
+                raise DetailError(cls.__name__, name, value)
+            kind = cls._nested.get(name)
+            values[name] = kind.from_dict(value) if kind is not None and value is not None else value
         return cls(**values)
 
 
-def _typed(kind: type[Detail], value: Any) -> Any:
-    return kind.from_dict(value) if isinstance(value, Mapping) else value
+@functools.cache
+def _hints(cls: type[Detail]) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _fits(hint: Any, value: Any) -> bool:
+    """Whether a JSON ``value`` can stand for a field of type ``hint`` (``None`` always can)."""
+    if value is None or hint is Any:
+        return True
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_fits(a, value) for a in args)
+    if hint in (float, int):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint in (bool, str):
+        return isinstance(value, hint)
+    if origin is tuple or hint is np.ndarray:
+        item = args[0] if args else Any
+        return isinstance(value, list | tuple) and all(_fits(item, v) for v in value)
+    if origin is Mapping:
+        return isinstance(value, Mapping) and all(_fits(args[1], v) for v in value.values())
+    if isinstance(hint, type) and issubclass(hint, Detail):
+        return isinstance(value, Mapping)
+    return True
+
+
+def _same_length(kind: str, *arrays: Sequence[Any]) -> None:
+    if len({len(a) for a in arrays}) > 1:
+        raise DetailError(kind, "lengths", [len(a) for a in arrays])
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,11 +131,16 @@ class ReliabilityCurve(Detail):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReliabilityCurve:
         def floats(key: str) -> np.ndarray:
-            return np.array([np.nan if v is None else v for v in data.get(key) or ()], dtype=float)
+            values = data.get(key) or []
+            if not _fits(tuple[float, ...], values):
+                raise DetailError(cls.__name__, key, values)
+            return np.array([np.nan if v is None else v for v in values], dtype=float)
 
-        return cls(
+        curve = cls(
             floats("mean_predicted"), floats("fraction_positive"), floats("count"), floats("bin_edges")
         )
+        _same_length(cls.__name__, curve.mean_predicted, curve.fraction_positive)
+        return curve
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ReliabilityCurve):
@@ -111,13 +164,17 @@ class Histogram(Detail):
     ``n`` categories. ``reference`` and ``current`` hold the ``n`` shares, each summing to 1.
     """
 
-    bins: tuple[Any, ...]
+    bins: tuple[float | str, ...]
     reference: tuple[float, ...]
     current: tuple[float, ...]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Histogram:
-        return cls(*(tuple(data.get(k) or ()) for k in ("bins", "reference", "current")))
+        hist = super().from_dict({k: tuple(data.get(k) or ()) for k in ("bins", "reference", "current")})
+        _same_length("Histogram", hist.reference, hist.current)
+        if len(hist.bins) - len(hist.reference) not in (0, 1):
+            raise DetailError("Histogram", "bins", hist.bins)
+        return hist
 
 
 @dataclass(frozen=True)
@@ -130,6 +187,8 @@ class DriftRow(Detail):
     """
 
     _nested: ClassVar[dict[str, type[Detail]]] = {"histogram": Histogram}
+
+    _required: ClassVar[tuple[str, ...]] = ("column",)
 
     column: str
     kind: str
@@ -172,6 +231,8 @@ class QualityColumn(Detail):
     """One column of ``data_quality`` (``details["columns"]``); the range for numeric columns,
     the categories for categorical ones (``None``/empty otherwise)."""
 
+    _required: ClassVar[tuple[str, ...]] = ("column",)
+
     column: str
     kind: str
     new_categories: Mapping[str, float]
@@ -196,6 +257,8 @@ class MetricRow(Detail):
     Holm-adjusted across metrics; ``threshold`` is the value past which the change is
     material. ``class_`` (JSON ``class``) names the class of a per-class metric.
     """
+
+    _required: ClassVar[tuple[str, ...]] = ("name",)
 
     name: str
     value: float
@@ -239,6 +302,8 @@ class ClassRow(Detail):
         "roc_auc": ClassMetric,
     }
 
+    _required: ClassVar[tuple[str, ...]] = ("class_",)
+
     class_: str
     support: int
     share: float
@@ -257,6 +322,8 @@ class SegmentRow(Detail):
     window's, ``reference_value`` the segment's on the reference; ``comparison`` names what
     it was judged against.
     """
+
+    _required: ClassVar[tuple[str, ...]] = ("column",)
 
     column: str
     value: str
@@ -296,6 +363,8 @@ class SegmentCalibration(Detail):
 
     _nested: ClassVar[dict[str, type[Detail]]] = {"reliability": ReliabilityCurve}
 
+    _required: ClassVar[tuple[str, ...]] = ("column",)
+
     column: str
     value: str
     support: int
@@ -328,7 +397,34 @@ class ThresholdCurve(Detail):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ThresholdCurve:
-        return cls(tuple(data.get("thresholds") or ()), tuple(data.get("objective") or ()))
+        curve = super().from_dict({k: tuple(data.get(k) or ()) for k in ("thresholds", "objective")})
+        _same_length(cls.__name__, curve.thresholds, curve.objective)
+        return curve
+
+
+@dataclass(frozen=True)
+class Confusion(Detail):
+    """Confusion matrices of a multiclass model (rows: true class, columns: predicted, in
+    ``details["classes"]`` order), the current window's and the reference's."""
+
+    current: tuple[tuple[int, ...], ...]
+    reference: tuple[tuple[int, ...], ...] | None = None
+
+
+@dataclass(frozen=True)
+class RecalibrationSummary(Detail):
+    """The recalibrator proposed after a calibration alert (``details["recalibration"]``),
+    ECE and log loss before and after it on the held-out newest rows."""
+
+    improved: bool
+    reason: str
+    method: str | None
+    ece_before: float | None
+    ece_after: float | None
+    log_loss_before: float | None
+    log_loss_after: float | None
+    n_fit: int
+    n_holdout: int
 
 
 @dataclass(frozen=True)
@@ -348,22 +444,34 @@ class LatencySLO(Detail):
 _Reader = Callable[[Any], Any]
 
 
+def _read(kind: type[Detail], value: Any) -> Any:
+    """``kind`` from ``value``; ``None`` when it is not one."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind.from_dict(value) if isinstance(value, Mapping) else None
+    except DetailError:
+        return None
+
+
 def _one(kind: type[Detail]) -> _Reader:
-    return lambda value: kind.from_dict(value) if isinstance(value, Mapping) else value
+    return lambda value: _read(kind, value)
 
 
 def _rows(kind: type[Detail]) -> _Reader:
-    return lambda value: (
-        [kind.from_dict(v) if isinstance(v, Mapping) else v for v in value]
-        if isinstance(value, list)
-        else value
-    )
+    def read(value: Any) -> list[Any]:
+        rows = (_read(kind, v) for v in (value if isinstance(value, list) else ()))
+        return [r for r in rows if r is not None]
+
+    return read
 
 
 def _by_name(kind: type[Detail]) -> _Reader:
-    return lambda value: (
-        {str(k): kind.from_dict(v) for k, v in value.items()} if isinstance(value, Mapping) else value
-    )
+    def read(value: Any) -> dict[str, Any]:
+        items = value.items() if isinstance(value, Mapping) else ()
+        return {str(k): r for k, v in items if (r := _read(kind, v)) is not None}
+
+    return read
 
 
 _RELIABILITY = {
@@ -373,8 +481,9 @@ _RELIABILITY = {
     "class_reliability": _by_name(ReliabilityCurve),
     "class_reliability_reference": _by_name(ReliabilityCurve),
     "segments": _rows(SegmentCalibration),
+    "recalibration": _one(RecalibrationSummary),
 }
-_PERFORMANCE = {"metrics": _rows(MetricRow), "per_class": _rows(ClassRow)}
+_PERFORMANCE = {"metrics": _rows(MetricRow), "per_class": _rows(ClassRow), "confusion": _one(Confusion)}
 
 #: Per check, the details keys that hold typed parts and how each is read back from JSON.
 READERS: dict[str, dict[str, _Reader]] = {
@@ -390,6 +499,8 @@ READERS: dict[str, dict[str, _Reader]] = {
 
 
 def read_details(check: str, details: Mapping[str, Any]) -> dict[str, Any]:
-    """``details`` of a ``check`` as stored (JSON) with its typed parts rebuilt."""
+    """``details`` of a ``check`` as stored (JSON) with its typed parts rebuilt (a part that
+    is not of its type is left out)."""
     readers = READERS.get(check, {})
-    return {k: readers[k](v) if k in readers else v for k, v in details.items()}
+    out = {k: readers[k](v) if k in readers else v for k, v in details.items()}
+    return {k: v for k, v in out.items() if v is not None or k not in readers}

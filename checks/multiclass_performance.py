@@ -38,7 +38,7 @@ from sklearn import metrics as skm
 
 from checks._params import InvalidParameter, check_interval
 from checks.bootstrap import bootstrap_p_value, percentile_interval
-from checks.details import ClassMetric, ClassRow, MetricRow
+from checks.details import ClassMetric, ClassRow, Confusion, MetricRow
 from checks.metric_kernels import MetricWindow, metric_distribution, tie_groups
 from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
 from checks.result import CheckResult, Finding
@@ -342,7 +342,7 @@ def multiclass_performance(
     counts, shares = _shares(y, labels)
     support: dict[str, Any] = {"support": counts, "share": shares}
     details: dict[str, Any] = {"task": "multiclass", "classes": [str(c) for c in labels]}
-    details["confusion"] = {"current": confusion(y, pred, labels)}
+    confusions = {"current": confusion(y, pred, labels)}
     if isinstance(reference, Mapping):
         ref_values = {k: float(v) for k, v in reference.items()}
     elif reference is not None and len(reference[0]):
@@ -353,7 +353,7 @@ def multiclass_performance(
         ref_dist = {name: rd[:, j] for j, name in enumerate(ref.names)}
         metrics["n_reference"] = ref.n
         support["reference_support"], support["reference_share"] = _shares(y_ref, labels)
-        details["confusion"]["reference"] = confusion(y_ref, p_ref, labels)
+        confusions["reference"] = confusion(y_ref, p_ref, labels)
     rows = assess_rows(
         cur.names,
         cur.values,
@@ -378,6 +378,7 @@ def multiclass_performance(
     details.update(
         metrics=[MetricRow.of(r) for r in rows],
         per_class=per_class_table(rows, labels, support),
+        confusion=Confusion.of(confusions),
         n_resamples=n_resamples,
         confidence=confidence,
         alpha=alpha,

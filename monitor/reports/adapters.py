@@ -23,10 +23,12 @@ from typing import Any
 
 from checks.details import (
     ClassRow,
+    Confusion,
     DriftRow,
     LatencySLO,
     MetricRow,
     QualityColumn,
+    RecalibrationSummary,
     ReliabilityCurve,
     SegmentCalibration,
     SegmentRow,
@@ -117,6 +119,19 @@ def reliability(details: Mapping[str, Any], key: str) -> ReliabilityCurve | None
     return details.get(key)
 
 
+def recalibration(details: Mapping[str, Any]) -> RecalibrationSummary | None:
+    """The recalibrator proposed with a calibration alert, if one was."""
+    return details.get("recalibration")
+
+
+def confusion(details: Mapping[str, Any]) -> tuple[Confusion, list[str]] | None:
+    """The confusion matrices of a multiclass model and its classes, if it has them."""
+    matrices, classes = details.get("confusion"), details.get("classes")
+    if matrices is None or not isinstance(classes, list) or not classes:
+        return None
+    return matrices, [str(c) for c in classes]
+
+
 def class_reliability(
     details: Mapping[str, Any], key: str = "class_reliability"
 ) -> dict[str, ReliabilityCurve]:
@@ -145,16 +160,16 @@ class ThresholdChoice:
 
 
 def threshold_choice(details: Mapping[str, Any]) -> ThresholdChoice | None:
-    curve, ci = details.get("curve"), details.get("gain_ci")
+    curve, ci, objective = details.get("curve"), details.get("gain_ci"), details.get("objective")
     if curve is None and as_float(details.get("proposed")) is None:
         return None
     return ThresholdChoice(
         curve=curve,
-        objective_name=details.get("objective"),
+        objective_name=objective if isinstance(objective, str) else None,
         current=as_float(details.get("current")),
         proposed=as_float(details.get("proposed")),
         gain=as_float(details.get("gain")),
-        gain_ci=(as_float(ci[0]), as_float(ci[1])) if ci is not None else None,
+        gain_ci=(as_float(ci[0]), as_float(ci[1])) if isinstance(ci, list) and len(ci) == 2 else None,
     )
 
 

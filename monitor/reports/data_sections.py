@@ -166,20 +166,21 @@ def quality_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     if columns:
         body, classes = [], []
         for c in columns:
+            new_categories, vanished = c.new_categories or {}, c.vanished_categories or {}
             new = ", ".join(
-                f"{k} ({pct(v)})" if v is not None else k for k, v in list(c.new_categories.items())[:8]
+                f"{k} ({pct(v)})" if v is not None else k for k, v in list(new_categories.items())[:8]
             )
-            if len(c.new_categories) > 8:
-                new += f" … +{len(c.new_categories) - 8}"
-            gone = ", ".join(f"{k} (was {pct(v)})" for k, v in c.vanished_categories.items())
+            if len(new_categories) > 8:
+                new += f" … +{len(new_categories) - 8}"
+            gone = ", ".join(f"{k} (was {pct(v)})" for k, v in vanished.items())
             rng = (
                 f"[{num(c.ref_min)}, {num(c.ref_max)}]"
                 if c.ref_min is not None or c.ref_max is not None
                 else ""
             )
             missing_up = (c.missing_cur or 0) > (c.missing_ref or 0) + 0.01
-            bad = missing_up or bool(c.new_categories) or bool(c.out_of_range_share) or bool(c.constant)
-            bad = bad or bool(c.vanished_categories)
+            bad = missing_up or bool(new_categories) or bool(c.out_of_range_share) or bool(c.constant)
+            bad = bad or bool(vanished)
             body.append(
                 [
                     name(c.column),

@@ -13,6 +13,7 @@ from .adapters import (
     calibration_segments,
     floats,
     performance_metrics,
+    recalibration,
     reliability,
     segment_rows,
     threshold_choice,
@@ -150,18 +151,14 @@ def performance_section(result: CheckResult, history: Sequence[ModelRun]) -> Mar
 
 def calibration_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     m = result.metrics
-    recal = result.details.get("recalibration", {})
+    recal = recalibration(result.details)
     figures = [(k.replace("_", " "), num(v), False) for k, v in m.items() if as_float(v) is not None][:6]
     parts = [key_figures(figures)]
-    if recal:
+    if recal is not None:
         items = [
-            ("method", str(recal.get("method") or "—"), False),
-            ("ECE before → after", f"{num(recal.get('ece_before'))} → {num(recal.get('ece_after'))}", False),
-            (
-                "log loss before → after",
-                f"{num(recal.get('log_loss_before'))} → {num(recal.get('log_loss_after'))}",
-                False,
-            ),
+            ("method", recal.method or "—", False),
+            ("ECE before → after", f"{num(recal.ece_before)} → {num(recal.ece_after)}", False),
+            ("log loss before → after", f"{num(recal.log_loss_before)} → {num(recal.log_loss_after)}", False),
         ]
         parts.append(el("div", el("h3", "Proposed recalibrator"), key_figures(items), class_="dw-action"))
     before = reliability(result.details, "reliability")

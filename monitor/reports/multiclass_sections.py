@@ -12,14 +12,16 @@ from typing import Any
 
 from checks.details import ClassMetric
 
-from .adapters import class_reliability, class_rows
+from .adapters import class_reliability, class_rows, confusion
 from .fmt import as_float, num, pct
 from .markup import Markup, el, join
 from .svg import CURRENT, REFERENCE, Series, auto_ticks, line_chart
 from .widgets import reliability_series, table
 
 
-def _metric_cell(cell: ClassMetric) -> str:
+def _metric_cell(cell: ClassMetric | None) -> str:
+    if cell is None:
+        return "—"
     text = f"{num(cell.value, 3)} [{num(cell.ci_low, 3)}, {num(cell.ci_high, 3)}]"
     return text if cell.reference is None else f"{text} (was {num(cell.reference, 3)})"
 
@@ -32,7 +34,7 @@ def per_class_table(details: Mapping[str, Any]) -> Markup:
     body, classes = [], []
     for row in rows:
         cells = [row.precision, row.recall, row.roc_auc]
-        degraded = any(c.degraded for c in cells)
+        degraded = any(c is not None and c.degraded for c in cells)
         share, ref_share = row.share, row.reference_share
         body.append(
             [
@@ -62,12 +64,13 @@ def _confusion(title: str, matrix: Sequence[Sequence[Any]], labels: Sequence[str
 
 def confusion_matrices(details: Mapping[str, Any]) -> Markup:
     """The confusion matrix of the current window beside the reference's (row shares in brackets)."""
-    confusion, labels = details.get("confusion", {}), details.get("classes", [])
-    if "current" not in confusion or not labels:
+    found = confusion(details)
+    if found is None:
         return Markup("")
-    figures = [_confusion("current window", confusion["current"], labels)]
-    if "reference" in confusion:
-        figures.insert(0, _confusion("reference", confusion["reference"], labels))
+    matrices, labels = found
+    figures = [_confusion("current window", matrices.current, labels)]
+    if matrices.reference is not None:
+        figures.insert(0, _confusion("reference", matrices.reference, labels))
     return join([el("h3", "Confusion matrix"), el("div", *figures, class_="dw-grid")])
 
 
