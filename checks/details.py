@@ -51,8 +51,12 @@ class Detail:
     _required: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        values = ((f, getattr(self, f.name)) for f in fields(self))
-        return {f.name.rstrip("_"): v for f, v in values if v is not None or f.default is not None}
+        out = {}
+        for name, key, _, _, optional in _fields(type(self)):
+            value = getattr(self, name)
+            if value is not None or not optional:
+                out[key] = value
+        return out
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Self:
@@ -70,40 +74,78 @@ class Detail:
         :raises DetailError: a value is not of its field's type.
         """
         values = {}
-        for name, hint in _hints(cls).items():
-            value = data.get(name.rstrip("_"))
-            if not _fits(hint, value) or (value is None and name in cls._required):
+        for name, key, fits, kind, _ in _fields(cls):
+            value = data.get(key)
+            if not fits(value) or (value is None and name in cls._required):
                 raise DetailError(cls.__name__, name, value)
-            kind = cls._nested.get(name)
             values[name] = kind.from_dict(value) if kind is not None and value is not None else value
         return cls(**values)
 
 
+_Check = Callable[[Any], bool]
+
+
 @functools.cache
-def _hints(cls: type[Detail]) -> dict[str, Any]:
+def _fields(cls: type[Detail]) -> list[tuple[str, str, _Check, type[Detail] | None, bool]]:
+    """Per field: its name, its JSON key, the check of a JSON value, the :class:`Detail` it
+    nests, and whether it defaults to ``None`` (left out of the JSON while ``None``)."""
     hints = get_type_hints(cls)
-    return {f.name: hints[f.name] for f in fields(cls)}
+    return [
+        (f.name, f.name.rstrip("_"), _checker(hints[f.name]), cls._nested.get(f.name), f.default is None)
+        for f in fields(cls)
+    ]
 
 
-def _fits(hint: Any, value: Any) -> bool:
-    """Whether a JSON ``value`` can stand for a field of type ``hint`` (``None`` always can)."""
-    if value is None or hint is Any:
-        return True
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+_SCALARS = {float: (int, float), int: (int, float), str: (str,), bool: (bool,)}
+
+
+def _scalar_types(hint: Any) -> set[type] | None:
+    """The exact JSON types of a scalar (or a union of scalars) ``hint``, ``None`` included."""
+    parts = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+    if not all(p in _SCALARS or p is type(None) for p in parts):
+        return None
+    return {type(None), *(t for p in parts for t in _SCALARS.get(p, ()))}
+
+
+def _checker(hint: Any) -> _Check:
+    """The check of whether a JSON value can stand for a field of type ``hint`` (``None`` always can).
+
+    >>> _checker(tuple[float | str, ...])([0.5, "a", None]), _checker(float | None)(True)
+    (True, False)
+    """
     origin, args = get_origin(hint), get_args(hint)
     if origin in (Union, types.UnionType):
-        return any(_fits(a, value) for a in args)
+        parts = [_checker(a) for a in args if a is not type(None)]
+        return parts[0] if len(parts) == 1 else lambda v: any(part(v) for part in parts)
     if hint in (float, int):
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return _is_number
     if hint in (bool, str):
-        return isinstance(value, hint)
+        return lambda v: v is None or isinstance(v, hint)
     if origin is tuple or hint is np.ndarray:
-        item = args[0] if args else Any
-        return isinstance(value, list | tuple) and all(_fits(item, v) for v in value)
+        if not args:
+            return lambda v: v is None or isinstance(v, list | tuple)
+        item, exact = _checker(args[0]), _scalar_types(args[0])
+        # the exact types of plain JSON first (fast); numpy scalars of a row built in memory next
+        return lambda v: (
+            v is None
+            or (
+                isinstance(v, list | tuple)
+                and ((exact is not None and set(map(type, v)) <= exact) or all(map(item, v)))
+            )
+        )
     if origin is Mapping:
-        return isinstance(value, Mapping) and all(_fits(args[1], v) for v in value.values())
+        value_check = _checker(args[1])
+        return lambda v: v is None or (isinstance(v, Mapping) and all(map(value_check, v.values())))
     if isinstance(hint, type) and issubclass(hint, Detail):
-        return isinstance(value, Mapping)
-    return True
+        return lambda v: v is None or isinstance(v, Mapping)
+    return lambda v: True
+
+
+_FLOATS = _checker(tuple[float, ...])
 
 
 def _same_length(kind: str, *arrays: Sequence[Any]) -> None:
@@ -132,7 +174,7 @@ class ReliabilityCurve(Detail):
     def from_dict(cls, data: Mapping[str, Any]) -> ReliabilityCurve:
         def floats(key: str) -> np.ndarray:
             values = data.get(key) or []
-            if not _fits(tuple[float, ...], values):
+            if not _FLOATS(values):
                 raise DetailError(cls.__name__, key, values)
             return np.array([np.nan if v is None else v for v in values], dtype=float)
 
