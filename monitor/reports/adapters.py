@@ -109,6 +109,18 @@ def performance_metrics(details: Mapping[str, Any]) -> list[MetricRow]:
     return list(details.get("metrics", []))
 
 
+def resamples(details: Mapping[str, Any]) -> int | None:
+    """The bootstrap resamples behind a check's p-values (their resolution floor is ``1 / (B + 1)``)."""
+    b = as_float(details.get("n_resamples"))
+    return int(b) if b else None
+
+
+def alpha(details: Mapping[str, Any]) -> float:
+    """The level a check compared its adjusted p-values with."""
+    level = as_float(details.get("alpha"))
+    return 0.05 if level is None else level
+
+
 def class_rows(details: Mapping[str, Any]) -> list[ClassRow]:
     """The per-class rows of a multiclass performance check (none for other models)."""
     return list(details.get("per_class", []))

@@ -10,11 +10,13 @@ from checks.result import CheckResult, ModelRun
 from checks.vocabulary import PERFORMANCE_CHECKS
 
 from .adapters import (
+    alpha,
     calibration_segments,
     floats,
     performance_metrics,
     recalibration,
     reliability,
+    resamples,
     segment_rows,
     threshold_choice,
 )
@@ -32,8 +34,7 @@ def _interval(value: float | None, lo: float | None, hi: float | None) -> str:
 
 
 def _metrics_table(metrics: Sequence[MetricRow], details: Mapping[str, Any]) -> Markup:
-    resamples = as_float(details.get("n_resamples"))
-    alpha = num(details.get("alpha", 0.05))
+    b, level = resamples(details), num(alpha(details))
     body, classes = [], []
     for p in metrics:
         change = p.value - p.reference if p.value is not None and p.reference is not None else None
@@ -44,7 +45,7 @@ def _metrics_table(metrics: Sequence[MetricRow], details: Mapping[str, Any]) -> 
                 _interval(p.reference, p.reference_ci_low, p.reference_ci_high),
                 "—" if change is None else f"{change:+.4g}",
                 num(p.threshold),
-                pvalue(p.adjusted_p_value, resamples=int(resamples) if resamples else None, raw=p.p_value),
+                pvalue(p.adjusted_p_value, resamples=b, raw=p.p_value),
                 (p.direction or "").removesuffix("_is_better"),
                 "estimated" if p.estimated else "realised",
                 el("b", "degraded") if p.degraded else "no",
@@ -60,7 +61,7 @@ def _metrics_table(metrics: Sequence[MetricRow], details: Mapping[str, Any]) -> 
                 numeric=(1, 2, 3, 4, 5),
                 row_classes=classes,
             ),
-            el("p", _THRESHOLD_NOTE.format(alpha=alpha), class_="dw-muted"),
+            el("p", _THRESHOLD_NOTE.format(alpha=level), class_="dw-muted"),
         ]
     )
 

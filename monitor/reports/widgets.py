@@ -10,7 +10,7 @@ from checks.details import ReliabilityCurve
 from checks.result import CheckResult, Finding, ModelRun
 from checks.vocabulary import METRICS
 
-from .adapters import floats
+from .adapters import floats, resamples
 from .fmt import as_float, label, num, pvalue
 from .markup import Markup, el, join
 from .svg import Series
@@ -61,8 +61,7 @@ def _resamples(finding: Finding, results: Sequence[CheckResult]) -> int | None:
     if "bootstrap" not in str(finding.evidence.get("test", "")):
         return None
     holder = next((r for r in results if any(f is finding for f in r.findings)), None)
-    b = as_float(holder.details.get("n_resamples")) if holder is not None else None
-    return int(b) if b else None
+    return resamples(holder.details) if holder is not None else None
 
 
 def findings_table(findings: Sequence[Finding], *, results: Sequence[CheckResult] = ()) -> Markup:
