@@ -126,7 +126,7 @@ def _checker(hint: Any) -> _Check:
     if hint in (bool, str):
         return lambda v: v is None or isinstance(v, hint)
     if origin is tuple or hint is np.ndarray:
-        if not args:
+        if not args or args[0] is Any:
             return lambda v: v is None or isinstance(v, list | tuple)
         item, exact = _checker(args[0]), _scalar_types(args[0])
         # the exact types of plain JSON first (fast); numpy scalars of a row built in memory next
@@ -203,10 +203,11 @@ class Histogram(Detail):
     edges (:func:`checks.drift.binning.reference_edges`) framed by the smallest and the
     largest value seen (the outer bins are open-ended; a bin may have zero width when a
     value of a discrete column is an edge); for a categorical column ``bins`` holds the
-    ``n`` categories. ``reference`` and ``current`` hold the ``n`` shares, each summing to 1.
+    ``n`` categories (any JSON scalar: a bool or int column's values stay what they are).
+    ``reference`` and ``current`` hold the ``n`` shares, each summing to 1.
     """
 
-    bins: tuple[float | str, ...]
+    bins: tuple[Any, ...]
     reference: tuple[float, ...]
     current: tuple[float, ...]
 
@@ -232,7 +233,7 @@ class DriftRow(Detail):
 
     _required: ClassVar[tuple[str, ...]] = ("column",)
 
-    column: str
+    column: str | int  # the column label (a notebook frame may have int labels)
     kind: str
     method: str
     statistic: float
@@ -275,7 +276,7 @@ class QualityColumn(Detail):
 
     _required: ClassVar[tuple[str, ...]] = ("column",)
 
-    column: str
+    column: str | int
     kind: str
     new_categories: Mapping[str, float]
     n_new_categories: int
@@ -367,7 +368,7 @@ class SegmentRow(Detail):
 
     _required: ClassVar[tuple[str, ...]] = ("column",)
 
-    column: str
+    column: str | int
     value: str
     support: int
     share: float
@@ -407,7 +408,7 @@ class SegmentCalibration(Detail):
 
     _required: ClassVar[tuple[str, ...]] = ("column",)
 
-    column: str
+    column: str | int
     value: str
     support: int
     share: float

@@ -198,3 +198,28 @@ def test_a_result_built_in_a_notebook_serialises_like_a_stored_one() -> None:
     again = CheckResult.from_dict(result.to_dict())
     assert isinstance(again.details["class_reliability"]["a"], dt.ReliabilityCurve)
     assert again == result
+
+
+def test_bool_and_int_categories_and_an_int_column_label_read_back() -> None:
+    """A notebook frame's labels and categories are any JSON scalar: nothing is dropped on reading."""
+    import pandas as pd
+
+    from checks.drift import dataset_drift
+    from checks.quality import data_quality
+
+    rng = np.random.default_rng(0)
+
+    def frame(p: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"b": rng.random(500) < p, "i": rng.integers(0, 3, 500), 7: rng.normal(p, 1.0, 500)}
+        )
+
+    ref, cur = frame(0.3), frame(0.5)
+    for result in (
+        dataset_drift(ref, cur, numeric=[7], categorical=["b", "i"]),
+        data_quality(ref, cur, numeric=[7], categorical=["b", "i"]),
+    ):
+        back = CheckResult.from_dict(json.loads(json.dumps(result.to_dict())))
+        assert back == result and len(back.details["columns"]) == 3
+    bins = {r.column: r.histogram.bins for r in dataset_drift(ref, cur, numeric=[], categorical=["b"]).details["columns"]}
+    assert bins == {"b": (False, True)}
