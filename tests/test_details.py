@@ -221,5 +221,6 @@ def test_bool_and_int_categories_and_an_int_column_label_read_back() -> None:
     ):
         back = CheckResult.from_dict(json.loads(json.dumps(result.to_dict())))
         assert back == result and len(back.details["columns"]) == 3
-    bins = {r.column: r.histogram.bins for r in dataset_drift(ref, cur, numeric=[], categorical=["b"]).details["columns"]}
+    drift = dataset_drift(ref, cur, numeric=[], categorical=["b"])
+    bins = {r.column: r.histogram.bins for r in drift.details["columns"]}
     assert bins == {"b": (False, True)}
