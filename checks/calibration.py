@@ -34,29 +34,12 @@ from scipy.special import ndtr
 
 from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
 from checks.bootstrap import poisson_weights
+from checks.details import ReliabilityCurve
 from checks.metric_kernels import score_groups
 from checks.result import CheckResult, Finding
 
 STRATEGIES = ("uniform", "quantile")
 _GROUPS = 64  # score groups of the resampled and simulated ECEs (see _cells)
-
-
-@dataclass(frozen=True)
-class ReliabilityCurve:
-    """Per-bin mean score and fraction of positives; empty bins hold NaN and count 0."""
-
-    mean_predicted: np.ndarray
-    fraction_positive: np.ndarray
-    count: np.ndarray
-    bin_edges: np.ndarray
-
-    def to_dict(self) -> dict[str, list[Any]]:
-        return {
-            "mean_predicted": self.mean_predicted.tolist(),
-            "fraction_positive": self.fraction_positive.tolist(),
-            "count": self.count.tolist(),
-            "bin_edges": self.bin_edges.tolist(),
-        }
 
 
 @dataclass(frozen=True)
@@ -441,7 +424,7 @@ def calibration_check(
         "base_rate": float(y.mean()),
         "mean_score": float(p.mean()),
     }
-    details: dict[str, Any] = {"reliability": curve.to_dict(), "strategy": strategy, "n_bins": n_bins}
+    details: dict[str, Any] = {"reliability": curve, "strategy": strategy, "n_bins": n_bins}
     ids, group = _bin_ids(p, _bin_edges(p, n_bins, strategy)), _groups(p)  # one sort per window
     metrics["ece_noise"] = float(_simulated_eces(ids, group, p, n_bins, 200, seed).mean())
     findings: list[Finding] = []
@@ -534,9 +517,7 @@ def _compare_with_reference(
         ece_delta_ci_high=ci_high,
         ece_delta_p_value=p_value,
     )
-    details["reliability_reference"] = reliability_curve(
-        y_ref, p_ref, n_bins=n_bins, strategy=strategy
-    ).to_dict()
+    details["reliability_reference"] = reliability_curve(y_ref, p_ref, n_bins=n_bins, strategy=strategy)
     if not (delta >= min_delta and ci_low > 0):
         return None
     return Finding(

@@ -27,7 +27,7 @@ replaces them once labels are mature.
 
 >>> s = np.random.default_rng(0).beta(2, 5, 1000)
 >>> r = estimate_performance(s, threshold=0.3, n_resamples=200)
->>> r.check, r.details["metrics"][0]["estimated"]
+>>> r.check, r.details["metrics"][0].estimated
 ('estimated_performance', True)
 
 References
@@ -47,6 +47,7 @@ import numpy as np
 
 from checks._params import InvalidParameter, as_float_array, check_interval
 from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.details import MetricRow
 from checks.metric_kernels import MAX_GROUPS, ranking_from_groups, score_groups, tie_groups
 from checks.performance import (
     DEFAULT_MIN_RELATIVE,
@@ -251,7 +252,7 @@ def estimate_performance(
         metrics=metrics,
         findings=tuple(findings),
         details={
-            "metrics": rows,
+            "metrics": [MetricRow.of(r) for r in rows],
             "method": "cbpe",
             "n_resamples": n_resamples,
             "confidence": confidence,

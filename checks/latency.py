@@ -42,6 +42,7 @@ import numpy as np
 from scipy import stats
 
 from checks._params import InvalidParameter, as_float_array, check_interval
+from checks.details import LatencySLO
 from checks.result import CheckResult, Finding
 
 QUANTILES: dict[str, float] = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
@@ -201,7 +202,7 @@ def latency_check(
     slo = {f"{key}_ms": bound for key, bound in slos.items() if bound is not None}
     if max_error_rate is not None:
         slo["error_rate"] = max_error_rate
-    details = {"slo": slo} if slo else {}
+    details = {"slo": LatencySLO(**slo)} if slo else {}
     return CheckResult(
         check="latency", status=status, metrics=metrics, findings=tuple(findings), details=details
     )

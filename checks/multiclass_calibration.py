@@ -163,7 +163,7 @@ def class_reliability(
     """The one-vs-rest reliability curve of every class (as dicts), keyed by class."""
     onehot = _onehot(y, labels)
     return {
-        str(c): reliability_curve(onehot[:, k], p[:, k], n_bins=n_bins, strategy=strategy).to_dict()
+        str(c): reliability_curve(onehot[:, k], p[:, k], n_bins=n_bins, strategy=strategy)
         for k, c in enumerate(labels)
     }
 
@@ -296,7 +296,7 @@ def _window_metrics(
         metrics[f"share[{c}]"] = float(np.mean(y == c))
     suffix = "_reference" if prefix else ""
     details: dict[str, Any] = {
-        f"reliability{suffix}": reliability_curve(correct, conf, n_bins=n_bins, strategy=strategy).to_dict(),
+        f"reliability{suffix}": reliability_curve(correct, conf, n_bins=n_bins, strategy=strategy),
         f"class_reliability{suffix}": class_reliability(y, p, labels, n_bins, strategy),
     }
     if not prefix:

@@ -37,6 +37,7 @@ from scipy import stats
 
 from checks._params import InvalidParameter, check_interval
 from checks.bootstrap import MAX_CELLS
+from checks.details import MetricRow
 from checks.estimation import expected_metrics
 from checks.multiclass_performance import SPECS, assess_rows, probability_matrix, row_finding
 from checks.result import CheckResult
@@ -184,7 +185,7 @@ def multiclass_estimate(
         metrics=metrics,
         findings=tuple(findings),
         details={
-            "metrics": rows,
+            "metrics": [MetricRow.of(r) for r in rows],
             "method": "cbpe",
             "task": "multiclass",
             "n_resamples": n_resamples,

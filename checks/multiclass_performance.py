@@ -38,6 +38,7 @@ from sklearn import metrics as skm
 
 from checks._params import InvalidParameter, check_interval
 from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.details import ClassMetric, ClassRow, Confusion, MetricRow
 from checks.metric_kernels import MetricWindow, metric_distribution, tie_groups
 from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
 from checks.result import CheckResult, Finding
@@ -256,16 +257,18 @@ def row_finding(row: Mapping[str, Any], n: int, *, severity: str, note: str = ""
 
 def per_class_table(
     rows: Sequence[Mapping[str, Any]], labels: Sequence[Any], support: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """One dict per class: support and share (current, reference) and each per-class metric's row."""
+) -> list[ClassRow]:
+    """One row per class: support and share (current, reference) and each per-class metric's row."""
     by_name = {row["name"]: row for row in rows}
     table = []
     for c in labels:
         entry: dict[str, Any] = {"class": str(c), **{k: v.get(str(c)) for k, v in support.items()}}
         for m in PER_CLASS:
             row = by_name[class_metric(m, c)]
-            entry[m] = {k: row[k] for k in ("value", "ci_low", "ci_high", "reference", "degraded")}
-        table.append(entry)
+            entry[m] = ClassMetric.of(
+                {k: row[k] for k in ("value", "ci_low", "ci_high", "reference", "degraded")}
+            )
+        table.append(ClassRow.of(entry))
     return table
 
 
@@ -339,7 +342,7 @@ def multiclass_performance(
     counts, shares = _shares(y, labels)
     support: dict[str, Any] = {"support": counts, "share": shares}
     details: dict[str, Any] = {"task": "multiclass", "classes": [str(c) for c in labels]}
-    details["confusion"] = {"current": confusion(y, pred, labels)}
+    confusions = {"current": confusion(y, pred, labels)}
     if isinstance(reference, Mapping):
         ref_values = {k: float(v) for k, v in reference.items()}
     elif reference is not None and len(reference[0]):
@@ -350,7 +353,7 @@ def multiclass_performance(
         ref_dist = {name: rd[:, j] for j, name in enumerate(ref.names)}
         metrics["n_reference"] = ref.n
         support["reference_support"], support["reference_share"] = _shares(y_ref, labels)
-        details["confusion"]["reference"] = confusion(y_ref, p_ref, labels)
+        confusions["reference"] = confusion(y_ref, p_ref, labels)
     rows = assess_rows(
         cur.names,
         cur.values,
@@ -373,8 +376,9 @@ def multiclass_performance(
             metrics[f"reference_{name}"] = row["reference"]
     findings = [row_finding(row, cur.n, severity="alert") for row in rows if row["degraded"]]
     details.update(
-        metrics=rows,
+        metrics=[MetricRow.of(r) for r in rows],
         per_class=per_class_table(rows, labels, support),
+        confusion=Confusion.of(confusions),
         n_resamples=n_resamples,
         confidence=confidence,
         alpha=alpha,

@@ -76,6 +76,7 @@ import numpy as np
 
 from checks._params import InvalidParameter, check_interval, check_one_of
 from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.details import MetricRow
 from checks.metric_kernels import Task, metric_distribution, metric_window
 from checks.result import CheckResult, Finding
 
@@ -440,7 +441,7 @@ def performance(
             findings.append(_finding(row, cur.n, None if ref is None else ref.n, confidence))
     details = {
         "task": task,
-        "metrics": rows,
+        "metrics": [MetricRow.of(r) for r in rows],
         "n_resamples": n_resamples,
         "confidence": confidence,
         "alpha": alpha,

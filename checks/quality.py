@@ -55,6 +55,7 @@ import pandas as pd
 from scipy import stats
 
 from checks._params import InvalidParameter, check_interval
+from checks.details import QualityColumn
 from checks.result import CheckResult, Finding, Severity
 from checks.volume import Expectation, traffic_volume
 
@@ -453,7 +454,7 @@ def data_quality(
     )
     severities = {f.severity for f in findings}
     status = "alert" if "alert" in severities else "warn" if severities else "ok"
-    details: dict[str, Any] = {"columns": rows}
+    details: dict[str, Any] = {"columns": [QualityColumn.of(r) for r in rows]}
     if empty is not None:
         details["note"] = f"column checks not run: the {empty} window has no rows"
     return CheckResult(check=func, status=status, metrics=metrics, findings=tuple(findings), details=details)

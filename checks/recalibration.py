@@ -35,6 +35,7 @@ import pandas as pd
 
 from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
 from checks.calibration import expected_calibration_error
+from checks.details import RecalibrationSummary
 
 FORMAT = "driftwatch.recalibrator"
 VERSION = 1
@@ -208,20 +209,20 @@ class RecalibrationProposal:
         return None if self.recalibrator is None else self.recalibrator.to_json()
 
 
-def proposal_summary(proposal: Any) -> dict[str, Any]:
+def proposal_summary(proposal: Any) -> RecalibrationSummary:
     """The recorded summary of a binary or multiclass recalibration proposal (same fields)."""
     after = proposal.after or {}
-    return {
-        "improved": proposal.improved,
-        "reason": proposal.reason,
-        "method": proposal.method,
-        "ece_before": proposal.before.get("ece"),
-        "ece_after": after.get("ece"),
-        "log_loss_before": proposal.before.get("log_loss"),
-        "log_loss_after": after.get("log_loss"),
-        "n_fit": proposal.n_fit,
-        "n_holdout": proposal.n_holdout,
-    }
+    return RecalibrationSummary(
+        improved=proposal.improved,
+        reason=proposal.reason,
+        method=proposal.method,
+        ece_before=proposal.before.get("ece"),
+        ece_after=after.get("ece"),
+        log_loss_before=proposal.before.get("log_loss"),
+        log_loss_after=after.get("log_loss"),
+        n_fit=proposal.n_fit,
+        n_holdout=proposal.n_holdout,
+    )
 
 
 def propose_recalibration(

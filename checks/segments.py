@@ -84,6 +84,7 @@ from scipy import stats
 
 from checks._params import InvalidParameter, check_interval, check_one_of
 from checks.bootstrap import bootstrap_ci
+from checks.details import SegmentRow
 from checks.result import CheckResult, Finding, Severity, worst_status
 from checks.segmentation import apply_segments, form_segments
 
@@ -291,7 +292,7 @@ def segment_check(
     >>> [f.subject for f in result.findings]
     ['segment:country=IT']
     >>> result = segment_check(df, df, segments=["country"], y_true="y", y_pred="pred")
-    >>> result.status, result.details["segments"][0]["comparison"]  # IT was just as bad before
+    >>> result.status, result.details["segments"][0].comparison  # IT was just as bad before
     ('ok', 'reference')
     """
     func = "segment_check"
@@ -407,7 +408,7 @@ def segment_check(
         metrics=metrics,
         findings=findings,
         details={
-            "segments": rows,
+            "segments": [SegmentRow.of(r) for r in rows],
             "binning": binning,
             "fdr": fdr,
             "min_support": min_support,

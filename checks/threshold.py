@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
+from checks.details import ThresholdCurve
 from checks.result import CheckResult, Finding
 from checks.vocabulary import TARGET_OBJECTIVES, THRESHOLD_OBJECTIVES
 
@@ -286,7 +287,7 @@ def threshold_check(
         "n_resamples_used": int(gains.size),
     }
     details = {
-        "curve": {"thresholds": thresholds[shown].tolist(), "objective": obj.value(scores[shown]).tolist()},
+        "curve": ThresholdCurve(tuple(thresholds[shown].tolist()), tuple(obj.value(scores[shown]).tolist())),
         "current": float(current_threshold),
         "proposed": proposed,
         "gain": gain,

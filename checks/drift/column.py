@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from checks._params import InvalidParameter, check_interval, check_one_of
+from checks.details import Histogram
 from checks.drift import count_tests, noise, verdict
 from checks.drift.binning import category_counts, edges_of_sorted, sorted_bin_counts, sturges_bins
 from checks.drift.methods import KINDS, Method, default_method, resolve_method
@@ -37,23 +38,6 @@ EFFECT_MEASURES: dict[str, str] = {"numeric": "wasserstein_norm", "categorical":
 
 #: Test giving the significance of a distance method, per kind of column.
 SIGNIFICANCE_TESTS: dict[str, str] = {"numeric": "ks", "categorical": "chisquare"}
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """Reference and current distributions as the report draws them.
-
-    For a numeric column ``bins`` holds ``n + 1`` edges: the reference-fixed interior
-    edges (:func:`checks.drift.binning.reference_edges`) framed by the smallest and the
-    largest value seen (the outer bins are open-ended; a bin may have zero width when a
-    value of a discrete column is an edge); for a categorical column ``bins`` holds the
-    ``n`` categories.
-    ``reference`` and ``current`` hold the ``n`` shares, each summing to 1.
-    """
-
-    bins: tuple[Any, ...]
-    reference: tuple[float, ...]
-    current: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -102,14 +86,8 @@ class ColumnDrift:
         return self.effect_corrected >= self.effect_threshold
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["histogram"] = {
-            "bins": list(self.histogram.bins),
-            "reference": list(self.histogram.reference),
-            "current": list(self.histogram.current),
-        }
-        out["material"] = self.material
-        return out
+        """The fields and :attr:`material`: the start of a :class:`checks.details.DriftRow`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"material": self.material}
 
 
 def infer_kind(values: pd.Series) -> str:
