@@ -32,10 +32,10 @@ replaces them once labels are mature.
 
 References
 ----------
-[^1]: NannyML. Confidence-based Performance Estimation (CBPE).
-      https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html
-[^2]: Hanley, J. A. & McNeil, B. J. (1982). The meaning and use of the area under a receiver
-      operating characteristic (ROC) curve. *Radiology* 143(1), 29-36.
+.. [1] NannyML. Confidence-based Performance Estimation (CBPE).
+   https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html
+.. [2] Hanley, J. A., McNeil, B. J. (1982). The meaning and use of the area under a receiver
+   operating characteristic (ROC) curve. Radiology 143(1), 29-36.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ True
 
 References
 ----------
-[^1]: Kraskov, A., Stögbauer, H., Grassberger, P. (2004). Estimating mutual information.
-      *Physical Review E* 69, 066138.
-[^2]: Ross, B. C. (2014). Mutual information between discrete and continuous data sets.
-      *PLoS ONE* 9(2), e87357.
+.. [1] Kraskov, A., Stögbauer, H., Grassberger, P. (2004). Estimating mutual information.
+   Physical Review E 69, 066138.
+.. [2] Ross, B. C. (2014). Mutual information between discrete and continuous data sets.
+   PLoS ONE 9(2), e87357.
 """
 
 from __future__ import annotations

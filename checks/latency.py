@@ -27,11 +27,11 @@ Percentiles are ``numpy.percentile`` (linear interpolation).
 
 References
 ----------
-[^1]: Mood, A. M. (1950). *Introduction to the Theory of Statistics*, McGraw-Hill, §16.4 (the
-      median test); Conover, W. J. (1999). *Practical Nonparametric Statistics*, 3rd ed.,
-      §4.3 (the median test extended to any quantile).
-[^2]: Beyer, B. et al. (2016). *Site Reliability Engineering*, O'Reilly, ch. 4 (SLOs on latency
-      percentiles and error rate).
+.. [1] Mood, A. M. (1950). Introduction to the Theory of Statistics, McGraw-Hill, §16.4 (the
+   median test); Conover, W. J. (1999). Practical Nonparametric Statistics, 3rd ed.,
+   §4.3 (the median test extended to any quantile).
+.. [2] Beyer, B. et al. (2016). Site Reliability Engineering, O'Reilly, ch. 4 (SLOs on latency
+   percentiles and error rate).
 """
 
 from __future__ import annotations

@@ -58,11 +58,11 @@ rmse, mae, mape   lower is better   10% of reference
 
 References
 ----------
-[^1]: Hanley, J. A. & McNeil, B. J. (1982). The meaning and use of the area under a receiver
-      operating characteristic (ROC) curve. *Radiology* 143(1), 29-36.
-[^2]: Efron, B. & Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*, ch. 13 and 16.
-[^3]: Davis, J. & Goadrich, M. (2006). The relationship between precision-recall and ROC curves.
-      *ICML*. (average precision as the step-wise area under the PR curve, as scikit-learn.)
+.. [1] Hanley, J. A., McNeil, B. J. (1982). The meaning and use of the area under a receiver
+   operating characteristic (ROC) curve. Radiology 143(1), 29-36.
+.. [2] Efron, B., Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 13 and 16.
+.. [3] Davis, J., Goadrich, M. (2006). The relationship between precision-recall and ROC curves.
+   ICML. (average precision as the step-wise area under the PR curve, as scikit-learn.)
 """
 
 from __future__ import annotations

@@ -41,9 +41,9 @@ window) a window far and significantly below it is an ``alert`` with subject ``"
 
 References
 ----------
-[^1]: Breck, E. et al. (2019). Data Validation for Machine Learning. *SysML*. (schema,
-      out-of-domain values and missingness checks against a reference.)
-[^2]: Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., Wiley, §3.5 (Fisher's exact test).
+.. [1] Breck, E. et al. (2019). Data Validation for Machine Learning. SysML. (schema,
+   out-of-domain values and missingness checks against a reference.)
+.. [2] Agresti, A. (2013). Categorical Data Analysis, 3rd ed., Wiley, §3.5 (Fisher's exact test).
 """
 
 from __future__ import annotations
