@@ -576,7 +576,7 @@ def latency(
     min_relative_increase: float = 0.2,
     alpha: float = 0.01,
 ) -> CheckResult:
-    """The ``latency`` check: percentiles, errors and throughput of ``current`` against SLOs and ``reference``.
+    """The ``latency`` check: percentiles, errors and throughput of ``current`` vs SLOs and ``reference``.
 
     Parameters
     ----------

@@ -48,6 +48,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -68,7 +69,11 @@ def _share_severity(share: float, alert_share: float) -> Severity:
 
 
 def _validate(
-    reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], func: str
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    func: str,
 ) -> None:
     both = sorted(set(numeric) & set(categorical))
     if both:
@@ -298,8 +303,8 @@ def data_quality(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     *,
-    numeric: list[str],
-    categorical: list[str],
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
     quarantined: int = 0,
     n_ingested: int | None = None,
     missing_alpha: float = 0.01,
@@ -322,7 +327,7 @@ def data_quality(
     ----------
     reference, current : pandas.DataFrame
         The reference and current windows; both hold every declared column.
-    numeric, categorical : list of str
+    numeric, categorical : sequence of str, default=()
         Declared numeric and categorical features.
     quarantined : int, default=0
         Rows of the current window that ingestion quarantined.
