@@ -45,7 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from checks._params import InvalidParameter, check_interval, check_one_of
+from checks._params import InvalidParameter, check_interval, check_n_resamples, check_one_of
 
 #: Upper bound on the number of index cells (resamples x rows) held in memory at once.
 MAX_CELLS = 2_000_000
@@ -68,7 +68,7 @@ def _as_arrays(arrays: Sequence[Any], func: str) -> tuple[np.ndarray, ...]:
 
 
 def _check_common(n_resamples: int, func: str, confidence: float | None = None) -> None:
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     if confidence is not None:
         check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
 

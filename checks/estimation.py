@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from checks._params import InvalidParameter, as_float_array, check_interval
+from checks._params import InvalidParameter, as_float_array, check_interval, check_n_resamples
 from checks.bootstrap import bootstrap_p_value, percentile_interval
 from checks.metric_kernels import MAX_GROUPS, ranking_from_groups, score_groups, tie_groups
 from checks.performance import (
@@ -206,7 +206,7 @@ def estimate_performance(
     """
     func = "estimate_performance"
     check_interval("threshold", threshold, func, low=0.0, high=1.0)
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     check_interval("min_relative", min_relative, func, low=0.0, closed="neither")

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from checks._params import InvalidParameter, check_interval
+from checks._params import InvalidParameter, check_interval, check_n_resamples
 from checks.bootstrap import bootstrap_p_value, percentile_interval
 from checks.metric_kernels import MetricWindow, metric_distribution, tie_groups
 from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
@@ -318,7 +318,7 @@ def multiclass_performance(
         metric rows, ``per_class`` table and ``confusion`` matrices (current and reference).
     """
     func = "multiclass_performance"
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     overrides = dict(min_delta or {})

@@ -74,7 +74,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from checks._params import InvalidParameter, check_interval, check_one_of
+from checks._params import InvalidParameter, check_interval, check_n_resamples, check_one_of
 from checks.bootstrap import bootstrap_p_value, percentile_interval
 from checks.metric_kernels import Task, metric_distribution, metric_window
 from checks.result import CheckResult, Finding
@@ -378,7 +378,7 @@ def performance(
     func = "performance"
     check_one_of("task", task, {"binary", "multiclass", "regression"}, func)
     check_interval("threshold", threshold, func, low=0.0, high=1.0)
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     check_interval("min_relative", min_relative, func, low=0.0, closed="neither")

@@ -1,0 +1,283 @@
+"""The checks API for people in a notebook: the README's example runs as written, one convention
+holds for every entry point, and a bad parameter is refused with its name and its plain value."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import checks
+from checks import vocabulary
+from checks._params import InvalidParameter, InvalidParameterType
+from checks.calibration import calibration_check
+from checks.drift import column_drift, dataset_drift
+from checks.estimation import estimate_performance
+from checks.latency import latency_check
+from checks.multiclass_calibration import multiclass_calibration_check
+from checks.multiclass_estimation import multiclass_estimate
+from checks.multiclass_performance import multiclass_performance
+from checks.performance import performance
+from checks.prior_shift import class_prior_shift
+from checks.quality import data_quality
+from checks.segments import segment_check, wilson_interval
+from checks.threshold import threshold_check
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Entry point -> the array-level functions that compute it (same option names and defaults).
+COMPUTED_BY = {
+    "drift": (dataset_drift,),
+    "data_quality": (data_quality,),
+    "latency": (latency_check,),
+    "performance": (performance, multiclass_performance),
+    "estimated_performance": (estimate_performance, multiclass_estimate),
+    "calibration": (calibration_check, multiclass_calibration_check),
+    "segments": (segment_check,),
+    "threshold": (threshold_check,),
+    "class_prior": (class_prior_shift,),
+}
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_the_readme_notebook_example_runs_as_written_and_prints_what_the_readme_shows() -> None:
+    section = readme_section("Use the checks in a notebook")
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    shown = re.search(r"prints\n\n```text\n(.*?)```", section, re.S)[1]
+    namespace: dict[str, object] = {"__name__": "readme"}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), namespace)
+
+    assert out.getvalue() == shown
+    results = namespace["results"]
+    assert {name: r.check for name, r in results.items()} == {name: name for name in results}
+    drift, perf, calibration, segments = (
+        results[k] for k in ("drift", "performance", "calibration", "segments")
+    )
+    assert drift.status == "alert" and "feature:amount" in {f.subject for f in drift.findings}
+    assert "feature:country" not in {f.subject for f in drift.findings}  # the mix did not move
+    assert perf.status == "alert" and "roc_auc" in {f.method for f in perf.findings}
+    assert perf.metrics["n"] == 5000 and perf.metrics["n_reference"] == 20000
+    assert calibration.status == "alert" and calibration.metrics["ece_delta"] > 0.01
+    assert [f.subject for f in segments.findings] == ["segment:country=BR"]
+
+    # The entry points are the array-level functions on the frames' columns: same numbers.
+    reference, current = namespace["reference"], namespace["current"]
+    same = calibration_check(
+        current["label"], current["score"], reference=(reference["label"], reference["score"])
+    )
+    assert same.metrics == calibration.metrics
+
+
+def test_every_check_has_an_entry_point_with_the_one_convention() -> None:
+    assert set(checks.ENTRY_POINTS) == set(vocabulary.CHECKS) == set(COMPUTED_BY)
+    assert set(checks.ENTRY_POINTS) <= set(checks.__all__)
+    for name in checks.ENTRY_POINTS:
+        params = list(inspect.signature(getattr(checks, name)).parameters.values())
+        assert [p.name for p in params[:2]] == ["reference", "current"], name
+        assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params[:2]), name
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[2:]), name
+
+
+@pytest.mark.parametrize("name", sorted(COMPUTED_BY))
+def test_entry_points_keep_the_defaults_of_the_functions_that_compute_them(name: str) -> None:
+    entry = inspect.signature(getattr(checks, name)).parameters
+    for func in COMPUTED_BY[name]:
+        for option, param in inspect.signature(func).parameters.items():
+            shared = option in entry and entry[option].kind is param.KEYWORD_ONLY
+            if shared and param.kind is param.KEYWORD_ONLY and param.default is not param.empty:
+                assert entry[option].default == param.default, (name, func.__name__, option)
+
+
+def test_the_entry_points_win_over_the_modules_of_the_same_name_in_any_import_order() -> None:
+    program = (
+        "import sys, checks.vocabulary, checks.result\n"
+        "assert 'pandas' not in sys.modules and 'scipy' not in sys.modules\n"
+        "import checks.performance, checks.drift.column\n"
+        "from checks.performance import METRICS\n"
+        "from checks import drift, performance\n"
+        "assert callable(checks.performance) and performance.__module__ == 'checks.frames'\n"
+        "assert drift.__name__ == 'drift' and checks.segments.__name__ == 'segments'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def window() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    score = rng.uniform(size=400)
+    return pd.DataFrame(
+        {
+            "label": (rng.uniform(size=400) < score).astype(int),
+            "score": score,
+            "country": rng.choice(["DE", "FR"], 400),
+            "latency_ms": rng.lognormal(3, 0.5, 400),
+        }
+    )
+
+
+def _calls(w: pd.DataFrame) -> list[tuple[object, type[Exception], str]]:
+    y, s = w["label"].to_numpy(), w["score"].to_numpy()
+    return [
+        # the parameter as the caller spelled it (calibration_check's is y_score, not y_prob)
+        (
+            lambda: calibration_check(y, s * 1.5),
+            InvalidParameter,
+            "'y_score' of calibration_check must lie in [0, 1]; got [",
+        ),
+        (
+            lambda: calibration_check(y * 2, s),
+            InvalidParameter,
+            "'y_true' of calibration_check must hold only 0 and 1; got [2.0]",
+        ),
+        (
+            lambda: calibration_check(y, s, reference=(y[:5], s)),
+            InvalidParameter,
+            "'reference[0]' and 'reference[1]' of calibration_check differ in length: 5 != 400",
+        ),
+        # plain values, never numpy reprs
+        (
+            lambda: calibration_check(y, s, n_bins=np.int64(0)),
+            InvalidParameter,
+            "'n_bins' of calibration_check must be >= 1; got 0",
+        ),
+        (
+            lambda: performance(y, y_score=s, task="binary", confidence=np.float64(1.5)),
+            InvalidParameter,
+            "'confidence' of performance must be > 0.0 and < 1.0; got 1.5",
+        ),
+        (
+            lambda: performance(y, y_score=s, task="binary", n_resamples=0),
+            InvalidParameter,
+            "'n_resamples' of performance must be >= 1; got 0",
+        ),
+        (
+            lambda: performance(y, y_score=s, task="binary", n_resamples=2.5),
+            InvalidParameterType,
+            "'n_resamples' of performance must be an integer; got 2.5 (float)",
+        ),
+        (
+            lambda: performance(y, y_score=s, task="binary", alpha="0.05"),
+            InvalidParameterType,
+            "'alpha' of performance must be a number; got '0.05' (str)",
+        ),
+        # range checks that were missing
+        (
+            lambda: threshold_check(y, s, current_threshold=1.5),
+            InvalidParameter,
+            "'current_threshold' of threshold_check must be >= 0.0 and <= 1.0; got 1.5",
+        ),
+        (
+            lambda: threshold_check(y, s + 1, current_threshold=0.5),
+            InvalidParameter,
+            "'y_score' of threshold_check must lie in [0, 1]; got [",
+        ),
+        (
+            lambda: segment_check(w, segments=["country"], y_true="label", y_score="score", threshold=-0.1),
+            InvalidParameter,
+            "'threshold' of segment_check must be >= 0.0 and <= 1.0; got -0.1",
+        ),
+        (
+            lambda: segment_check(w, segments=["country"], y_true="label", y_score="score", n_resamples=0),
+            InvalidParameter,
+            "'n_resamples' of segment_check must be >= 1; got 0",
+        ),
+        (
+            lambda: wilson_interval(3, 10, confidence=1.0),
+            InvalidParameter,
+            "'confidence' of wilson_interval must be > 0.0 and < 1.0; got 1.0",
+        ),
+        (
+            lambda: latency_check(None, w["latency_ms"], window_seconds=60, slo_p99_ms=-5),
+            InvalidParameter,
+            "'slo_p99_ms' of latency_check must be > 0.0; got -5",
+        ),
+        (
+            lambda: latency_check(None, w["latency_ms"], window_seconds=60, max_error_rate=2),
+            InvalidParameter,
+            "'max_error_rate' of latency_check must be >= 0.0 and <= 1.0; got 2",
+        ),
+        (
+            lambda: column_drift(s, s, threshold=0),
+            InvalidParameter,
+            "'threshold' of column_drift must be > 0.0; got 0",
+        ),
+        (
+            lambda: column_drift(s, s, n_bins=1),
+            InvalidParameter,
+            "'n_bins' of column_drift must be >= 2; got 1",
+        ),
+        # the entry points name the frame and the column
+        (
+            lambda: checks.performance(w, w.assign(label=2), label="label", score="score"),
+            InvalidParameter,
+            "\"current['label']\" of performance must hold only 0 and 1; got [2.0]",
+        ),
+        (
+            lambda: checks.calibration(w, w, label="label", score="p"),
+            InvalidParameter,
+            "'current' of calibration lacks columns ['p']",
+        ),
+        (
+            lambda: checks.segments(None, w.to_numpy(), by=["country"], label="label", score="score"),
+            InvalidParameterType,
+            "'current' of segments must be a DataFrame; got ndarray",
+        ),
+        (
+            lambda: checks.performance(w, w, label="label", score="score", task="ranking"),
+            InvalidParameter,
+            "'task' of performance must be one of ['binary', 'multiclass', 'regression']; got 'ranking'",
+        ),
+        (
+            lambda: checks.threshold(None, w, label="label", score="score", current_threshold=1.5),
+            InvalidParameter,
+            "'current_threshold' of threshold_check must be >= 0.0 and <= 1.0; got 1.5",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", range(22))
+def test_a_bad_parameter_is_refused_with_its_name_and_plain_value(window: pd.DataFrame, case: int) -> None:
+    call, error, message = _calls(window)[case]
+    with pytest.raises(error) as raised:
+        call()
+    text = str(raised.value)
+    assert text.startswith(message), text
+    assert "np." not in text and "array(" not in text
+    assert isinstance(raised.value, ValueError | TypeError)
+
+
+def test_the_case_list_is_complete(window: pd.DataFrame) -> None:
+    assert len(_calls(window)) == 22
+
+
+def test_one_references_style_in_every_docstring() -> None:
+    """numpydoc: a ``References`` section of ``.. [n]`` entries, cited as ``[n]_``."""
+    found = 0
+    for path in sorted((ROOT / "checks").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "[^" not in text, path
+        for section in re.findall(r"References\n\s*-+\n(.*?)(?:\n\s*\n|\"\"\")", text, re.S):
+            lines = [line for line in section.splitlines() if line.strip()]
+            indent = len(lines[0]) - len(lines[0].lstrip())
+            entries = [line for line in lines if len(line) - len(line.lstrip()) == indent]
+            continued = [line for line in lines if len(line) - len(line.lstrip()) != indent]
+            assert all(re.match(r"\s*\.\. \[\d+\] ", e) for e in entries), (path, section)
+            assert all(len(c) - len(c.lstrip()) == indent + 3 for c in continued), (path, section)
+            found += 1
+    assert found >= 18
