@@ -281,3 +281,66 @@ def test_one_references_style_in_every_docstring() -> None:
             assert all(len(c) - len(c.lstrip()) == indent + 3 for c in continued), (path, section)
             found += 1
     assert found >= 18
+
+
+def test_every_entry_point_runs_on_frames_and_produces_its_check() -> None:
+    """Binary, regression and multiclass windows; unlabelled rows left out; ``reference=None``."""
+    rng = np.random.default_rng(1)
+
+    def binary(n: int) -> pd.DataFrame:
+        s = rng.uniform(size=n)
+        return pd.DataFrame(
+            {
+                "x": rng.normal(size=n),
+                "c": rng.choice(["a", "b"], n),
+                "label": (rng.uniform(size=n) < s).astype(float),
+                "score": s,
+                "latency_ms": rng.lognormal(3, 0.5, n),
+                "err": rng.uniform(size=n) < 0.01,
+            }
+        )
+
+    def multiclass(n: int) -> pd.DataFrame:
+        p = rng.dirichlet([1, 1, 1], n)
+        y = np.array(["a", "b", "c"])[(rng.uniform(size=(n, 1)) > p.cumsum(axis=1)).sum(axis=1)]
+        return pd.DataFrame({"label": y, "p_a": p[:, 0], "p_b": p[:, 1], "p_c": p[:, 2]})
+
+    ref, cur = binary(1500), binary(1000)
+    cur.loc[:9, "label"] = np.nan
+    mref, mcur = multiclass(1000), multiclass(1000)
+    probs, classes = ["p_a", "p_b", "p_c"], ["a", "b", "c"]
+    results = [
+        checks.drift(ref, cur, numeric=["x"], categorical=["c"], prediction="score"),
+        checks.data_quality(ref, cur, numeric=["x"]),
+        checks.latency(ref, cur, window_seconds=3600, error="err", slo_p99_ms=100),
+        checks.latency(None, cur, window_seconds=3600),
+        checks.performance(ref, cur, label="label", score="score", n_resamples=200),
+        checks.performance(None, cur.assign(pred=cur.x), label="x", prediction="pred", task="regression"),
+        checks.performance(mref, mcur, label="label", score=probs, classes=classes, task="multiclass"),
+        checks.estimated_performance(ref, cur, score="score", n_resamples=100),
+        checks.estimated_performance(mref, mcur, score=probs, classes=classes, n_resamples=100),
+        checks.calibration(ref, cur, label="label", score="score", n_resamples=50),
+        checks.calibration(mref, mcur, label="label", score=probs, classes=classes, n_resamples=50),
+        checks.segments(None, cur, by=["c"], label="label", score="score"),
+        checks.threshold(None, cur, label="label", score="score", current_threshold=0.5, n_resamples=50),
+        checks.class_prior(mref, mcur, label="label", score=probs, classes=classes),
+    ]
+    assert [r.check for r in results] == [
+        "drift",
+        "data_quality",
+        "latency",
+        "latency",
+        "performance",
+        "performance",
+        "performance",
+        "estimated_performance",
+        "estimated_performance",
+        "calibration",
+        "calibration",
+        "segments",
+        "threshold",
+        "class_prior",
+    ]
+    assert all(r.status != "skipped" for r in results)
+    assert results[4].metrics["n"] == 990 and results[4].metrics["n_reference"] == 1500
+    assert "per_class" in results[6].details and "classwise_ece" in results[10].metrics
