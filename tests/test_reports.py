@@ -359,12 +359,12 @@ def test_docstring_examples(module: str) -> None:
 
 def test_renders_the_drift_check_as_it_is_computed() -> None:
     """Contract with checks.drift: its real details draw as ranked rows and histograms, no fallback."""
-    from checks.drift import dataset_drift
+    from checks.drift import dataset as drift
 
     rng = np.random.default_rng(3)
     ref = pd.DataFrame({"amount": rng.normal(0, 1, 800), "country": rng.choice(["DE", "FR", fx.XSS], 800)})
     cur = pd.DataFrame({"amount": rng.normal(1, 1, 700), "country": rng.choice(["DE", "FR"], 700)})
-    result = dataset_drift(ref, cur, numeric=["amount"], categorical=["country"])
+    result = drift.dataset_drift(ref, cur, numeric=["amount"], categorical=["country"])
     columns = adapters.drift_columns(result.details)
     assert {c.column: c.distribution.kind for c in columns} == {"amount": "numeric", "country": "categorical"}
     assert all(c.p_adjusted is not None and c.effect_size is not None for c in columns)
@@ -376,7 +376,7 @@ def test_renders_the_drift_check_as_it_is_computed() -> None:
 
 def test_drift_table_says_which_clause_decided_and_what_was_detectable() -> None:
     """Statistic and threshold, effect with noise floor and threshold, p adj., the clause, the power."""
-    from checks.drift import dataset_drift
+    from checks.drift import dataset as drift
 
     rng = np.random.default_rng(4)
     grades = ["A", "B", "C"]
@@ -386,7 +386,7 @@ def test_drift_table_says_which_clause_decided_and_what_was_detectable() -> None
     cur = pd.DataFrame(
         {"amount": rng.normal(0, 1e-3, 5000), "grade": rng.choice(grades, 5000, p=[0.01, 0.5, 0.49])}
     )
-    result = dataset_drift(ref, cur, numeric=["amount"], categorical=["grade"])
+    result = drift.dataset_drift(ref, cur, numeric=["amount"], categorical=["grade"])
     rows = {r["column"]: r for r in result.details["columns"]}
     body = section(render_run_report(bare_run(result)), "drift")
     for name, row in rows.items():
