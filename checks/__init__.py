@@ -47,10 +47,33 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: The entry points, named after the checks of :data:`checks.vocabulary.CHECKS`.
-ENTRY_POINTS = (
+from checks.vocabulary import CHECKS
+
+if TYPE_CHECKING:  # what static analysers and editors see; at run time _Package answers
+    from checks._params import InvalidParameter, InvalidParameterType
+    from checks.frames import (
+        calibration,
+        class_prior,
+        data_quality,
+        drift,
+        estimated_performance,
+        latency,
+        performance,
+        segments,
+        threshold,
+    )
+    from checks.result import CheckResult, Finding
+
+#: The entry points: one per check of :data:`checks.vocabulary.CHECKS`, named after it.
+ENTRY_POINTS = CHECKS
+
+__all__ = [
+    "CheckResult",
+    "Finding",
+    "InvalidParameter",
+    "InvalidParameterType",
     "calibration",
     "class_prior",
     "data_quality",
@@ -60,9 +83,7 @@ ENTRY_POINTS = (
     "performance",
     "segments",
     "threshold",
-)
-
-__all__ = [*ENTRY_POINTS, "CheckResult", "Finding", "InvalidParameter", "InvalidParameterType"]
+]
 
 
 class _Package(types.ModuleType):

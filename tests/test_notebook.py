@@ -9,6 +9,7 @@ import io
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -131,139 +132,140 @@ def window() -> pd.DataFrame:
     )
 
 
-def _calls(w: pd.DataFrame) -> list[tuple[object, type[Exception], str]]:
-    y, s = w["label"].to_numpy(), w["score"].to_numpy()
-    return [
-        # the parameter as the caller spelled it (calibration_check's is y_score, not y_prob)
-        (
-            lambda: calibration_check(y, s * 1.5),
-            InvalidParameter,
-            "'y_score' of calibration_check must lie in [0, 1]; got [",
+#: A bad parameter, the error it raises and how its message starts: the parameter as the caller
+#: spelled it, the function and the value received, in plain form.
+BAD_PARAMETERS = [
+    # the parameter as the caller spelled it (calibration_check's is y_score, not y_prob)
+    (
+        lambda w, y, s: calibration_check(y, s * 1.5),
+        InvalidParameter,
+        "'y_score' of calibration_check must lie in [0, 1]; got [",
+    ),
+    (
+        lambda w, y, s: calibration_check(y * 2, s),
+        InvalidParameter,
+        "'y_true' of calibration_check must hold only 0 and 1; got [2.0]",
+    ),
+    (
+        lambda w, y, s: calibration_check(y, s, reference=(y[:5], s)),
+        InvalidParameter,
+        "'reference[0]' and 'reference[1]' of calibration_check differ in length: 5 != 400",
+    ),
+    # plain values, never numpy reprs
+    (
+        lambda w, y, s: calibration_check(y, s, n_bins=np.int64(0)),
+        InvalidParameter,
+        "'n_bins' of calibration_check must be >= 1; got 0",
+    ),
+    (
+        lambda w, y, s: performance(y, y_score=s, task="binary", confidence=np.float64(1.5)),
+        InvalidParameter,
+        "'confidence' of performance must be > 0.0 and < 1.0; got 1.5",
+    ),
+    (
+        lambda w, y, s: performance(y, y_score=s, task="binary", n_resamples=0),
+        InvalidParameter,
+        "'n_resamples' of performance must be >= 1; got 0",
+    ),
+    (
+        lambda w, y, s: performance(y, y_score=s, task="binary", n_resamples=2.5),
+        InvalidParameterType,
+        "'n_resamples' of performance must be an integer; got 2.5 (float)",
+    ),
+    (
+        lambda w, y, s: performance(y, y_score=s, task="binary", alpha="0.05"),
+        InvalidParameterType,
+        "'alpha' of performance must be a number; got '0.05' (str)",
+    ),
+    # range checks that were missing
+    (
+        lambda w, y, s: threshold_check(y, s, current_threshold=1.5),
+        InvalidParameter,
+        "'current_threshold' of threshold_check must be >= 0.0 and <= 1.0; got 1.5",
+    ),
+    (
+        lambda w, y, s: threshold_check(y, s + 1, current_threshold=0.5),
+        InvalidParameter,
+        "'y_score' of threshold_check must lie in [0, 1]; got [",
+    ),
+    (
+        lambda w, y, s: segment_check(
+            w, segments=["country"], y_true="label", y_score="score", threshold=-0.1
         ),
-        (
-            lambda: calibration_check(y * 2, s),
-            InvalidParameter,
-            "'y_true' of calibration_check must hold only 0 and 1; got [2.0]",
+        InvalidParameter,
+        "'threshold' of segment_check must be >= 0.0 and <= 1.0; got -0.1",
+    ),
+    (
+        lambda w, y, s: segment_check(
+            w, segments=["country"], y_true="label", y_score="score", n_resamples=0
         ),
-        (
-            lambda: calibration_check(y, s, reference=(y[:5], s)),
-            InvalidParameter,
-            "'reference[0]' and 'reference[1]' of calibration_check differ in length: 5 != 400",
-        ),
-        # plain values, never numpy reprs
-        (
-            lambda: calibration_check(y, s, n_bins=np.int64(0)),
-            InvalidParameter,
-            "'n_bins' of calibration_check must be >= 1; got 0",
-        ),
-        (
-            lambda: performance(y, y_score=s, task="binary", confidence=np.float64(1.5)),
-            InvalidParameter,
-            "'confidence' of performance must be > 0.0 and < 1.0; got 1.5",
-        ),
-        (
-            lambda: performance(y, y_score=s, task="binary", n_resamples=0),
-            InvalidParameter,
-            "'n_resamples' of performance must be >= 1; got 0",
-        ),
-        (
-            lambda: performance(y, y_score=s, task="binary", n_resamples=2.5),
-            InvalidParameterType,
-            "'n_resamples' of performance must be an integer; got 2.5 (float)",
-        ),
-        (
-            lambda: performance(y, y_score=s, task="binary", alpha="0.05"),
-            InvalidParameterType,
-            "'alpha' of performance must be a number; got '0.05' (str)",
-        ),
-        # range checks that were missing
-        (
-            lambda: threshold_check(y, s, current_threshold=1.5),
-            InvalidParameter,
-            "'current_threshold' of threshold_check must be >= 0.0 and <= 1.0; got 1.5",
-        ),
-        (
-            lambda: threshold_check(y, s + 1, current_threshold=0.5),
-            InvalidParameter,
-            "'y_score' of threshold_check must lie in [0, 1]; got [",
-        ),
-        (
-            lambda: segment_check(w, segments=["country"], y_true="label", y_score="score", threshold=-0.1),
-            InvalidParameter,
-            "'threshold' of segment_check must be >= 0.0 and <= 1.0; got -0.1",
-        ),
-        (
-            lambda: segment_check(w, segments=["country"], y_true="label", y_score="score", n_resamples=0),
-            InvalidParameter,
-            "'n_resamples' of segment_check must be >= 1; got 0",
-        ),
-        (
-            lambda: wilson_interval(3, 10, confidence=1.0),
-            InvalidParameter,
-            "'confidence' of wilson_interval must be > 0.0 and < 1.0; got 1.0",
-        ),
-        (
-            lambda: latency_check(None, w["latency_ms"], window_seconds=60, slo_p99_ms=-5),
-            InvalidParameter,
-            "'slo_p99_ms' of latency_check must be > 0.0; got -5",
-        ),
-        (
-            lambda: latency_check(None, w["latency_ms"], window_seconds=60, max_error_rate=2),
-            InvalidParameter,
-            "'max_error_rate' of latency_check must be >= 0.0 and <= 1.0; got 2",
-        ),
-        (
-            lambda: column_drift(s, s, threshold=0),
-            InvalidParameter,
-            "'threshold' of column_drift must be > 0.0; got 0",
-        ),
-        (
-            lambda: column_drift(s, s, n_bins=1),
-            InvalidParameter,
-            "'n_bins' of column_drift must be >= 2; got 1",
-        ),
-        # the entry points name the frame and the column
-        (
-            lambda: checks.performance(w, w.assign(label=2), label="label", score="score"),
-            InvalidParameter,
-            "\"current['label']\" of performance must hold only 0 and 1; got [2.0]",
-        ),
-        (
-            lambda: checks.calibration(w, w, label="label", score="p"),
-            InvalidParameter,
-            "'current' of calibration lacks columns ['p']",
-        ),
-        (
-            lambda: checks.segments(None, w.to_numpy(), by=["country"], label="label", score="score"),
-            InvalidParameterType,
-            "'current' of segments must be a DataFrame; got ndarray",
-        ),
-        (
-            lambda: checks.performance(w, w, label="label", score="score", task="ranking"),
-            InvalidParameter,
-            "'task' of performance must be one of ['binary', 'multiclass', 'regression']; got 'ranking'",
-        ),
-        (
-            lambda: checks.threshold(None, w, label="label", score="score", current_threshold=1.5),
-            InvalidParameter,
-            "'current_threshold' of threshold_check must be >= 0.0 and <= 1.0; got 1.5",
-        ),
-    ]
+        InvalidParameter,
+        "'n_resamples' of segment_check must be >= 1; got 0",
+    ),
+    (
+        lambda w, y, s: wilson_interval(3, 10, confidence=1.0),
+        InvalidParameter,
+        "'confidence' of wilson_interval must be > 0.0 and < 1.0; got 1.0",
+    ),
+    (
+        lambda w, y, s: latency_check(None, w["latency_ms"], window_seconds=60, slo_p99_ms=-5),
+        InvalidParameter,
+        "'slo_p99_ms' of latency_check must be > 0.0; got -5",
+    ),
+    (
+        lambda w, y, s: latency_check(None, w["latency_ms"], window_seconds=60, max_error_rate=2),
+        InvalidParameter,
+        "'max_error_rate' of latency_check must be >= 0.0 and <= 1.0; got 2",
+    ),
+    (
+        lambda w, y, s: column_drift(s, s, threshold=0),
+        InvalidParameter,
+        "'threshold' of column_drift must be > 0.0; got 0",
+    ),
+    (
+        lambda w, y, s: column_drift(s, s, n_bins=1),
+        InvalidParameter,
+        "'n_bins' of column_drift must be >= 2; got 1",
+    ),
+    # the entry points name the frame and the column
+    (
+        lambda w, y, s: checks.performance(w, w.assign(label=2), label="label", score="score"),
+        InvalidParameter,
+        "\"current['label']\" of performance must hold only 0 and 1; got [2.0]",
+    ),
+    (
+        lambda w, y, s: checks.calibration(w, w, label="label", score="p"),
+        InvalidParameter,
+        "'current' of calibration lacks columns ['p']",
+    ),
+    (
+        lambda w, y, s: checks.segments(None, w.to_numpy(), by=["country"], label="label", score="score"),
+        InvalidParameterType,
+        "'current' of segments must be a DataFrame; got ndarray",
+    ),
+    (
+        lambda w, y, s: checks.performance(w, w, label="label", score="score", task="ranking"),
+        InvalidParameter,
+        "'task' of performance must be one of ['binary', 'multiclass', 'regression']; got 'ranking'",
+    ),
+    (
+        lambda w, y, s: checks.threshold(None, w, label="label", score="score", current_threshold=1.5),
+        InvalidParameter,
+        "'current_threshold' of threshold_check must be >= 0.0 and <= 1.0; got 1.5",
+    ),
+]
 
 
-@pytest.mark.parametrize("case", range(22))
-def test_a_bad_parameter_is_refused_with_its_name_and_plain_value(window: pd.DataFrame, case: int) -> None:
-    call, error, message = _calls(window)[case]
+@pytest.mark.parametrize(("call", "error", "message"), BAD_PARAMETERS, ids=[m for _, _, m in BAD_PARAMETERS])
+def test_a_bad_parameter_is_refused_with_its_name_and_plain_value(
+    window: pd.DataFrame, call: Callable[..., object], error: type[Exception], message: str
+) -> None:
     with pytest.raises(error) as raised:
-        call()
+        call(window, window["label"].to_numpy(), window["score"].to_numpy())
     text = str(raised.value)
     assert text.startswith(message), text
     assert "np." not in text and "array(" not in text
     assert isinstance(raised.value, ValueError | TypeError)
-
-
-def test_the_case_list_is_complete(window: pd.DataFrame) -> None:
-    assert len(_calls(window)) == 22
 
 
 def test_one_references_style_in_every_docstring() -> None:
