@@ -32,10 +32,10 @@ replaces them once labels are mature.
 
 References
 ----------
-[^1]: NannyML. Confidence-based Performance Estimation (CBPE).
-      https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html
-[^2]: Hanley, J. A. & McNeil, B. J. (1982). The meaning and use of the area under a receiver
-      operating characteristic (ROC) curve. *Radiology* 143(1), 29-36.
+.. [1] NannyML. Confidence-based Performance Estimation (CBPE).
+   https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html
+.. [2] Hanley, J. A., McNeil, B. J. (1982). The meaning and use of the area under a receiver
+   operating characteristic (ROC) curve. Radiology 143(1), 29-36.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from checks._params import InvalidParameter, as_float_array, check_interval
+from checks._params import InvalidParameter, as_float_array, check_interval, check_n_resamples
 from checks.bootstrap import bootstrap_p_value, percentile_interval
 from checks.details import MetricRow
 from checks.metric_kernels import MAX_GROUPS, ranking_from_groups, score_groups, tie_groups
@@ -207,7 +207,7 @@ def estimate_performance(
     """
     func = "estimate_performance"
     check_interval("threshold", threshold, func, low=0.0, high=1.0)
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     check_interval("min_relative", min_relative, func, low=0.0, closed="neither")

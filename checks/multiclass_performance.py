@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from checks._params import InvalidParameter, check_interval
+from checks._params import InvalidParameter, check_interval, check_n_resamples, plain
 from checks.bootstrap import bootstrap_p_value, percentile_interval
 from checks.details import ClassMetric, ClassRow, Confusion, MetricRow
 from checks.metric_kernels import MetricWindow, metric_distribution, tie_groups
@@ -84,7 +84,7 @@ def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple
     labels = np.asarray(classes)
     if labels.ndim != 1 or labels.size < 2 or np.unique(labels).size != labels.size:
         raise InvalidParameter(
-            f"'classes' of {func} must list at least two distinct classes; got {classes!r}"
+            f"'classes' of {func} must list at least two distinct classes; got {plain(classes)!r}"
         )
     score = np.asarray(y_score, dtype=np.float64)
     if score.ndim != 2 or score.shape[1] != len(labels):
@@ -92,8 +92,11 @@ def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple
             f"'y_score' of {func} must be an (n_samples, n_classes = {len(labels)}) probability matrix with "
             f"columns in the order of classes {labels.tolist()}; got shape {score.shape}"
         )
-    if not np.all(np.isfinite(score)) or score.min(initial=0) < 0 or score.max(initial=0) > 1:
-        raise InvalidParameter(f"'y_score' of {func} must hold probabilities in [0, 1] (no NaN)")
+    bad = ~np.isfinite(score) | (score < 0) | (score > 1)
+    if bad.any():
+        raise InvalidParameter(
+            f"'y_score' of {func} must hold probabilities in [0, 1] (no NaN); got {plain(score[bad][:3])}"
+        )
     off = np.flatnonzero(np.abs(score.sum(axis=1) - 1) > SUM_TOLERANCE + 1e-9)
     if off.size:
         raise InvalidParameter(
@@ -321,7 +324,7 @@ def multiclass_performance(
         metric rows, ``per_class`` table and ``confusion`` matrices (current and reference).
     """
     func = "multiclass_performance"
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     overrides = dict(min_delta or {})

@@ -187,7 +187,7 @@ def calibration_by_segment(
         One row per segment (see the module docstring), miscalibrated first, then by ECE.
     """
     func = "calibration_by_segment"
-    check_interval("n_bins", n_bins, func, low=2)
+    check_interval("n_bins", n_bins, func, low=2, integer=True)
     check_interval("min_support", min_support, func, low=1)
     check_interval("fdr", fdr, func, low=0.0, high=1.0, closed="neither")
     check_interval("n_simulations", n_simulations, func, low=20)

@@ -211,9 +211,15 @@ def test_empty_window_is_skipped():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"y_true": [0, 2], "y_score": [0.1, 0.2], "task": "binary"}, "0/1 labels"),
-        ({"y_true": [0, 1], "y_score": [0.1, 1.2], "task": "binary"}, r"probabilities in \[0, 1\]"),
-        ({"y_true": [0, 1], "task": "binary"}, "needs y_pred or y_score"),
+        (
+            {"y_true": [0, 2], "y_score": [0.1, 0.2], "task": "binary"},
+            r"'y_true' of performance must hold only 0 and 1; got \[2.0\]",
+        ),
+        (
+            {"y_true": [0, 1], "y_score": [0.1, 1.2], "task": "binary"},
+            r"'y_score' of performance must lie in \[0, 1\]; got \[1.2\]",
+        ),
+        ({"y_true": [0, 1], "task": "binary"}, "needs 'y_pred' or 'y_score'"),
         ({"y_true": [0, 1], "y_score": [0.1, 0.2], "task": "ranking"}, "'task' of performance"),
         ({"y_true": [1.0, 2.0], "task": "regression"}, "needs y_pred"),
         ({"y_true": ["a", "b"], "y_score": [[0.5, 0.5]], "task": "multiclass"}, "probability matrix"),

@@ -358,7 +358,7 @@ def test_docstring_examples(module: str) -> None:
 
 def test_renders_the_drift_check_as_it_is_computed() -> None:
     """Contract with checks.drift: its real details draw as ranked rows and histograms, no fallback."""
-    from checks import drift
+    from checks.drift import dataset as drift
 
     rng = np.random.default_rng(3)
     ref = pd.DataFrame({"amount": rng.normal(0, 1, 800), "country": rng.choice(["DE", "FR", fx.XSS], 800)})
@@ -376,7 +376,7 @@ def test_renders_the_drift_check_as_it_is_computed() -> None:
 
 def test_drift_table_says_which_clause_decided_and_what_was_detectable() -> None:
     """Statistic and threshold, effect with noise floor and threshold, p adj., the clause, the power."""
-    from checks import drift
+    from checks.drift import dataset as drift
 
     rng = np.random.default_rng(4)
     grades = ["A", "B", "C"]
@@ -407,11 +407,11 @@ def test_drift_table_says_which_clause_decided_and_what_was_detectable() -> None
 
 def test_renders_the_latency_check_with_its_breached_slo() -> None:
     """Contract with checks.latency: percentiles against numpy, and the SLO read from its finding."""
-    from checks import latency
+    from checks.latency import latency_check
 
     rng = np.random.default_rng(0)
     ref = rng.lognormal(3.0, 0.5, 5000)
-    result = latency.latency_check(ref, ref * 1.5, window_seconds=3600, slo_p99_ms=80)
+    result = latency_check(ref, ref * 1.5, window_seconds=3600, slo_p99_ms=80)
     body = section(render_run_report(bare_run(result)), "latency")
     p99 = np.percentile(ref * 1.5, 99)
     assert f'<div class="dw-bad"><b>{ms(p99)}</b><span>p99 (SLO 80 ms)' in body

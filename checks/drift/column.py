@@ -144,6 +144,12 @@ def column_drift(
     kind = infer_kind(ref_series) if kind is None else kind
     check_one_of("kind", kind, KINDS, "column_drift")
     check_interval("alpha", alpha, "column_drift", low=0.0, high=1.0, closed="neither")
+    if threshold is not None:
+        check_interval("threshold", threshold, "column_drift", low=0.0, closed="neither")
+    if effect_threshold is not None:
+        check_interval("effect_threshold", effect_threshold, "column_drift", low=0.0)
+    if n_bins is not None:
+        check_interval("n_bins", n_bins, "column_drift", low=2, integer=True)
     if kind == "numeric":
         return _numeric_drift(
             _as_floats(ref_series, column),
@@ -181,8 +187,6 @@ def _numeric_drift(
     if method is None:
         method = default_method("numeric", ref.size, pair.n_distinct)
     chosen = resolve_method(method, "numeric")
-    if n_bins is not None:
-        check_interval("n_bins", n_bins, "column_drift", low=2)
     edges = edges_of_sorted(pair.ref, sturges_bins(ref.size) if n_bins is None else n_bins)
     ref_counts, cur_counts = sorted_bin_counts(pair.ref, edges), sorted_bin_counts(pair.cur, edges)
     if chosen.input == "samples":
