@@ -87,7 +87,7 @@ def _with_recalibration(
     if proposal.recalibrator is not None and proposal.n_holdout:
         newest = np.argsort(order, kind="stable")[-proposal.n_holdout :]
         curve = reliability_curve(y[newest], proposal.recalibrator.apply(score[newest]), n_bins=n_bins)
-        details["recalibrated_reliability"] = curve.to_dict()
+        details["recalibrated_reliability"] = curve
     return replace(result, details=details)
 
 
