@@ -55,10 +55,6 @@ class Alert:
     def check(self) -> str:
         return self.labels["check"]
 
-    def route_labels(self) -> dict[str, str]:
-        """Labels routes and silences match on: the identity labels plus ``severity``."""
-        return {**self.labels, "severity": self.severity}
-
 
 def alerts_from_run(run: ModelRun) -> list[Alert]:
     """The alerts of a run: one per warn/alert finding; the worse one wins on a repeated subject."""

@@ -16,8 +16,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import Message
 from email.utils import parsedate_to_datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from alerts.notification import Notification
 
@@ -73,6 +74,19 @@ def parse_retry_after(value: object, now: datetime) -> float | None:
     if math.isnan(seconds):
         return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+def retry_after(headers: Mapping[str, Any] | Message | None, now: datetime) -> float | None:
+    """Seconds to wait from the ``Retry-After`` among ``headers`` (any case; of a list, the first).
+
+    >>> now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    >>> retry_after({"retry-after": ["30"]}, now), retry_after({"Date": "x"}, now)
+    (30.0, None)
+    """
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            return parse_retry_after(value[0] if isinstance(value, list | tuple) else value, now)
+    return None
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:

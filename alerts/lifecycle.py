@@ -54,6 +54,11 @@ class AlertState:
     def firing(self) -> bool:
         return self.status == "firing"
 
+    @property
+    def route_labels(self) -> dict[str, str]:
+        """Labels routes and silences match on: the identity labels plus ``severity``."""
+        return {**self.labels, "severity": self.severity}
+
 
 def observe(
     state: AlertState | None,

@@ -50,6 +50,7 @@ class RunInfo:
     window_end: str | None
     model_version: str | None = None
     report_url: str | None = None
+    no_action_reason: str | None = None  #: why the policy recommends nothing, when it does not
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ def _recommendation_lines(n: Notification) -> list[str]:
         sentences = (str(r).strip() for r in rec.get("reasons", ()))
         reasons = " ".join(r if r.endswith((".", "!", "?")) else f"{r}." for r in sentences if r)
         lines.append(f"Recommended: {action}" + (f" — {reasons}" if reasons else ""))
+    if not lines and n.firing and n.run.no_action_reason:
+        lines.append(f"No action recommended — {n.run.no_action_reason}")
     return lines
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -33,7 +32,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from alerts.config import SlackReceiver
-from alerts.delivery import DeliveryResult, identity_hash, parse_retry_after, scrub
+from alerts.delivery import DeliveryResult, identity_hash, retry_after, scrub
 from alerts.notification import Notification
 from alerts.render import plain_text, slack_blocks
 
@@ -78,13 +77,6 @@ WEBHOOK_BROKEN = frozenset(
 TIMEOUT_DETAIL = "timed out (Slack may have posted it; the retry can duplicate it)"
 
 
-def _retry_after(headers: Mapping[str, Any] | None, now: datetime) -> float | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == "retry-after":
-            return parse_retry_after(value[0] if isinstance(value, list | tuple) else value, now)
-    return None
-
-
 class RateLimitRetry(RateLimitErrorRetryHandler):
     """Retries a 429 in-process when its Retry-After is short; sleeps with an injectable function."""
 
@@ -109,7 +101,7 @@ class RateLimitRetry(RateLimitErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        wait = _retry_after(response.headers, self.clock()) if response is not None else None
+        wait = retry_after(response.headers, self.clock()) if response is not None else None
         return super()._can_retry(state=state, request=request, response=response, error=error) and (
             wait is None or wait <= self.max_wait
         )
@@ -123,7 +115,7 @@ class RateLimitRetry(RateLimitErrorRetryHandler):
         error: Exception | None = None,
     ) -> None:
         state.next_attempt_requested = True
-        wait = _retry_after(response.headers, self.clock()) if response is not None else None
+        wait = retry_after(response.headers, self.clock()) if response is not None else None
         self.sleep(1.0 if wait is None else wait)
         state.increment_current_attempt()
 
@@ -249,7 +241,7 @@ class SlackSender:
         status = response.status_code
         error = response.get("error") if isinstance(response.data, dict) else None
         if status == 429 or (status >= 500 and error is None):
-            return DeliveryResult("retry", f"HTTP {status}", _retry_after(response.headers, self._clock()))
+            return DeliveryResult("retry", f"HTTP {status}", retry_after(response.headers, self._clock()))
         if error in BROKEN_ERRORS:
             return DeliveryResult("broken", f"Slack error {error}")
         if error in REJECTED_ERRORS:
@@ -271,7 +263,7 @@ class SlackSender:
             return DeliveryResult("delivered")
         detail = scrub(f"webhook answered HTTP {status} {body[:80]}", [url])
         if status == 429 or status >= 500:
-            return DeliveryResult("retry", detail, _retry_after(response.headers, self._clock()))
+            return DeliveryResult("retry", detail, retry_after(response.headers, self._clock()))
         if body in WEBHOOK_BROKEN or status in {403, 404, 410}:
             return DeliveryResult("broken", detail)
         return DeliveryResult("rejected", detail)

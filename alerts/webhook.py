@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.config import WebhookReceiver
-from alerts.delivery import DeliveryResult, identity_hash, parse_retry_after, scrub
+from alerts.delivery import DeliveryResult, identity_hash, retry_after, scrub
 from alerts.notification import Notification
 from alerts.render import webhook_body
 
@@ -176,9 +176,7 @@ class WebhookSender:
             status = exc.code
             detail = f"HTTP {status}"
             if status in RETRY_STATUSES or status >= 500:
-                return DeliveryResult(
-                    "retry", detail, parse_retry_after(exc.headers.get("Retry-After"), self._clock())
-                )
+                return DeliveryResult("retry", detail, retry_after(exc.headers, self._clock()))
             return DeliveryResult("broken" if status in BROKEN_STATUSES else "rejected", detail)
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)

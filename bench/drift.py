@@ -71,12 +71,12 @@ def run_driftwatch(ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, Any]:
     start = time.perf_counter()
     result = dataset_drift(ref, cur, numeric=NUMERIC, categorical=CATEGORICAL, methods=METHODS)
     seconds = time.perf_counter() - start
-    rows = {r["column"]: r for r in result.details["columns"]}
+    rows = {r.column: r for r in result.details["columns"]}
     return {
         "seconds": seconds,
-        "scores": {c: rows[c]["score"] for c in METHODS},
-        "method_drifted": {c: rows[c]["method_drifted"] for c in METHODS},
-        "drifted": {c: rows[c]["drifted"] for c in METHODS},
+        "scores": {c: rows[c].score for c in METHODS},
+        "method_drifted": {c: rows[c].method_drifted for c in METHODS},
+        "drifted": {c: rows[c].drifted for c in METHODS},
         "share_drifted": result.metrics["share_drifted"],
         "status": result.status,
     }

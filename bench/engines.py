@@ -144,7 +144,7 @@ def _report(result, elapsed: float) -> dict[str, object]:  # type: ignore[no-unt
     return {
         "seconds": round(elapsed, 1),
         "peak_rss_mb": _peak_rss_mb(Path("/proc/self/status")),
-        "drifted": sorted(r["column"] for r in result.details["columns"] if r["drifted"]),
+        "drifted": sorted(r.column for r in result.details["columns"] if r.drifted),
         "n_current": result.metrics["n_current"],
     }
 

@@ -85,7 +85,7 @@ def main() -> None:
         )
         elapsed = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        drifted = [r["column"] for r in result.details["columns"] if r["drifted"]]
+        drifted = [r.column for r in result.details["columns"] if r.drifted]
         in_memory_gb = args.rows * (20 * 8 + 5 * 60 + 60) / 1e9
         print()
         print(

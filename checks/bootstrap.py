@@ -31,10 +31,10 @@ True
 
 References
 ----------
-[^1]: Efron, B. & Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*. Chapman & Hall,
-      ch. 13 (percentile interval) and ch. 16 (bootstrap hypothesis tests).
-[^2]: Davison, A. C. & Hinkley, D. V. (1997). *Bootstrap Methods and their Application*.
-      Cambridge University Press, §4.4 (tests from resampling, the (1 + count) / (B + 1) p-value).
+.. [1] Efron, B., Tibshirani, R. J. (1993). An Introduction to the Bootstrap. Chapman & Hall,
+   ch. 13 (percentile interval) and ch. 16 (bootstrap hypothesis tests).
+.. [2] Davison, A. C., Hinkley, D. V. (1997). Bootstrap Methods and their Application.
+   Cambridge University Press, §4.4 (tests from resampling, the (1 + count) / (B + 1) p-value).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from checks._params import InvalidParameter, check_interval, check_one_of
+from checks._params import InvalidParameter, check_interval, check_n_resamples, check_one_of
 
 #: Upper bound on the number of index cells (resamples x rows) held in memory at once.
 MAX_CELLS = 2_000_000
@@ -68,7 +68,7 @@ def _as_arrays(arrays: Sequence[Any], func: str) -> tuple[np.ndarray, ...]:
 
 
 def _check_common(n_resamples: int, func: str, confidence: float | None = None) -> None:
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     if confidence is not None:
         check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
 
@@ -103,7 +103,7 @@ def counts_from_indices(idx: np.ndarray, n: int) -> np.ndarray:
 def poisson_weights(sizes: Any, *, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_resamples, k)`` Poisson bootstrap counts of ``k`` cells holding ``sizes`` rows each.
 
-    Giving every row an independent Poisson(1) count is the Poisson bootstrap [^3]: its cell
+    Giving every row an independent Poisson(1) count is the Poisson bootstrap [3]_: its cell
     totals are Poisson(``sizes``), so a statistic of cell totals costs ``n_resamples x k``
     draws, whatever the number of rows. It differs from the multinomial (index) bootstrap only in
     that the resample size varies around ``n`` (by about ``sqrt(n)``): statistics must divide by
@@ -112,8 +112,8 @@ def poisson_weights(sizes: Any, *, n_resamples: int, rng: np.random.Generator) -
 
     References
     ----------
-    [^3]: Hanley, J. A. & MacGibbon, B. (2006). Creating non-parametric bootstrap samples using
-          Poisson frequencies. *Computer Methods and Programs in Biomedicine* 83(1), 57-62.
+    .. [3] Hanley, J. A., MacGibbon, B. (2006). Creating non-parametric bootstrap samples using
+       Poisson frequencies. Computer Methods and Programs in Biomedicine 83(1), 57-62.
 
     >>> w = poisson_weights([1, 1000], n_resamples=4000, rng=np.random.default_rng(0))
     >>> w.shape, [round(float(v), 1) for v in w.mean(axis=0) / [1, 1000]]

@@ -32,31 +32,23 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
-from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
+from checks._params import (
+    InvalidParameter,
+    binary_labels,
+    check_interval,
+    check_n_resamples,
+    check_one_of,
+    check_open_unit,
+    check_same_length,
+    probabilities,
+)
 from checks.bootstrap import poisson_weights
+from checks.details import ReliabilityCurve
 from checks.metric_kernels import score_groups
 from checks.result import CheckResult, Finding
 
 STRATEGIES = ("uniform", "quantile")
 _GROUPS = 64  # score groups of the resampled and simulated ECEs (see _cells)
-
-
-@dataclass(frozen=True)
-class ReliabilityCurve:
-    """Per-bin mean score and fraction of positives; empty bins hold NaN and count 0."""
-
-    mean_predicted: np.ndarray
-    fraction_positive: np.ndarray
-    count: np.ndarray
-    bin_edges: np.ndarray
-
-    def to_dict(self) -> dict[str, list[Any]]:
-        return {
-            "mean_predicted": self.mean_predicted.tolist(),
-            "fraction_positive": self.fraction_positive.tolist(),
-            "count": self.count.tolist(),
-            "bin_edges": self.bin_edges.tolist(),
-        }
 
 
 @dataclass(frozen=True)
@@ -77,22 +69,19 @@ class BrierDecomposition:
     within_bin_covariance: float
 
 
-def _binary_inputs(y_true: Any, y_prob: Any, func: str) -> tuple[np.ndarray, np.ndarray]:
-    y = as_float_array(y_true, "y_true", func)
-    p = as_float_array(y_prob, "y_prob", func)
-    if y.shape != p.shape:
-        raise InvalidParameter(f"'y_true' and 'y_prob' of {func} differ in length: {y.size} != {p.size}")
+def _binary_inputs(
+    y_true: Any, y_prob: Any, func: str, *, names: tuple[str, str] = ("y_true", "y_prob")
+) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes (0/1) and probabilities of one window, named in errors as the caller spelled them."""
+    y, p = binary_labels(y_true, names[0], func), probabilities(y_prob, names[1], func)
+    check_same_length(func, **{names[0]: y, names[1]: p})
     if y.size == 0:
-        raise InvalidParameter(f"'y_true' of {func} is empty")
-    if not np.all((y == 0) | (y == 1)):
-        raise InvalidParameter(f"'y_true' of {func} must hold only 0 and 1")
-    if p.min() < 0 or p.max() > 1:
-        raise InvalidParameter(f"'y_prob' of {func} must lie in [0, 1]; got [{p.min()!r}, {p.max()!r}]")
+        raise InvalidParameter(f"{names[0]!r} of {func} is empty")
     return y, p
 
 
 def _check_binning(n_bins: int, strategy: str, func: str) -> None:
-    check_interval("n_bins", n_bins, func, low=1)
+    check_interval("n_bins", n_bins, func, low=1, integer=True)
     check_one_of("strategy", strategy, STRATEGIES, func)
 
 
@@ -300,7 +289,7 @@ def bootstrap_eces(
     func = "bootstrap_eces"
     y, p = _binary_inputs(y_true, y_prob, func)
     _check_binning(n_bins, strategy, func)
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
     return _bootstrap_ece(ids, _groups(p), y, p, n_bins, n_resamples, np.random.default_rng(seed))
 
@@ -322,9 +311,9 @@ def calibrated_eces(
     True
     """
     func = "calibrated_eces"
-    p = as_float_array(y_prob, "y_prob", func)
+    p = probabilities(y_prob, "y_prob", func)
     _check_binning(n_bins, strategy, func)
-    check_interval("n_simulations", n_simulations, func, low=1)
+    check_n_resamples(n_simulations, func, name="n_simulations")
     ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
     return _simulated_eces(ids, _groups(p), p, n_bins, n_simulations, seed)
 
@@ -412,13 +401,13 @@ def calibration_check(
     'alert'
     """
     func = "calibration_check"
-    y, p = _binary_inputs(y_true, y_score, func)
+    y, p = _binary_inputs(y_true, y_score, func, names=("y_true", "y_score"))
     _check_binning(n_bins, strategy, func)
     check_interval("ece_threshold", ece_threshold, func, low=0.0, high=1.0)
     check_interval("min_delta", min_delta, func, low=0.0, high=1.0)
-    check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
-    check_interval("n_resamples", n_resamples, func, low=1)
-    check_interval("min_samples", min_samples, func, low=1)
+    check_open_unit("alpha", alpha, func)
+    check_n_resamples(n_resamples, func)
+    check_interval("min_samples", min_samples, func, low=1, integer=True)
     if y.size < min_samples:
         return CheckResult.skipped(
             "calibration", f"{y.size} labelled rows < min_samples={min_samples}", n=y.size
@@ -441,7 +430,7 @@ def calibration_check(
         "base_rate": float(y.mean()),
         "mean_score": float(p.mean()),
     }
-    details: dict[str, Any] = {"reliability": curve.to_dict(), "strategy": strategy, "n_bins": n_bins}
+    details: dict[str, Any] = {"reliability": curve, "strategy": strategy, "n_bins": n_bins}
     ids, group = _bin_ids(p, _bin_edges(p, n_bins, strategy)), _groups(p)  # one sort per window
     metrics["ece_noise"] = float(_simulated_eces(ids, group, p, n_bins, 200, seed).mean())
     findings: list[Finding] = []
@@ -466,7 +455,7 @@ def calibration_check(
         )
 
     if reference is not None:
-        y_ref, p_ref = _binary_inputs(reference[0], reference[1], func)
+        y_ref, p_ref = _binary_inputs(*reference, func, names=("reference[0]", "reference[1]"))
         if y_ref.size < min_samples:
             details["reference_note"] = (
                 f"reference has {y_ref.size} rows < min_samples={min_samples}; not compared"
@@ -534,9 +523,7 @@ def _compare_with_reference(
         ece_delta_ci_high=ci_high,
         ece_delta_p_value=p_value,
     )
-    details["reliability_reference"] = reliability_curve(
-        y_ref, p_ref, n_bins=n_bins, strategy=strategy
-    ).to_dict()
+    details["reliability_reference"] = reliability_curve(y_ref, p_ref, n_bins=n_bins, strategy=strategy)
     if not (delta >= min_delta and ci_low > 0):
         return None
     return Finding(

@@ -27,15 +27,15 @@ replaces them once labels are mature.
 
 >>> s = np.random.default_rng(0).beta(2, 5, 1000)
 >>> r = estimate_performance(s, threshold=0.3, n_resamples=200)
->>> r.check, r.details["metrics"][0]["estimated"]
+>>> r.check, r.details["metrics"][0].estimated
 ('estimated_performance', True)
 
 References
 ----------
-[^1]: NannyML. Confidence-based Performance Estimation (CBPE).
-      https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html
-[^2]: Hanley, J. A. & McNeil, B. J. (1982). The meaning and use of the area under a receiver
-      operating characteristic (ROC) curve. *Radiology* 143(1), 29-36.
+.. [1] NannyML. Confidence-based Performance Estimation (CBPE).
+   https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html
+.. [2] Hanley, J. A., McNeil, B. J. (1982). The meaning and use of the area under a receiver
+   operating characteristic (ROC) curve. Radiology 143(1), 29-36.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from checks._params import InvalidParameter, as_float_array, check_interval
+from checks._params import InvalidParameter, as_float_array, check_interval, check_n_resamples
 from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.details import MetricRow
 from checks.metric_kernels import MAX_GROUPS, ranking_from_groups, score_groups, tie_groups
 from checks.performance import (
     DEFAULT_MIN_RELATIVE,
@@ -206,7 +207,7 @@ def estimate_performance(
     """
     func = "estimate_performance"
     check_interval("threshold", threshold, func, low=0.0, high=1.0)
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     check_interval("min_relative", min_relative, func, low=0.0, closed="neither")
@@ -251,7 +252,7 @@ def estimate_performance(
         metrics=metrics,
         findings=tuple(findings),
         details={
-            "metrics": rows,
+            "metrics": [MetricRow.of(r) for r in rows],
             "method": "cbpe",
             "n_resamples": n_resamples,
             "confidence": confidence,

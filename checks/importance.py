@@ -23,13 +23,15 @@ True
 
 References
 ----------
-[^1]: Kraskov, A., Stögbauer, H., Grassberger, P. (2004). Estimating mutual information.
-      *Physical Review E* 69, 066138.
-[^2]: Ross, B. C. (2014). Mutual information between discrete and continuous data sets.
-      *PLoS ONE* 9(2), e87357.
+.. [1] Kraskov, A., Stögbauer, H., Grassberger, P. (2004). Estimating mutual information.
+   Physical Review E 69, 066138.
+.. [2] Ross, B. C. (2014). Mutual information between discrete and continuous data sets.
+   PLoS ONE 9(2), e87357.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,8 +46,8 @@ METHOD = "mutual information with the score (reference window)"
 def score_dependence(
     frame: pd.DataFrame,
     *,
-    numeric: list[str] | None = None,
-    categorical: list[str] | None = None,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
     score: str,
     max_rows: int = 5000,
     n_neighbors: int = 3,
@@ -57,7 +59,7 @@ def score_dependence(
     ----------
     frame : DataFrame
         The reference window: feature columns and the score column.
-    numeric, categorical : list of str, optional
+    numeric, categorical : sequence of str, default=()
         Feature columns by type.
     score : str
         The model's output: a numeric score (probability, regression prediction) or a
@@ -75,7 +77,7 @@ def score_dependence(
         a score or the score depends on no feature (all estimates 0).
     """
     func = "score_dependence"
-    numeric, categorical = list(numeric or []), list(categorical or [])
+    numeric, categorical = list(numeric), list(categorical)
     check_interval("max_rows", max_rows, func, low=2)
     check_interval("n_neighbors", n_neighbors, func, low=1)
     missing = [c for c in [*numeric, *categorical, score] if c not in frame.columns]

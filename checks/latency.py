@@ -27,11 +27,11 @@ Percentiles are ``numpy.percentile`` (linear interpolation).
 
 References
 ----------
-[^1]: Mood, A. M. (1950). *Introduction to the Theory of Statistics*, McGraw-Hill, §16.4 (the
-      median test); Conover, W. J. (1999). *Practical Nonparametric Statistics*, 3rd ed.,
-      §4.3 (the median test extended to any quantile).
-[^2]: Beyer, B. et al. (2016). *Site Reliability Engineering*, O'Reilly, ch. 4 (SLOs on latency
-      percentiles and error rate).
+.. [1] Mood, A. M. (1950). Introduction to the Theory of Statistics, McGraw-Hill, §16.4 (the
+   median test); Conover, W. J. (1999). Practical Nonparametric Statistics, 3rd ed.,
+   §4.3 (the median test extended to any quantile).
+.. [2] Beyer, B. et al. (2016). Site Reliability Engineering, O'Reilly, ch. 4 (SLOs on latency
+   percentiles and error rate).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import numpy as np
 from scipy import stats
 
 from checks._params import InvalidParameter, as_float_array, check_interval
+from checks.details import LatencySLO
 from checks.result import CheckResult, Finding
 
 QUANTILES: dict[str, float] = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
@@ -141,6 +142,13 @@ def latency_check(
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     if reference_window_seconds is not None:
         check_interval("reference_window_seconds", reference_window_seconds, func, low=0.0, closed="neither")
+    for name, slo in (("slo_p50_ms", slo_p50_ms), ("slo_p95_ms", slo_p95_ms), ("slo_p99_ms", slo_p99_ms)):
+        if slo is not None:
+            check_interval(name, slo, func, low=0.0, closed="neither")
+    if max_error_rate is not None:
+        check_interval("max_error_rate", max_error_rate, func, low=0.0, high=1.0)
+    if min_throughput_per_min is not None:
+        check_interval("min_throughput_per_min", min_throughput_per_min, func, low=0.0)
     cur, n, n_err = _requests(current_latency_ms, current_errors, "current_latency_ms", func)
     metrics: dict[str, Any] = {**_summary(cur, n, n_err, window_seconds), "n": n, "n_errors": n_err}
     findings: list[Finding] = []
@@ -201,7 +209,7 @@ def latency_check(
     slo = {f"{key}_ms": bound for key, bound in slos.items() if bound is not None}
     if max_error_rate is not None:
         slo["error_rate"] = max_error_rate
-    details = {"slo": slo} if slo else {}
+    details = {"slo": LatencySLO(**slo)} if slo else {}
     return CheckResult(
         check="latency", status=status, metrics=metrics, findings=tuple(findings), details=details
     )

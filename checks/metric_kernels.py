@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from checks._params import InvalidParameter, as_float_array
+from checks._params import InvalidParameter, as_float_array, binary_labels, check_same_length, probabilities
 from checks.bootstrap import poisson_weights
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -148,17 +148,13 @@ def metric_distribution(window: MetricWindow, n_resamples: int, seed: np.random.
 def _binary_inputs(
     y_true: Any, y_pred: Any, y_score: Any, threshold: float, func: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    y = as_float_array(y_true, "y_true", func)
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise InvalidParameter(f"'y_true' of {func} must hold 0/1 labels for task='binary'")
-    s = None if y_score is None else as_float_array(y_score, "y_score", func)
-    if s is not None and (len(s) != len(y) or s.min(initial=0.0) < 0 or s.max(initial=0.0) > 1):
-        raise InvalidParameter(f"'y_score' of {func} must be probabilities in [0, 1], one per row of y_true")
+    y = binary_labels(y_true, "y_true", func)
+    s = None if y_score is None else probabilities(y_score, "y_score", func)
     if y_pred is None and s is None:
-        raise InvalidParameter(f"{func} needs y_pred or y_score for task='binary'")
-    p = (s >= threshold).astype(np.float64) if y_pred is None else as_float_array(y_pred, "y_pred", func)
-    if len(p) != len(y) or not np.isin(p, (0.0, 1.0)).all():
-        raise InvalidParameter(f"'y_pred' of {func} must hold 0/1 predictions, one per row of y_true")
+        raise InvalidParameter(f"{func} needs 'y_pred' or 'y_score' for task='binary'")
+    p = (s >= threshold).astype(np.float64) if y_pred is None else binary_labels(y_pred, "y_pred", func)
+    given = {"y_pred": None if y_pred is None else p, "y_score": s}
+    check_same_length(func, y_true=y, **{k: v for k, v in given.items() if v is not None})
     return y, p, s
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from checks._params import check_interval, check_one_of
+from checks._params import check_interval, check_n_resamples, check_one_of
 from checks.bootstrap import counts_from_indices, resample_indices
 from checks.calibration import (
     STRATEGIES,
@@ -91,7 +91,7 @@ def multiclass_calibration(
     """
     func = "multiclass_calibration"
     labels, y, p, _ = multiclass_inputs(y_true, y_score, classes, func)
-    check_interval("n_bins", n_bins, func, low=1)
+    check_interval("n_bins", n_bins, func, low=1, integer=True)
     check_one_of("strategy", strategy, STRATEGIES, func)
     correct, conf = top_label(y, p, labels)
     onehot = _onehot(y, labels)
@@ -163,7 +163,7 @@ def class_reliability(
     """The one-vs-rest reliability curve of every class (as dicts), keyed by class."""
     onehot = _onehot(y, labels)
     return {
-        str(c): reliability_curve(onehot[:, k], p[:, k], n_bins=n_bins, strategy=strategy).to_dict()
+        str(c): reliability_curve(onehot[:, k], p[:, k], n_bins=n_bins, strategy=strategy)
         for k, c in enumerate(labels)
     }
 
@@ -224,7 +224,7 @@ def multiclass_calibration_check(
     check_interval("ece_threshold", ece_threshold, func, low=0.0, high=1.0)
     check_interval("min_delta", min_delta, func, low=0.0, high=1.0)
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("min_samples", min_samples, func, low=1)
     if y.size < min_samples:
         return CheckResult.skipped(
@@ -296,7 +296,7 @@ def _window_metrics(
         metrics[f"share[{c}]"] = float(np.mean(y == c))
     suffix = "_reference" if prefix else ""
     details: dict[str, Any] = {
-        f"reliability{suffix}": reliability_curve(correct, conf, n_bins=n_bins, strategy=strategy).to_dict(),
+        f"reliability{suffix}": reliability_curve(correct, conf, n_bins=n_bins, strategy=strategy),
         f"class_reliability{suffix}": class_reliability(y, p, labels, n_bins, strategy),
     }
     if not prefix:

@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from checks._params import InvalidParameter, check_interval
+from checks._params import InvalidParameter, check_interval, check_n_resamples
 from checks.bootstrap import MAX_CELLS
+from checks.details import MetricRow
 from checks.estimation import expected_metrics
 from checks.multiclass_performance import SPECS, assess_rows, probability_matrix, row_finding
 from checks.result import CheckResult
@@ -133,7 +134,7 @@ def multiclass_estimate(
         else ``ok``; ``skipped`` on an empty window.
     """
     func = "multiclass_estimate"
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     overrides = {k: v for k, v in (min_delta or {}).items() if k in SPECS}
@@ -184,7 +185,7 @@ def multiclass_estimate(
         metrics=metrics,
         findings=tuple(findings),
         details={
-            "metrics": rows,
+            "metrics": [MetricRow.of(r) for r in rows],
             "method": "cbpe",
             "task": "multiclass",
             "n_resamples": n_resamples,

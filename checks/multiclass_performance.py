@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from checks._params import InvalidParameter, check_interval
+from checks._params import InvalidParameter, check_interval, check_n_resamples, plain
 from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.details import ClassMetric, ClassRow, Confusion, MetricRow
 from checks.metric_kernels import MAX_GROUPS, MetricWindow, metric_distribution, score_groups, tie_groups
 from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
 from checks.result import CheckResult, Finding
@@ -82,7 +83,7 @@ def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple
     labels = np.asarray(classes)
     if labels.ndim != 1 or labels.size < 2 or np.unique(labels).size != labels.size:
         raise InvalidParameter(
-            f"'classes' of {func} must list at least two distinct classes; got {classes!r}"
+            f"'classes' of {func} must list at least two distinct classes; got {plain(classes)!r}"
         )
     score = np.asarray(y_score, dtype=np.float64)
     if score.ndim != 2 or score.shape[1] != len(labels):
@@ -90,8 +91,11 @@ def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple
             f"'y_score' of {func} must be an (n_samples, n_classes = {len(labels)}) probability matrix with "
             f"columns in the order of classes {labels.tolist()}; got shape {score.shape}"
         )
-    if not np.all(np.isfinite(score)) or score.min(initial=0) < 0 or score.max(initial=0) > 1:
-        raise InvalidParameter(f"'y_score' of {func} must hold probabilities in [0, 1] (no NaN)")
+    bad = ~np.isfinite(score) | (score < 0) | (score > 1)
+    if bad.any():
+        raise InvalidParameter(
+            f"'y_score' of {func} must hold probabilities in [0, 1] (no NaN); got {plain(score[bad][:3])}"
+        )
     off = np.flatnonzero(np.abs(score.sum(axis=1) - 1) > SUM_TOLERANCE + 1e-9)
     if off.size:
         raise InvalidParameter(
@@ -355,16 +359,18 @@ def row_finding(row: Mapping[str, Any], n: int, *, severity: str, note: str = ""
 
 def per_class_table(
     rows: Sequence[Mapping[str, Any]], labels: Sequence[Any], support: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """One dict per class: support and share (current, reference) and each per-class metric's row."""
+) -> list[ClassRow]:
+    """One row per class: support and share (current, reference) and each per-class metric's row."""
     by_name = {row["name"]: row for row in rows}
     table = []
     for c in labels:
         entry: dict[str, Any] = {"class": str(c), **{k: v.get(str(c)) for k, v in support.items()}}
         for m in PER_CLASS:
             row = by_name[class_metric(m, c)]
-            entry[m] = {k: row[k] for k in ("value", "ci_low", "ci_high", "reference", "degraded")}
-        table.append(entry)
+            entry[m] = ClassMetric.of(
+                {k: row[k] for k in ("value", "ci_low", "ci_high", "reference", "degraded")}
+            )
+        table.append(ClassRow.of(entry))
     return table
 
 
@@ -417,7 +423,7 @@ def multiclass_performance(
         metric rows, ``per_class`` table and ``confusion`` matrices (current and reference).
     """
     func = "multiclass_performance"
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     overrides = dict(min_delta or {})
@@ -438,7 +444,7 @@ def multiclass_performance(
     counts, shares = _shares(y, labels)
     support: dict[str, Any] = {"support": counts, "share": shares}
     details: dict[str, Any] = {"task": "multiclass", "classes": [str(c) for c in labels]}
-    details["confusion"] = {"current": confusion(y, pred, labels)}
+    confusions = {"current": confusion(y, pred, labels)}
     if isinstance(reference, Mapping):
         ref_values = {k: float(v) for k, v in reference.items()}
     elif reference is not None and len(reference[0]):
@@ -449,7 +455,7 @@ def multiclass_performance(
         ref_dist = {name: rd[:, j] for j, name in enumerate(ref.names)}
         metrics["n_reference"] = ref.n
         support["reference_support"], support["reference_share"] = _shares(y_ref, labels)
-        details["confusion"]["reference"] = confusion(y_ref, p_ref, labels)
+        confusions["reference"] = confusion(y_ref, p_ref, labels)
     rows = assess_rows(
         cur.names,
         cur.values,
@@ -472,8 +478,9 @@ def multiclass_performance(
             metrics[f"reference_{name}"] = row["reference"]
     findings = [row_finding(row, cur.n, severity="alert") for row in rows if row["degraded"]]
     details.update(
-        metrics=rows,
+        metrics=[MetricRow.of(r) for r in rows],
         per_class=per_class_table(rows, labels, support),
+        confusion=Confusion.of(confusions),
         n_resamples=n_resamples,
         confidence=confidence,
         alpha=alpha,

@@ -58,11 +58,11 @@ rmse, mae, mape   lower is better   10% of reference
 
 References
 ----------
-[^1]: Hanley, J. A. & McNeil, B. J. (1982). The meaning and use of the area under a receiver
-      operating characteristic (ROC) curve. *Radiology* 143(1), 29-36.
-[^2]: Efron, B. & Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*, ch. 13 and 16.
-[^3]: Davis, J. & Goadrich, M. (2006). The relationship between precision-recall and ROC curves.
-      *ICML*. (average precision as the step-wise area under the PR curve, as scikit-learn.)
+.. [1] Hanley, J. A., McNeil, B. J. (1982). The meaning and use of the area under a receiver
+   operating characteristic (ROC) curve. Radiology 143(1), 29-36.
+.. [2] Efron, B., Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 13 and 16.
+.. [3] Davis, J., Goadrich, M. (2006). The relationship between precision-recall and ROC curves.
+   ICML. (average precision as the step-wise area under the PR curve, as scikit-learn.)
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from checks._params import InvalidParameter, check_interval, check_one_of
+from checks._params import InvalidParameter, check_interval, check_n_resamples, check_one_of
 from checks.bootstrap import bootstrap_p_value, percentile_interval
+from checks.details import MetricRow
 from checks.metric_kernels import Task, metric_distribution, metric_window
 from checks.result import CheckResult, Finding
 
@@ -378,7 +379,7 @@ def performance(
     func = "performance"
     check_one_of("task", task, {"binary", "multiclass", "regression"}, func)
     check_interval("threshold", threshold, func, low=0.0, high=1.0)
-    check_interval("n_resamples", n_resamples, func, low=1)
+    check_n_resamples(n_resamples, func)
     check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
     check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
     check_interval("min_relative", min_relative, func, low=0.0, closed="neither")
@@ -440,7 +441,7 @@ def performance(
             findings.append(_finding(row, cur.n, None if ref is None else ref.n, confidence))
     details = {
         "task": task,
-        "metrics": rows,
+        "metrics": [MetricRow.of(r) for r in rows],
         "n_resamples": n_resamples,
         "confidence": confidence,
         "alpha": alpha,

@@ -41,13 +41,14 @@ window) a window far and significantly below it is an ``alert`` with subject ``"
 
 References
 ----------
-[^1]: Breck, E. et al. (2019). Data Validation for Machine Learning. *SysML*. (schema,
-      out-of-domain values and missingness checks against a reference.)
-[^2]: Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., Wiley, §3.5 (Fisher's exact test).
+.. [1] Breck, E. et al. (2019). Data Validation for Machine Learning. SysML. (schema,
+   out-of-domain values and missingness checks against a reference.)
+.. [2] Agresti, A. (2013). Categorical Data Analysis, 3rd ed., Wiley, §3.5 (Fisher's exact test).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -55,6 +56,7 @@ import pandas as pd
 from scipy import stats
 
 from checks._params import InvalidParameter, check_interval
+from checks.details import QualityColumn
 from checks.result import CheckResult, Finding, Severity
 from checks.volume import Expectation, traffic_volume
 
@@ -68,7 +70,11 @@ def _share_severity(share: float, alert_share: float) -> Severity:
 
 
 def _validate(
-    reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], func: str
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    func: str,
 ) -> None:
     both = sorted(set(numeric) & set(categorical))
     if both:
@@ -298,8 +304,8 @@ def data_quality(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     *,
-    numeric: list[str],
-    categorical: list[str],
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
     quarantined: int = 0,
     n_ingested: int | None = None,
     missing_alpha: float = 0.01,
@@ -322,7 +328,7 @@ def data_quality(
     ----------
     reference, current : pandas.DataFrame
         The reference and current windows; both hold every declared column.
-    numeric, categorical : list of str
+    numeric, categorical : sequence of str, default=()
         Declared numeric and categorical features.
     quarantined : int, default=0
         Rows of the current window that ingestion quarantined.
@@ -453,7 +459,7 @@ def data_quality(
     )
     severities = {f.severity for f in findings}
     status = "alert" if "alert" in severities else "warn" if severities else "ok"
-    details: dict[str, Any] = {"columns": rows}
+    details: dict[str, Any] = {"columns": [QualityColumn.of(r) for r in rows]}
     if empty is not None:
         details["note"] = f"column checks not run: the {empty} window has no rows"
     return CheckResult(check=func, status=status, metrics=metrics, findings=tuple(findings), details=details)

@@ -33,8 +33,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
+from checks._params import (
+    InvalidParameter,
+    as_float_array,
+    binary_labels,
+    check_interval,
+    check_one_of,
+    check_same_length,
+    probabilities,
+)
 from checks.calibration import expected_calibration_error
+from checks.details import RecalibrationSummary
 
 FORMAT = "driftwatch.recalibrator"
 VERSION = 1
@@ -163,12 +172,10 @@ def fit_recalibrator(y_true: Any, y_score: Any, *, method: str = "isotonic") -> 
     """
     func = "fit_recalibrator"
     check_one_of("method", method, METHODS, func)
-    y = as_float_array(y_true, "y_true", func)
-    s = as_float_array(y_score, "y_score", func)
-    if y.shape != s.shape:
-        raise InvalidParameter(f"'y_true' and 'y_score' of {func} differ in length: {y.size} != {s.size}")
-    if set(np.unique(y).tolist()) != {0.0, 1.0}:
-        raise InvalidParameter(f"'y_true' of {func} must hold both classes 0 and 1 and nothing else")
+    y, s = binary_labels(y_true, "y_true", func), probabilities(y_score, "y_score", func)
+    check_same_length(func, y_true=y, y_score=s)
+    if np.unique(y).size != 2:
+        raise InvalidParameter(f"'y_true' of {func} must hold both classes 0 and 1")
     # scikit-learn is imported on use: most runs fit nothing, and it costs a CLI start ~0.5 s.
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
@@ -208,20 +215,20 @@ class RecalibrationProposal:
         return None if self.recalibrator is None else self.recalibrator.to_json()
 
 
-def proposal_summary(proposal: Any) -> dict[str, Any]:
+def proposal_summary(proposal: Any) -> RecalibrationSummary:
     """The recorded summary of a binary or multiclass recalibration proposal (same fields)."""
     after = proposal.after or {}
-    return {
-        "improved": proposal.improved,
-        "reason": proposal.reason,
-        "method": proposal.method,
-        "ece_before": proposal.before.get("ece"),
-        "ece_after": after.get("ece"),
-        "log_loss_before": proposal.before.get("log_loss"),
-        "log_loss_after": after.get("log_loss"),
-        "n_fit": proposal.n_fit,
-        "n_holdout": proposal.n_holdout,
-    }
+    return RecalibrationSummary(
+        improved=proposal.improved,
+        reason=proposal.reason,
+        method=proposal.method,
+        ece_before=proposal.before.get("ece"),
+        ece_after=after.get("ece"),
+        log_loss_before=proposal.before.get("log_loss"),
+        log_loss_after=after.get("log_loss"),
+        n_fit=proposal.n_fit,
+        n_holdout=proposal.n_holdout,
+    )
 
 
 def propose_recalibration(
@@ -275,13 +282,9 @@ def propose_recalibration(
         check_one_of("method", m, METHODS, func)
     if not methods:
         raise InvalidParameter(f"'methods' of {func} must not be empty")
-    y = as_float_array(y_true, "y_true", func)
-    s = as_float_array(y_score, "y_score", func)
+    y, s = binary_labels(y_true, "y_true", func), probabilities(y_score, "y_score", func)
     when = np.asarray(order.to_numpy() if isinstance(order, pd.Series) else order)
-    if not (y.size == s.size == when.size):
-        raise InvalidParameter(f"y_true, y_score and order of {func} differ in length")
-    if s.size and (s.min() < 0 or s.max() > 1):
-        raise InvalidParameter(f"'y_score' of {func} must lie in [0, 1]")
+    check_same_length(func, y_true=y, y_score=s, order=when)
     rows = np.argsort(when, kind="stable")
     n_holdout = math.ceil(y.size * holdout_fraction)
     fit_rows, hold_rows = rows[: y.size - n_holdout], rows[y.size - n_holdout :]

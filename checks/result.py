@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from checks.details import Detail, read_details
+
 Status = Literal["ok", "warn", "alert", "skipped"]
 Severity = Literal["warn", "alert"]
 Action = Literal["recalibrate", "retune_threshold", "retrain", "investigate_data", "correct_priors"]
@@ -50,7 +52,8 @@ def worst_status(statuses: list[str] | tuple[str, ...]) -> Status:
 
 
 def jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, datetimes and non-finite floats to plain JSON values.
+    """Convert numpy scalars/arrays, datetimes, non-finite floats and typed details
+    (:class:`checks.details.Detail`) to plain JSON values.
 
     >>> jsonable({"a": np.float64(1.5), "b": [np.int64(2), float("nan")]})
     {'a': 1.5, 'b': [2, None]}
@@ -74,6 +77,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, np.floating | float):
         f = float(value)
         return f if math.isfinite(f) else None
+    if isinstance(value, Detail):
+        return jsonable(value.to_dict())
     if isinstance(value, datetime):
         return value.isoformat()
     return value
@@ -154,8 +159,9 @@ class CheckResult:
     """What one check concluded over one window.
 
     ``metrics`` holds scalar (or small list) numbers that go to JSON and Prometheus;
-    ``details`` holds larger structures for the report (histograms, curves, tables) and is
-    included in JSON too, under ``details``.
+    ``details`` holds larger structures for the report (histograms, curves, tables), the
+    ones the reports read as the typed rows of :mod:`checks.details`; it is included in JSON
+    too, under ``details``, and :meth:`from_dict` types those parts again.
     """
 
     check: str
@@ -178,7 +184,7 @@ class CheckResult:
             metrics=data.get("metrics") or {},
             findings=tuple(Finding.from_dict(f) for f in data.get("findings", ())),
             reason=data.get("reason"),
-            details=data.get("details") or {},
+            details=read_details(data["check"], data.get("details") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:

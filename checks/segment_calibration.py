@@ -28,7 +28,7 @@ report's calibration section); they raise no alert on their own.
 >>> frame = pd.DataFrame({"s": rng.uniform(0, 1, 2000), "c": rng.choice(["a", "b"], 2000)})
 >>> frame["y"] = (rng.uniform(size=2000) < np.where(frame["c"] == "a", frame["s"], frame["s"] / 3))
 >>> rows = calibration_by_segment(frame, None, segments=["c"], y_true="y", y_score="s")
->>> [(r["value"], r["miscalibrated"]) for r in rows]
+>>> [(r.value, r.miscalibrated) for r in rows]
 [('b', True), ('a', False)]
 """
 
@@ -50,6 +50,7 @@ from checks.calibration import (
     maximum_calibration_error,
     reliability_curve,
 )
+from checks.details import SegmentCalibration
 from checks.segmentation import apply_segments, form_segments
 from checks.segments import wilson_interval
 
@@ -81,7 +82,7 @@ def _segment_row(
         "p_value": None,
         "p_adjusted": None,
         "miscalibrated": False,
-        "reliability": reliability_curve(y, p, n_bins=n_bins).to_dict(),
+        "reliability": reliability_curve(y, p, n_bins=n_bins),
     }
 
 
@@ -152,7 +153,7 @@ def calibration_by_segment(
     n_simulations: int = 200,
     n_resamples: int = 200,
     seed: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[SegmentCalibration]:
     """Calibration of every segment of ``segments`` with ``min_support`` labelled rows, worst first.
 
     Parameters
@@ -182,11 +183,11 @@ def calibration_by_segment(
 
     Returns
     -------
-    list of dict
+    list of SegmentCalibration
         One row per segment (see the module docstring), miscalibrated first, then by ECE.
     """
     func = "calibration_by_segment"
-    check_interval("n_bins", n_bins, func, low=2)
+    check_interval("n_bins", n_bins, func, low=2, integer=True)
     check_interval("min_support", min_support, func, low=1)
     check_interval("fdr", fdr, func, low=0.0, high=1.0, closed="neither")
     check_interval("n_simulations", n_simulations, func, low=20)
@@ -233,4 +234,4 @@ def calibration_by_segment(
     for row, q in zip(tested, adjusted, strict=True):
         row["p_adjusted"] = float(q)
         row["miscalibrated"] = bool(q <= fdr)
-    return sorted(rows, key=lambda r: (not r["miscalibrated"], -r["ece"]))
+    return [SegmentCalibration.of(r) for r in sorted(rows, key=lambda r: (not r["miscalibrated"], -r["ece"]))]

@@ -82,8 +82,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from checks._params import InvalidParameter, check_interval, check_one_of
+from checks._params import InvalidParameter, check_interval, check_n_resamples, check_one_of, check_open_unit
 from checks.bootstrap import bootstrap_ci
+from checks.details import SegmentRow
 from checks.result import CheckResult, Finding, Severity, worst_status
 from checks.segmentation import apply_segments, form_segments
 
@@ -103,6 +104,7 @@ def wilson_interval(k: float, n: int, *, confidence: float = 0.95) -> tuple[floa
     >>> [round(v, 4) for v in wilson_interval(5, 50)]
     [0.0435, 0.2136]
     """
+    check_open_unit("confidence", confidence, "wilson_interval")
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     centre = (k + z * z / 2) / (n + z * z)
     half = z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
@@ -291,7 +293,7 @@ def segment_check(
     >>> [f.subject for f in result.findings]
     ['segment:country=IT']
     >>> result = segment_check(df, df, segments=["country"], y_true="y", y_pred="pred")
-    >>> result.status, result.details["segments"][0]["comparison"]  # IT was just as bad before
+    >>> result.status, result.details["segments"][0].comparison  # IT was just as bad before
     ('ok', 'reference')
     """
     func = "segment_check"
@@ -302,7 +304,9 @@ def segment_check(
     check_interval("top_k", top_k, func, low=1)
     check_interval("min_support", min_support, func, low=2)
     check_interval("fdr", fdr, func, low=0.0, high=1.0, closed="neither")
-    check_interval("confidence", confidence, func, low=0.0, high=1.0, closed="neither")
+    check_open_unit("confidence", confidence, func)
+    check_interval("threshold", threshold, func, low=0.0, high=1.0)
+    check_n_resamples(n_resamples, func)
     check_interval("alert_min_rows", alert_min_rows, func, low=1)
     check_interval("alert_min_share", alert_min_share, func, low=0.0, high=1.0)
     check_interval("min_ratio", min_ratio, func, low=1.0)
@@ -407,7 +411,7 @@ def segment_check(
         metrics=metrics,
         findings=findings,
         details={
-            "segments": rows,
+            "segments": [SegmentRow.of(r) for r in rows],
             "binning": binning,
             "fdr": fdr,
             "min_support": min_support,

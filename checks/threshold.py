@@ -38,7 +38,17 @@ from typing import Any
 
 import numpy as np
 
-from checks._params import InvalidParameter, as_float_array, check_interval, check_one_of
+from checks._params import (
+    InvalidParameter,
+    binary_labels,
+    check_interval,
+    check_n_resamples,
+    check_one_of,
+    check_open_unit,
+    check_same_length,
+    probabilities,
+)
+from checks.details import ThresholdCurve
 from checks.result import CheckResult, Finding
 from checks.vocabulary import TARGET_OBJECTIVES, THRESHOLD_OBJECTIVES
 
@@ -198,9 +208,9 @@ def threshold_check(
     y_true : array-like of shape (n_samples,)
         Outcomes of a mature window, 0 or 1.
     y_score : array-like of shape (n_samples,)
-        The model's scores.
+        The model's probabilities of the positive class, in [0, 1].
     current_threshold : float
-        The configured threshold (positive when ``score >= current_threshold``).
+        The configured threshold, in [0, 1] (positive when ``score >= current_threshold``).
     objective : {"f1", "cost", "precision_at", "recall_at"}, default="f1"
     fp_cost, fn_cost : float, default=1.0
         Costs of a false positive and a false negative (``"cost"`` only).
@@ -233,22 +243,19 @@ def threshold_check(
     """
     func = "threshold_check"
     check_one_of("objective", objective, OBJECTIVES, func)
-    y = as_float_array(y_true, "y_true", func)
-    s = as_float_array(y_score, "y_score", func)
-    if y.shape != s.shape:
-        raise InvalidParameter(f"'y_true' and 'y_score' of {func} differ in length: {y.size} != {s.size}")
-    if not np.all((y == 0) | (y == 1)):
-        raise InvalidParameter(f"'y_true' of {func} must hold only 0 and 1")
+    y, s = binary_labels(y_true, "y_true", func), probabilities(y_score, "y_score", func)
+    check_same_length(func, y_true=y, y_score=s)
+    check_interval("current_threshold", current_threshold, func, low=0.0, high=1.0)
     check_interval("fp_cost", fp_cost, func, low=0.0)
     check_interval("fn_cost", fn_cost, func, low=0.0)
     if objective in TARGET_OBJECTIVES:
         if target is None:
             raise InvalidParameter(f"'target' of {func} is required for objective {objective!r}")
         check_interval("target", target, func, low=0.0, high=1.0, closed="right")
-    check_interval("n_resamples", n_resamples, func, low=10)
-    check_interval("alpha", alpha, func, low=0.0, high=1.0, closed="neither")
+    check_n_resamples(n_resamples, func, low=10)
+    check_open_unit("alpha", alpha, func)
     check_interval("min_gain", min_gain, func, low=0.0)
-    check_interval("min_samples", min_samples, func, low=2)
+    check_interval("min_samples", min_samples, func, low=2, integer=True)
     positives = int(y.sum())
     if y.size < min_samples or positives in (0, y.size):
         reason = (
@@ -286,7 +293,7 @@ def threshold_check(
         "n_resamples_used": int(gains.size),
     }
     details = {
-        "curve": {"thresholds": thresholds[shown].tolist(), "objective": obj.value(scores[shown]).tolist()},
+        "curve": ThresholdCurve(tuple(thresholds[shown].tolist()), tuple(obj.value(scores[shown]).tolist())),
         "current": float(current_threshold),
         "proposed": proposed,
         "gain": gain,

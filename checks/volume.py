@@ -11,7 +11,7 @@ A window is a finding when its count is both *material* (below ``min_share`` of 
 expected count) and *significant* under a Poisson model of both counts: given the window's
 ``n`` and the ``k`` matching reference rows, equal rates make ``n`` binomial with
 ``n + k`` trials and probability ``r / (1 + r)`` (``r`` the ratio of the window's exposure to
-the reference's), the conditional test of two Poisson rates [^1]. Unlike a Poisson test
+the reference's), the conditional test of two Poisson rates [1]_. Unlike a Poisson test
 against the expectation as if it were known, it counts the reference's own noise (a
 reference of a single past Sunday is weak evidence). For a large reference it is the Poisson
 probability ``P(X <= n)`` with mean ``k * r``. Zero rows where rows were expected is
@@ -29,8 +29,8 @@ of shortfall, however significant.
 
 References
 ----------
-[^1]: Przyborowski, J. and Wilenski, H. (1940). Homogeneity of results in testing samples
-      from Poisson series. *Biometrika* 31, 313-323.
+.. [1] Przyborowski, J., Wilenski, H. (1940). Homogeneity of results in testing samples
+   from Poisson series. Biometrika 31, 313-323.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Shared fixtures: a store on SQLite and on PostgreSQL, configs, an injected clock.
+"""Shared fixtures and helpers: a store on SQLite and on PostgreSQL, configs, an injected clock,
+a day of a binary model's traffic, and an HTTP client for the daemon's server.
 
 PostgreSQL: each test run creates its own database on 127.0.0.1:5432 (dropped at the end)
 and each test gets a fresh schema in it, so tests never see each other's tables. Override
@@ -7,20 +8,29 @@ the server with ``DRIFTWATCH_TEST_PG`` (a URL to an administrative database).
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from monitor.config import Config, parse_config
 from monitor.store import Store, open_store
+
+if TYPE_CHECKING:
+    from monitor.service.daemon import Daemon
+    from monitor.service.server import DaemonServer
 
 PG_ADMIN_URL = os.environ.get("DRIFTWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -165,3 +175,112 @@ def settled(path: Path) -> Path:
     old = time.time() - 3600
     os.utime(path, (old, old))
     return path
+
+
+# -- the daemon's world: one binary model, a day of traffic at a time ----------------------
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+#: Label-free, cheap checks: tests of the service are about scheduling, not statistics.
+LIGHT = {
+    "reference": {"start": "2026-10-01T00:00:00Z", "end": "2026-10-03T00:00:00Z"},
+    "drift": {"enabled": False},
+    "performance": {"enabled": False},
+    "calibration": {"enabled": False},
+    "segments_check": {"enabled": False},
+    "threshold_check": {"enabled": False},
+    "labels": {"min_count": 50},
+}
+
+
+def traffic(day: int, n: int = 200, *, seed: int | None = None, prefix: str = "d") -> pd.DataFrame:
+    """One day of a binary model's traffic with labels."""
+    rng = np.random.default_rng(day if seed is None else seed)
+    amount = rng.lognormal(3.0, 0.5, n)
+    score = 1 / (1 + np.exp(-(-2.0 + 0.04 * (amount - 20))))
+    ts = [START + timedelta(days=day, seconds=int(s)) for s in np.sort(rng.integers(0, 86_400, n))]
+    return pd.DataFrame(
+        {
+            "id": [f"{prefix}{day}-{i}" for i in range(n)],
+            "timestamp": ts,
+            "prediction": (score >= 0.5).astype(int),
+            "score": score,
+            "latency_ms": rng.gamma(2.0, 10.0, n),
+            "amount": amount,
+            "age": rng.integers(18, 80, n).astype(float),
+            "country": rng.choice(["US", "DE", "FR"], n),
+            "label": (rng.random(n) < score).astype(int),
+        }
+    )
+
+
+def load_days(daemon: Daemon, days: range, model: str = "fraud", *, now: datetime) -> None:
+    """Ingest the traffic (predictions and outcomes) of ``days`` into the daemon's store."""
+    from monitor.ingest import ingest_frame
+
+    store = daemon.store()
+    for day in days:
+        frame = traffic(day)
+        ingest_frame(store, store.models[model], "predictions", frame, source="test", now=now)
+        ingest_frame(
+            store,
+            store.models[model],
+            "outcomes",
+            frame[["id", "timestamp", "label"]],
+            source="test",
+            now=now,
+        )
+
+
+def light_config(url: str, tmp_path: Path, *names: str, **sections: Any) -> Config:
+    """A config of ``LIGHT`` models (one "fraud" by default)."""
+    models = [model_dict(name=name, **LIGHT) for name in names or ("fraud",)]
+    return make_config(url, tmp_path, models, **sections)
+
+
+def metric_samples(daemon: Daemon, name: str) -> dict[tuple[str, ...], float]:
+    """Samples of one metric family from the rendered exposition text, keyed by label values."""
+    out = {}
+    for family in text_string_to_metric_families(daemon.metrics.render().decode()):
+        for sample in family.samples:
+            if sample.name == name:
+                out[tuple(sample.labels.values())] = sample.value
+    return out
+
+
+# -- the daemon's HTTP server --------------------------------------------------------------
+
+#: The ingestion token tests put in ``DW_TEST_INGEST_TOKEN``.
+TOKEN = "s3cret-token"
+
+
+def http_request(
+    server: DaemonServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request to a running server: status, headers, body."""
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def post_log(server: DaemonServer, payload: Any, token: str = TOKEN) -> tuple[int, dict[str, Any]]:
+    """``POST /v1/log`` with a bearer token: status and the JSON answer."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload, default=str).encode()
+    status, _, data = http_request(
+        server,
+        "POST",
+        "/v1/log",
+        body,
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    return status, json.loads(data)

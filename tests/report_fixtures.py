@@ -21,6 +21,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, log_loss
 
+from checks.details import DriftRow, read_details
 from checks.result import CheckResult, Finding, ModelRun, Recommendation
 from checks.segment_calibration import calibration_by_segment
 
@@ -64,13 +65,11 @@ def _drift_rows(samples: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict]
                 "method": "ks",
                 "statistic": float(ks.statistic),
                 "p_value": float(ks.pvalue),
-                "p_adjusted": min(1.0, float(ks.pvalue) * N_FEATURES),
+                "significance_p_adjusted": min(1.0, float(ks.pvalue) * N_FEATURES),
                 "threshold": 0.05,
                 "effect_size": float(stats.wasserstein_distance(ref, cur) / np.std(ref)),
                 "drifted": float(ks.pvalue) * N_FEATURES < 0.05,
-                "edges": edges.tolist(),
-                "reference": ref_h.tolist(),
-                "current": cur_h.tolist(),
+                "histogram": {"bins": edges.tolist(), "reference": ref_h.tolist(), "current": cur_h.tolist()},
             }
         )
     counts = np.array([np.array(REF_SHARES) * 1500, np.array(CUR_SHARES) * 1200]).round()
@@ -82,13 +81,11 @@ def _drift_rows(samples: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict]
             "method": "psi",
             "statistic": 0.41,
             "p_value": float(chi.pvalue),
-            "p_adjusted": min(1.0, float(chi.pvalue) * N_FEATURES),
+            "significance_p_adjusted": min(1.0, float(chi.pvalue) * N_FEATURES),
             "threshold": 0.2,
             "effect_size": 0.41,
             "drifted": True,
-            "categories": CATEGORIES,
-            "reference": REF_SHARES,
-            "current": CUR_SHARES,
+            "histogram": {"bins": CATEGORIES, "reference": REF_SHARES, "current": CUR_SHARES},
         }
     )
     return sorted(rows, key=lambda r: -r["effect_size"])
@@ -104,7 +101,7 @@ def drift_result(seed: int = 0, shift: float = 1.0) -> CheckResult:
             method=r["method"],
             statistic=r["statistic"],
             threshold=r["threshold"],
-            p_value=r["p_adjusted"],
+            p_value=r["significance_p_adjusted"],
             effect_size=r["effect_size"],
             severity="alert",
             message=f"{r['column']} drifted (effect {r['effect_size']:.2f})",
@@ -124,7 +121,7 @@ def drift_result(seed: int = 0, shift: float = 1.0) -> CheckResult:
             "share_drifted": share,
             "dataset_drifted": share > 0.1,
         },
-        details={"columns": rows},
+        details=read_details("drift", {"columns": rows}),
     )
 
 
@@ -175,7 +172,7 @@ def quality_result() -> CheckResult:
         status="warn",
         findings=(finding,),
         metrics={"n_rows": 1200, "quarantined_rows": 17, "n_columns_with_issues": 2},
-        details={"columns": columns},
+        details=read_details("data_quality", {"columns": columns}),
     )
 
 
@@ -217,7 +214,7 @@ def latency_result(seed: int = 0, scale: float = 1.0) -> CheckResult:
         status=status,
         metrics=metrics,
         findings=findings,
-        details={"slo": {"p99_ms": 250.0, "error_rate": 0.01}},
+        details=read_details("latency", {"slo": {"p99_ms": 250.0, "error_rate": 0.01}}),
     )
 
 
@@ -282,19 +279,21 @@ def calibration_result(seed: int = 0) -> CheckResult:
         status="alert",
         findings=(finding,),
         metrics={"ece": ece_before, "brier": float(np.mean((p - y) ** 2)), "n": len(y)},
-        details={
-            "reliability": _reliability(y, p),
-            "recalibrated_reliability": _reliability(y, fitted),
-            "segments": _calibration_segments(y, p, seed),
-            "recalibration": {
-                "method": "platt",
-                "ece_before": ece_before,
-                "ece_after": ece_after,
-                "log_loss_before": log_loss(y, p),
-                "log_loss_after": log_loss(y, fitted),
-                "artifact": "artifacts/fraud-detector/platt-run42.json",
+        details=read_details(
+            "calibration",
+            {
+                "reliability": _reliability(y, p),
+                "recalibrated_reliability": _reliability(y, fitted),
+                "segments": _calibration_segments(y, p, seed),
+                "recalibration": {
+                    "method": "platt",
+                    "ece_before": ece_before,
+                    "ece_after": ece_after,
+                    "log_loss_before": log_loss(y, p),
+                    "log_loss_after": log_loss(y, fitted),
+                },
             },
-        },
+        ),
     )
 
 
@@ -308,7 +307,7 @@ def performance_result(auc: float = 0.84, *, estimated: bool = False, degraded: 
             "reference": 0.91,
             "reference_ci_low": 0.9,
             "reference_ci_high": 0.92,
-            "direction": "higher",
+            "direction": "higher_is_better",
             "degraded": degraded,
             "estimated": estimated,
         },
@@ -318,7 +317,7 @@ def performance_result(auc: float = 0.84, *, estimated: bool = False, degraded: 
             "ci_low": auc - 0.23,
             "ci_high": auc - 0.17,
             "reference": 0.7,
-            "direction": "higher",
+            "direction": "higher_is_better",
             "degraded": False,
             "estimated": estimated,
         },
@@ -343,7 +342,7 @@ def performance_result(auc: float = 0.84, *, estimated: bool = False, degraded: 
         status="alert" if degraded else "ok",
         findings=findings,
         metrics={m["name"]: m["value"] for m in metrics},
-        details={"metrics": metrics},
+        details=read_details(name, {"metrics": metrics}),
     )
 
 
@@ -395,7 +394,7 @@ def segments_result() -> CheckResult:
     return CheckResult(
         check="segments",
         status="alert",
-        details={"segments": segments},
+        details=read_details("segments", {"segments": segments}),
         metrics={"n_segments": 3, "n_flagged": 2},
         findings=(
             Finding(
@@ -422,14 +421,17 @@ def threshold_result(seed: int = 0) -> CheckResult:
         check="threshold",
         status="warn",
         metrics={"current": 0.7, "proposed": best, "gain": gain},
-        details={
-            "curve": {"thresholds": thresholds.tolist(), "objective": f1},
-            "current": 0.7,
-            "proposed": best,
-            "gain": gain,
-            "gain_ci": [gain - 0.01, gain + 0.01],
-            "objective": "f1",
-        },
+        details=read_details(
+            "threshold",
+            {
+                "curve": {"thresholds": thresholds.tolist(), "objective": f1},
+                "current": 0.7,
+                "proposed": best,
+                "gain": gain,
+                "gain_ci": [gain - 0.01, gain + 0.01],
+                "objective": "f1",
+            },
+        ),
     )
 
 
@@ -515,9 +517,7 @@ LABEL_DRIFT_ROW = {
     "threshold": 0.1,
     "effect_size": 0.05,
     "drifted": False,
-    "bins": [0.0, 1.0, 1.0],
-    "reference": [0.97, 0.03],
-    "current": [0.95, 0.05],
+    "histogram": {"bins": [0.0, 1.0, 1.0], "reference": [0.97, 0.03], "current": [0.95, 0.05]},
 }
 
 
@@ -527,7 +527,11 @@ def with_label_drift(run: ModelRun) -> ModelRun:
     for c in run.checks:
         if c.check == "drift":
             c = dataclasses.replace(
-                c, details={**c.details, "columns": [*c.details["columns"], LABEL_DRIFT_ROW]}
+                c,
+                details={
+                    **c.details,
+                    "columns": [*c.details["columns"], DriftRow.from_dict(LABEL_DRIFT_ROW)],
+                },
             )
         checks.append(c)
     return dataclasses.replace(run, checks=tuple(checks))

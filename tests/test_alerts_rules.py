@@ -340,3 +340,18 @@ def test_recommendation_reasons_read_as_sentences() -> None:
         "Recommended: retune threshold — A better threshold exists. Ranking holds: AUC 0.58 vs 0.59." in text
     )
     assert ".;" not in text
+
+
+def test_an_alert_without_an_action_says_why_in_every_receiver() -> None:
+    # A firing alert the policy has no action for must not leave the reader guessing.
+    reason = "Latency alone: no model action; look at the serving path."
+    base = _notification(_view("a1"))
+    n = replace(base, recommendations=(), run=replace(base.run, no_action_reason=reason))
+    for rendered in (plain_text(n), console_text(n)):
+        assert f"No action recommended — {reason}" in rendered
+    slack = json.dumps(slack_blocks(n), ensure_ascii=False)
+    assert "*No action recommended*" in slack and reason in slack
+    assert webhook_body(n)["run"]["no_action_reason"] == reason
+    assert Notification.from_payload(n.to_payload()) == n
+    resolved_only = replace(n, alerts=(_view("a1", "resolved"),))
+    assert "No action recommended" not in plain_text(resolved_only)

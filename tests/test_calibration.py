@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -179,7 +180,12 @@ def test_check_alerts_on_distorted_scores_with_evidence() -> None:
     assert m["ece_quantile"] == pytest.approx(expected_calibration_error(y, distorted, strategy="quantile"))
     assert m["brier"] == pytest.approx(brier_score_loss(y, distorted), rel=1e-12)
     assert m["reference_brier"] == pytest.approx(brier_score_loss(y_ref, p_ref), rel=1e-12)
-    assert set(result.details["reliability"]) == {"mean_predicted", "fraction_positive", "count", "bin_edges"}
+    assert set(result.details["reliability"].to_dict()) == {
+        "mean_predicted",
+        "fraction_positive",
+        "count",
+        "bin_edges",
+    }
     json.dumps(result.to_dict())
 
 
@@ -306,10 +312,15 @@ def segment_frame(n: int, seed: int, *, deflate: str | None = None) -> pd.DataFr
     return frame
 
 
+def segment_rows(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """The rows of :func:`calibration_by_segment` as their JSON fields."""
+    return [row.to_dict() for row in calibration_by_segment(*args, **kwargs)]
+
+
 def test_calibration_by_segment_agrees_with_sklearn_per_segment() -> None:
     frame = segment_frame(6000, seed=4, deflate="BR")
     reference = segment_frame(6000, seed=5)
-    rows = calibration_by_segment(frame, reference, segments=["country", "age"], y_true="y", y_score="s")
+    rows = segment_rows(frame, reference, segments=["country", "age"], y_true="y", y_score="s")
     assert rows[0]["value"] == "BR"  # the worst; the age bins, a third BR each, are worse too
     assert [r["value"] for r in rows if r["column"] == "country" and r["miscalibrated"]] == ["BR"]
     assert len(rows) == 3 + 4  # three countries, four age bins at the reference's quartiles
@@ -335,7 +346,7 @@ def test_the_noise_floor_is_the_95th_percentile_of_a_calibrated_segments_ece() -
     above = [
         (r["ece"] > r["ece_noise_floor"])
         for seed in range(100)
-        for r in calibration_by_segment(
+        for r in segment_rows(
             segment_frame(900, seed=seed), None, segments=["country"], y_true="y", y_score="s", seed=seed
         )
     ]
@@ -347,12 +358,11 @@ def test_a_segment_below_the_threshold_but_worse_than_its_reference_is_miscalibr
     de = frame["country"] == "DE"
     frame.loc[de, "s"] = np.clip(frame.loc[de, "s"] * 0.85, 0, 1)  # mildly deflated: ECE ~0.05 < 0.1
     rows = {
-        r["value"]: r
-        for r in calibration_by_segment(frame, reference, segments=["country"], y_true="y", y_score="s")
+        r["value"]: r for r in segment_rows(frame, reference, segments=["country"], y_true="y", y_score="s")
     }
     assert rows["DE"]["ece"] < 0.1 and rows["DE"]["ece"] - rows["DE"]["reference_ece"] >= 0.02
     assert [v for v, r in rows.items() if r["miscalibrated"]] == ["DE"]
-    alone = calibration_by_segment(frame, None, segments=["country"], y_true="y", y_score="s")
+    alone = segment_rows(frame, None, segments=["country"], y_true="y", y_score="s")
     assert not any(r["miscalibrated"] for r in alone)  # without a reference only the threshold applies
 
 
@@ -367,7 +377,7 @@ def test_a_stable_miscalibration_in_small_segments_is_not_flagged_against_a_larg
 
     flagged = 0
     for seed in range(60):
-        rows = calibration_by_segment(
+        rows = segment_rows(
             overconfident(750, seed), overconfident(9000, 1000 + seed),
             segments=["country"], y_true="y", y_score="s", seed=seed,
         )  # fmt: skip

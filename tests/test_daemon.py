@@ -16,13 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from monitor.config import Config, parse_config
+from monitor.config import parse_config
 from monitor.ingest import ingest_frame
 from monitor.service.daemon import Daemon
 from monitor.service.logs import make_handler
@@ -30,62 +28,19 @@ from monitor.service.scheduling import job_specs, make_scheduler
 from monitor.store.alerts import alert_outbox
 from monitor.store.runs import claim_window
 from monitor.store.schema import quarantine, runs
-from tests.conftest import Clock, make_config, mark_checked, model_dict
-
-START = datetime(2026, 10, 1, tzinfo=UTC)
-DAY = timedelta(days=1)
-
-#: Label-free, cheap checks: these tests are about scheduling, not statistics.
-LIGHT = {
-    "reference": {"start": "2026-10-01T00:00:00Z", "end": "2026-10-03T00:00:00Z"},
-    "drift": {"enabled": False},
-    "performance": {"enabled": False},
-    "calibration": {"enabled": False},
-    "segments_check": {"enabled": False},
-    "threshold_check": {"enabled": False},
-    "labels": {"min_count": 50},
-}
-
-
-def traffic(day: int, n: int = 200, *, seed: int | None = None, prefix: str = "d") -> pd.DataFrame:
-    """One day of a binary model's traffic with labels."""
-    rng = np.random.default_rng(day if seed is None else seed)
-    amount = rng.lognormal(3.0, 0.5, n)
-    score = 1 / (1 + np.exp(-(-2.0 + 0.04 * (amount - 20))))
-    ts = [START + timedelta(days=day, seconds=int(s)) for s in np.sort(rng.integers(0, 86_400, n))]
-    return pd.DataFrame(
-        {
-            "id": [f"{prefix}{day}-{i}" for i in range(n)],
-            "timestamp": ts,
-            "prediction": (score >= 0.5).astype(int),
-            "score": score,
-            "latency_ms": rng.gamma(2.0, 10.0, n),
-            "amount": amount,
-            "age": rng.integers(18, 80, n).astype(float),
-            "country": rng.choice(["US", "DE", "FR"], n),
-            "label": (rng.random(n) < score).astype(int),
-        }
-    )
-
-
-def load_days(daemon: Daemon, days: range, model: str = "fraud", *, now: datetime) -> None:
-    store = daemon.store()
-    for day in days:
-        frame = traffic(day)
-        ingest_frame(store, store.models[model], "predictions", frame, source="test", now=now)
-        ingest_frame(
-            store,
-            store.models[model],
-            "outcomes",
-            frame[["id", "timestamp", "label"]],
-            source="test",
-            now=now,
-        )
-
-
-def light_config(url: str, tmp_path: Path, *names: str, **sections: Any) -> Config:
-    models = [model_dict(name=name, **LIGHT) for name in names or ("fraud",)]
-    return make_config(url, tmp_path, models, **sections)
+from tests.conftest import (
+    DAY,
+    LIGHT,
+    START,
+    Clock,
+    light_config,
+    load_days,
+    make_config,
+    mark_checked,
+    metric_samples,
+    model_dict,
+    traffic,
+)
 
 
 def window_rows(daemon: Daemon, model: str = "fraud") -> list[Any]:
@@ -187,11 +142,11 @@ def test_store_outage_keeps_daemon_up_then_resumes_and_catches_up(tmp_path: Path
         done = daemon.check_job("fraud")
         assert [r.window_end for r in done] == [START + d * DAY for d in (1, 2, 3)]
         assert daemon.readiness() == (True, [])
-        assert "check:fraud" not in daemon._retries
+        assert "check:fraud" not in daemon.jobs.retries
     finally:
         daemon.scheduler.shutdown(wait=False)
         daemon.shutdown(timedelta(seconds=1))
-    failures = _samples(daemon, "driftwatch_job_failures_total")
+    failures = metric_samples(daemon, "driftwatch_job_failures_total")
     assert failures[("check", "fraud")] == 2
 
 
@@ -208,7 +163,7 @@ def test_one_failing_model_does_not_stop_the_others(
         assert daemon.check_job("broken") is None
     assert 'Job "check:broken" failed' in caplog.text
     assert len(daemon.check_job("fraud")) == 2
-    assert _samples(daemon, "driftwatch_job_failures_total") == {("check", "broken"): 1.0}
+    assert metric_samples(daemon, "driftwatch_job_failures_total") == {("check", "broken"): 1.0}
 
 
 def test_jobs_from_config_and_start_up_order(sqlite_url: str, tmp_path: Path, clock: Clock) -> None:
@@ -315,9 +270,7 @@ def test_shutdown_waits_for_the_running_job_then_flushes_the_outbox(
         return "finished"
 
     results: list[Any] = []
-    job = threading.Thread(
-        target=lambda: results.append(daemon._run_job("check:fraud", "check", "fraud", slow))
-    )
+    job = threading.Thread(target=lambda: results.append(daemon.jobs.run("check", "fraud", slow)))
     job.start()
     entered.wait(5)
     stopper = threading.Thread(target=lambda: results.append(daemon.shutdown(timedelta(seconds=10))))
@@ -347,7 +300,7 @@ def test_shutdown_gives_up_on_a_job_past_the_grace(store_url: str, tmp_path: Pat
         entered.set()
         release.wait(10)
 
-    job = threading.Thread(target=daemon._run_job, args=("check:fraud", "check", "fraud", stuck))
+    job = threading.Thread(target=daemon.jobs.run, args=("check", "fraud", stuck))
     job.start()
     entered.wait(5)
     assert daemon.shutdown(timedelta(seconds=0.2)) is False
@@ -428,15 +381,15 @@ def test_metrics_and_overdue_readiness(store_url: str, tmp_path: Path, clock: Cl
     statuses: dict[str, int] = {}
     for run in done:
         statuses[run.status] = statuses.get(run.status, 0) + 1
-    assert {k[1]: v for k, v in _samples(daemon, "driftwatch_runs_total").items()} == statuses
+    assert {k[1]: v for k, v in metric_samples(daemon, "driftwatch_runs_total").items()} == statuses
     findings: dict[tuple[str, str, str], int] = {}
     for run in done:
         for check in run.checks:
             for f in check.findings:
                 key = ("fraud", check.check, f.severity)
                 findings[key] = findings.get(key, 0) + 1
-    assert _samples(daemon, "driftwatch_findings_total") == findings
-    assert _samples(daemon, "driftwatch_seconds_since_last_check") == {("fraud",): 7200.0}
+    assert metric_samples(daemon, "driftwatch_findings_total") == findings
+    assert metric_samples(daemon, "driftwatch_seconds_since_last_check") == {("fraud",): 7200.0}
     with daemon.store().engine.connect() as conn:
         coverage = conn.execute(
             select(runs.c.label_coverage).where(runs.c.window_end == (START + 3 * DAY).replace(tzinfo=None))
@@ -444,25 +397,15 @@ def test_metrics_and_overdue_readiness(store_url: str, tmp_path: Path, clock: Cl
         delivered = conn.execute(
             select(func.count()).select_from(alert_outbox).where(alert_outbox.c.status == "delivered")
         ).scalar_one()
-    assert _samples(daemon, "driftwatch_label_coverage") == {("fraud",): coverage}
-    assert _samples(daemon, "driftwatch_alert_notifications_total")[("delivered",)] == delivered
-    assert _samples(daemon, "driftwatch_alert_notifications_pending") == {(): 0.0}
+    assert metric_samples(daemon, "driftwatch_label_coverage") == {("fraud",): coverage}
+    assert metric_samples(daemon, "driftwatch_alert_notifications_total")[("delivered",)] == delivered
+    assert metric_samples(daemon, "driftwatch_alert_notifications_pending") == {(): 0.0}
 
     assert daemon.readiness() == (True, [])
     clock.advance(2 * DAY)  # 2 days 2 hours > 2 windows + 1 h slack
     ready, reasons = daemon.readiness()
     assert not ready and reasons == ['model "fraud" is overdue: last successful check 2.1d ago (limit 2.0d)']
-    assert _samples(daemon, "driftwatch_ready") == {(): 0.0}
-
-
-def _samples(daemon: Daemon, name: str) -> dict[tuple[str, ...], float]:
-    """Samples of one metric family from the rendered exposition text, keyed by label values."""
-    out = {}
-    for family in text_string_to_metric_families(daemon.metrics.render().decode()):
-        for sample in family.samples:
-            if sample.name == name:
-                out[tuple(sample.labels.values())] = sample.value
-    return out
+    assert metric_samples(daemon, "driftwatch_ready") == {(): 0.0}
 
 
 def test_a_daemon_with_nothing_due_never_loads_the_data_stack(sqlite_url: str, tmp_path: Path) -> None:

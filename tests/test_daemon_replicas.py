@@ -20,9 +20,8 @@ from monitor.store import open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.schema import runs
 from monitor.windows import latest_window_end, window_ends
-from tests.conftest import LATENCY_ONLY_TABLES
+from tests.conftest import LATENCY_ONLY_TABLES, START, traffic
 from tests.fake_slack import FakeSlack
-from tests.test_daemon import START, traffic
 
 pytestmark = pytest.mark.postgres
 

@@ -11,6 +11,7 @@ from scipy.stats import false_discovery_control
 
 from checks._params import InvalidParameter
 from checks.drift import dataset_drift
+from checks.result import jsonable
 
 CATEGORIES = list("abcdef")
 
@@ -50,11 +51,11 @@ def test_result_shape_and_ranking():
     assert [f.subject for f in res.findings] == ["feature:x1", "feature:x2"]
     assert all(f.severity == "warn" and f.method == "wasserstein" for f in res.findings)
     columns = res.details["columns"]
-    assert [c["column"] for c in columns[:2]] == ["x1", "x2"]
-    effects = [c["effect_size"] for c in columns]
+    assert [c.column for c in columns[:2]] == ["x1", "x2"]
+    effects = [c.effect_size for c in columns]
     assert effects == sorted(effects, reverse=True)
-    raw = [c["significance_p_value"] for c in columns]
-    np.testing.assert_allclose([c["significance_p_adjusted"] for c in columns], false_discovery_control(raw))
+    raw = [c.significance_p_value for c in columns]
+    np.testing.assert_allclose([c.significance_p_adjusted for c in columns], false_discovery_control(raw))
     json.dumps(res.to_dict())
 
 
@@ -91,8 +92,8 @@ def test_prediction_and_label_subjects():
     assert {f.subject for f in res.findings} == {"prediction", "label"}
     assert res.metrics["prediction_drifted"] and res.metrics["label_drifted"]
     assert res.metrics["n_drifted"] == 0 and res.status == "warn"
-    label = next(c for c in res.details["columns"] if c["role"] == "label")
-    assert (label["kind"], label["method"]) == ("categorical", "jensenshannon")
+    label = next(c for c in res.details["columns"] if c.role == "label")
+    assert (label.kind, label.method) == ("categorical", "jensenshannon")
 
 
 def test_methods_thresholds_and_effect_thresholds_per_column():
@@ -106,7 +107,7 @@ def test_methods_thresholds_and_effect_thresholds_per_column():
         thresholds={"x0": 0.5},
         effect_size_thresholds={"categorical": 0.3, "x1": 0.2},
     )
-    rows = {c["column"]: c for c in res.details["columns"]}
+    rows = {c.column: jsonable(c) for c in res.details["columns"]}
     assert (rows["x0"]["method"], rows["x0"]["threshold"], rows["x0"]["method_drifted"]) == (
         "psi",
         0.5,

@@ -16,6 +16,7 @@ from scipy.spatial.distance import jensenshannon
 
 from checks.drift import bin_counts, binned_drift, column_drift, dataset_drift, drift_result, reference_edges
 from checks.drift.verdict import corrected
+from checks.result import jsonable
 
 
 def test_clause_method_decides_when_the_test_is_stricter_than_the_significance_level():
@@ -87,7 +88,7 @@ def test_clause_significant_uses_benjamini_hochberg_across_columns():
     res = drift_result(
         [("feature", alone)] + [("feature", q) for q in quiet], n_reference=3000, n_current=3000
     )
-    row = next(r for r in res.details["columns"] if r["column"] == "x")
+    row = next(jsonable(r) for r in res.details["columns"] if r.column == "x")
     assert row["significance_p_adjusted"] >= 0.05 and (row["drifted"], row["clause"]) == (
         False,
         "significant",
@@ -238,7 +239,7 @@ def test_result_rows_carry_the_clause_and_the_minimum_detectable_shift():
     ref = pd.DataFrame({"x": rng.normal(size=500), "c": rng.choice(list("ab"), 500)})
     cur = pd.DataFrame({"x": rng.normal(size=500), "c": rng.choice(list("ab"), 500)})
     res = dataset_drift(ref, cur, numeric=["x"], categorical=["c"])
-    for row in res.details["columns"]:
+    for row in map(jsonable, res.details["columns"]):
         assert row["clause"] in {"method", "material", "significant"} and row["reason"].startswith(
             "not drifted"
         )
@@ -246,5 +247,5 @@ def test_result_rows_carry_the_clause_and_the_minimum_detectable_shift():
         assert (row["minimum_detectable_shift_sd"] is None) == (row["kind"] == "categorical")
     # Two columns: the power is stated at level fdr / 2, so it is larger than for the column alone.
     alone = column_drift(ref["x"], cur["x"], alpha=0.05)
-    row = next(r for r in res.details["columns"] if r["column"] == "x")
+    row = next(jsonable(r) for r in res.details["columns"] if r.column == "x")
     assert row["minimum_detectable_shift_sd"] > alone.minimum_detectable_shift_sd

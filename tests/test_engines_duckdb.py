@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from checks.drift.window_summary import in_hash_sample, summarise_frame
+from checks.result import jsonable
 from monitor.config import Config
 from monitor.engines import event_time_range, open_engine, sql, window_counts
 from monitor.ingest import ingest_frame
@@ -112,8 +113,8 @@ def test_in_place_runs_match_the_in_memory_runs(tmp_path: Path) -> None:
             if day == 5:
                 assert drift_a.status == "skipped" and drift_a.reason == drift_b.reason
                 continue
-            cols_a = {r["column"]: r for r in drift_a.details["columns"]}
-            cols_b = {r["column"]: r for r in drift_b.details["columns"]}
+            cols_a = {r.column: jsonable(r) for r in drift_a.details["columns"]}
+            cols_b = {r.column: jsonable(r) for r in drift_b.details["columns"]}
             assert cols_a.keys() == cols_b.keys() == {"amount", "age", "country", "score", "label"}
             for name in ("amount", "age", "country"):  # binned methods: identical counts and statistic
                 hist_a, hist_b = cols_a[name]["histogram"], cols_b[name]["histogram"]
@@ -260,7 +261,7 @@ def test_a_file_reference_gives_the_same_drift_as_the_same_rows_in_place(tmp_pat
             )
         finally:
             store.dispose()
-    trailing, file = ({r["column"]: r for r in run.check("drift").details["columns"]} for run in runs)
+    trailing, file = ({r.column: jsonable(r) for r in run.check("drift").details["columns"]} for run in runs)
     assert runs[1].reference["kind"] == "file"
     for name in ("amount", "age", "country", "score"):
         assert file[name]["histogram"] == trailing[name]["histogram"], name

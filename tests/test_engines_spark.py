@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from checks.drift.window_summary import in_hash_sample, summarise_frame
+from checks.result import jsonable
 from monitor.config import Config
 from monitor.engines import sql
 from monitor.engines.spark_engine import spark_session
@@ -79,7 +80,10 @@ def _drift_rows(config: Config, end) -> dict[str, dict]:  # type: ignore[no-unty
     finally:
         store.dispose()
     assert run is not None
-    return {"status": run.status, **{r["column"]: r for r in run.check("drift").details.get("columns", [])}}
+    return {
+        "status": run.status,
+        **{r.column: jsonable(r) for r in run.check("drift").details.get("columns", [])},
+    }
 
 
 def test_spark_model_through_backfill_check_and_daemon_matches_duckdb(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +106,7 @@ def test_spark_model_through_backfill_check_and_daemon_matches_duckdb(tmp_path: 
     assert sorted(runs) == [START + 4 * DAY, START + 5 * DAY]
     assert runs[START + 5 * DAY].check("drift").status == "skipped"
     expected = _drift_rows(duck, START + 4 * DAY)
-    got = {r["column"]: r for r in runs[START + 4 * DAY].check("drift").details["columns"]}
+    got = {r.column: jsonable(r) for r in runs[START + 4 * DAY].check("drift").details["columns"]}
     assert got.keys() == expected.keys() - {"status"}
     for name, row in got.items():
         assert row["drifted"] == expected[name]["drifted"], name

@@ -6,6 +6,7 @@ from sklearn import metrics as skm
 
 from checks._params import InvalidParameter
 from checks.bootstrap import percentile_interval
+from checks.details import Detail
 from checks.estimation import ESTIMATED_METRICS, estimate_performance, expected_metrics
 
 SKLEARN = {
@@ -18,7 +19,7 @@ SKLEARN = {
 
 
 def by_name(result):
-    return {m["name"]: m for m in result.details["metrics"]}
+    return {m["name"]: m for m in map(Detail.to_dict, result.details["metrics"])}
 
 
 def test_expected_confusion_metrics_and_auc_match_exhaustive_enumeration():

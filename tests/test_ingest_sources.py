@@ -19,8 +19,7 @@ from monitor.ingest import ingest_file, ingest_frame
 from monitor.service.daemon import Daemon
 from monitor.service.server import RateLimiter, start_server
 from monitor.store.schema import quarantine
-from tests.conftest import Clock, make_config, model_dict, settled
-from tests.test_server import TOKEN, post_log
+from tests.conftest import TOKEN, Clock, make_config, model_dict, post_log, settled
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 START = datetime(2026, 10, 1, tzinfo=UTC)

@@ -14,8 +14,7 @@ from monitor.ingest import ingest_frame
 from monitor.pipeline.runner import Runner
 from monitor.store import Store, open_store
 from monitor.store.schema import runs
-from tests.conftest import make_config, model_dict
-from tests.test_daemon import DAY, LIGHT, START, traffic
+from tests.conftest import DAY, LIGHT, START, make_config, model_dict, traffic
 
 N = 400
 LATE = START + 3 * DAY  # the end of day 2's window

@@ -146,4 +146,4 @@ def test_slos_are_reported_in_details_even_when_met():
         None, rng.gamma(2.0, 10.0, 1000), window_seconds=3600, slo_p99_ms=500, max_error_rate=0.05
     )
     assert result.status == "ok"
-    assert result.details["slo"] == {"p99_ms": 500, "error_rate": 0.05}
+    assert result.details["slo"].bounds() == {"p99_ms": 500, "error_rate": 0.05}

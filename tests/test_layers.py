@@ -53,8 +53,20 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
         (
             "monitor/service/server.py",
             "from monitor.service.daemon import Daemon  # noqa",
-            "the daemon on top of its server",
+            "the daemon wires its jobs",
             "monitor.service.server -> monitor.service.daemon",
+        ),
+        (
+            "monitor/service/connection.py",
+            "from monitor.service.readiness import Readiness  # noqa",
+            "the daemon wires its jobs",
+            "monitor.service.connection -> monitor.service.readiness",
+        ),
+        (
+            "monitor/service/jobs.py",
+            "from monitor.service.readiness import Readiness  # noqa",
+            "the daemon wires its jobs",
+            "monitor.service.jobs -> monitor.service.readiness",
         ),
         (
             "monitor/store/engine.py",

@@ -18,11 +18,13 @@ from sqlalchemy import inspect
 
 from alerts.config import AlertsConfig
 from monitor.alerting.delivery import Dispatcher
-from monitor.service.daemon import MAX_RETRY_DELAY, PROBE_TIMEOUT, Daemon, StoreUnavailable
+from monitor.service.daemon import Daemon
+from monitor.service.jobs import MAX_RETRY_DELAY
+from monitor.service.readiness import PROBE_TIMEOUT
 from monitor.store import open_store
+from monitor.store.errors import StoreUnavailable
 from monitor.store.schema import metadata
-from tests.conftest import Clock, make_config, model_dict
-from tests.test_daemon import LIGHT
+from tests.conftest import LIGHT, Clock, http_request, make_config, model_dict
 
 
 @pytest.fixture
@@ -102,7 +104,7 @@ def test_readiness_does_not_wait_for_a_thread_that_is_connecting(
         release.wait(30)
         return open_store(config)
 
-    monkeypatch.setattr("monitor.service.daemon.open_store", slow_open)
+    monkeypatch.setattr("monitor.service.connection.open_store", slow_open)
     job = threading.Thread(target=daemon.store, daemon=True)
     job.start()
     assert connecting.wait(10)
@@ -121,8 +123,6 @@ def test_readiness_does_not_wait_for_a_thread_that_is_connecting(
 
 
 def test_healthz_fails_when_no_job_finished_for_the_liveness_timeout(tmp_path: Path, clock: Clock) -> None:
-    from tests.test_server import request
-
     config = make_config(
         f"sqlite:///{tmp_path / 'dw.db'}",
         tmp_path,
@@ -132,12 +132,12 @@ def test_healthz_fails_when_no_job_finished_for_the_liveness_timeout(tmp_path: P
     daemon = Daemon(config, clock=clock)
     daemon.start(paused=True)
     try:
-        assert request(daemon.server, "GET", "/healthz")[0] == 200  # type: ignore[arg-type]
+        assert http_request(daemon.server, "GET", "/healthz")[0] == 200  # type: ignore[arg-type]
         clock.advance(minutes=6)  # every job hangs: nothing finishes
-        status, _, body = request(daemon.server, "GET", "/healthz")  # type: ignore[arg-type]
+        status, _, body = http_request(daemon.server, "GET", "/healthz")  # type: ignore[arg-type]
         assert status == 503 and b"no scheduled job has finished for 360s (limit 300s)" in body
         assert daemon.dispatch_job() is not None  # a job finishes: alive again
-        assert request(daemon.server, "GET", "/healthz")[0] == 200  # type: ignore[arg-type]
+        assert http_request(daemon.server, "GET", "/healthz")[0] == 200  # type: ignore[arg-type]
     finally:
         daemon.shutdown(timedelta(seconds=1))
 
@@ -153,9 +153,9 @@ def test_store_retry_backoff_is_capped_after_many_failures(
     tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     daemon = Daemon(make_config(f"sqlite:///{tmp_path / 'dw.db'}", tmp_path), clock=clock, serve=False)
-    daemon._retries["check:fraud"] = 10_000  # weeks of outage
-    daemon._retry_later("check:fraud", StoreUnavailable("down"))  # no OverflowError
-    assert daemon._retries["check:fraud"] == 10_001
+    daemon.jobs.retries["check:fraud"] = 10_000  # weeks of outage
+    daemon.jobs.retry_later("check:fraud", StoreUnavailable("down"))  # no OverflowError
+    assert daemon.jobs.retries["check:fraud"] == 10_001
     assert f"retrying in {MAX_RETRY_DELAY.total_seconds():.0f}s (attempt 10001)" in caplog.text
     dispatcher = Dispatcher(daemon.store().engine, AlertsConfig())
     assert dispatcher._backoff(10_000, None) <= AlertsConfig().delivery.max_backoff

@@ -8,6 +8,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from checks._params import InvalidParameter
+from checks.details import Detail
 from checks.performance import METRICS, LabelledWindow, materiality, performance
 
 
@@ -30,7 +31,7 @@ def binormal_window(auc: float, *, n: int = 5000, prevalence: float = 0.3, offse
 
 
 def roc_row(result):
-    return next(m for m in result.details["metrics"] if m["name"] == "roc_auc")
+    return next(m for m in map(Detail.to_dict, result.details["metrics"]) if m["name"] == "roc_auc")
 
 
 @pytest.fixture(scope="module")

@@ -58,11 +58,11 @@ def test_per_class_reliability_curves_are_sklearns() -> None:
     for k, c in enumerate(CLASSES):
         frac, mean = calibration_curve(y == c, p[:, k], n_bins=10)
         curve = r.details["class_reliability"][c]
-        filled = np.array(curve["count"]) > 0
-        assert np.allclose(np.array(curve["fraction_positive"])[filled], frac)
-        assert np.allclose(np.array(curve["mean_predicted"])[filled], mean)
+        filled = curve.count > 0
+        assert np.allclose(curve.fraction_positive[filled], frac)
+        assert np.allclose(curve.mean_predicted[filled], mean)
     assert set(r.details["class_reliability_reference"]) == {"a", "b", "c"}
-    assert len(r.details["reliability"]["count"]) == 10
+    assert len(r.details["reliability"].count) == 10
 
 
 def test_calibrated_windows_are_ok_and_overconfidence_alerts() -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from monitor.policy.class_prior import prior_correction
 from sklearn import metrics as skm
 
 from checks.estimation import expected_metrics
@@ -16,10 +15,10 @@ from checks.multiclass_estimation import expected_multiclass_metrics, multiclass
 from checks.prior_shift import class_prior_shift, em_priors
 from checks.result import CheckResult, Finding
 from monitor.pipeline.check_suite import run_suite
+from monitor.policy.class_prior import prior_correction
 from monitor.policy.decision import recommend
-from tests.conftest import make_config
+from tests.conftest import START, make_config
 from tests.multiclass_world import CLASSES, world
-from tests.test_daemon import START
 from tests.test_multiclass_scenario import multiclass_model
 
 

@@ -8,6 +8,7 @@ from sklearn import metrics as skm
 
 from checks._params import InvalidParameter
 from checks.bootstrap import bootstrap_distribution, percentile_interval
+from checks.details import Detail
 from checks.metric_kernels import metric_distribution, tie_groups
 from checks.multiclass_performance import _kernel, multiclass_performance, multiclass_window
 from tests.multiclass_world import CLASSES, rounded, world
@@ -91,14 +92,14 @@ def test_no_change_gives_no_finding() -> None:
     y_ref, p_ref, _ = world(3000, seed=4)
     r = multiclass_performance(y, p, classes=CLASSES, reference=(y_ref, p_ref), n_resamples=400, seed=1)
     assert r.status == "ok" and r.findings == ()
-    rows = r.details["metrics"]
+    rows = [row.to_dict() for row in r.details["metrics"]]
     assert len(rows) == 6 + 3 * 3 and all(row["adjusted_p_value"] >= row["p_value"] for row in rows)
     assert (
-        r.details["confusion"]["current"]
+        r.details["confusion"].current
         == skm.confusion_matrix(y, CLASSES[p.argmax(1)], labels=CLASSES).tolist()
     )
-    assert sum(map(sum, r.details["confusion"]["reference"])) == 3000
-    assert [c["class"] for c in r.details["per_class"]] == ["a", "b", "c"]
+    assert sum(map(sum, r.details["confusion"].reference)) == 3000
+    assert [c.class_ for c in r.details["per_class"]] == ["a", "b", "c"]
 
 
 def test_lost_ranking_is_found_overall_and_per_class() -> None:
@@ -121,10 +122,12 @@ def test_a_significant_but_immaterial_change_is_not_a_finding() -> None:
     r = multiclass_performance(
         y, p, classes=CLASSES, reference=(y_ref, p_ref), n_resamples=300, seed=1, min_delta={"recall": 0.5}
     )
-    auc = next(row for row in r.details["metrics"] if row["name"] == "roc_auc")
+    auc = next(row for row in map(Detail.to_dict, r.details["metrics"]) if row["name"] == "roc_auc")
     assert 0 < -auc["delta"] < 0.02 and not auc["degraded"]
     assert not any(f.method == "roc_auc" and f.subject == "model" for f in r.findings)
-    recall_rows = [row for row in r.details["metrics"] if row["name"].startswith("recall[")]
+    recall_rows = [
+        row for row in map(Detail.to_dict, r.details["metrics"]) if row["name"].startswith("recall[")
+    ]
     assert [row["min_delta"] for row in recall_rows] == [0.5] * 3  # the base metric's override, per class
     assert not any(f.method == "recall" for f in r.findings)
 

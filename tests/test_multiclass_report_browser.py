@@ -14,8 +14,8 @@ from checks.result import ModelRun
 from monitor.reports import report_relpath, write_run_report
 from monitor.reports.server import make_report_server
 from tests.browser import chromium_path, load_page, screenshot
+from tests.conftest import START
 from tests.multiclass_world import CLASSES, world
-from tests.test_daemon import START
 from tests.test_reports_browser import assert_clean
 
 pytestmark = [

@@ -19,9 +19,8 @@ from monitor.ingest.validate import validate_batch
 from monitor.pipeline.runner import Runner
 from monitor.reports import report_relpath
 from monitor.store import open_store
-from tests.conftest import make_config, model_dict
+from tests.conftest import DAY, START, make_config, model_dict
 from tests.multiclass_world import CLASSES, world
-from tests.test_daemon import DAY, START
 
 N = 1500
 
@@ -103,7 +102,7 @@ def test_a_shift_that_breaks_ranking_and_calibration_calls_for_retraining(runs) 
     assert "Per class" in page and "Confusion matrix" in page and "Reliability per class" in page
     day2 = traffic("triage", 2, sep=0.8)
     expected = confusion_matrix(day2["label"], day2["prediction"], labels=CLASSES)
-    assert performance.details["confusion"]["current"] == expected.tolist()
+    assert performance.details["confusion"].current == expected.tolist()
     a_row = expected[0]
     assert f"{a_row[0]} ({a_row[0] / a_row.sum():.0%})" in page  # true a, predicted a, with its row share
     for c in CLASSES:
@@ -116,7 +115,7 @@ def test_broken_calibration_with_ranking_intact_calls_for_temperature_scaling(ru
     performance, calibration = run.check("performance"), run.check("calibration")
     assert performance is not None and not any(f.method == "roc_auc" for f in performance.findings)
     assert calibration is not None and calibration.status == "alert"
-    assert calibration.details["recalibration"]["method"] == "temperature"
+    assert calibration.details["recalibration"].method == "temperature"
     (rec,) = run.recommendations
     assert rec.action == "recalibrate" and rec.artifact is not None
     assert any("Ranking holds" in r for r in rec.reasons)

@@ -17,8 +17,7 @@ from monitor.pipeline.runner import Runner
 from monitor.store import Store, open_store
 from monitor.store.alerts import alert_outbox, alert_states
 from monitor.store.schema import runs
-from tests.conftest import Clock, make_config, model_dict
-from tests.test_daemon import DAY, LIGHT, START, traffic
+from tests.conftest import DAY, LIGHT, START, Clock, make_config, model_dict, traffic
 
 #: Every window alerts: p95 latency over a 1 ms SLO.
 SLOW = {**LIGHT, "latency": {"slo_p95_ms": 1.0}}
@@ -164,9 +163,10 @@ def test_shutdown_delivers_what_is_due_within_the_grace_and_logs_what_remains(
         for i in range(5):
             record_run_alerts(conn, _run(1, "amount", model=f"m{i}"), daemon.config.alerts, now=T0 + DAY)
     receiver = Ticking(seconds=10)
-    daemon._dispatcher.receivers["console"] = receiver  # type: ignore[union-attr]
+    daemon.connection.dispatcher.receivers["console"] = receiver  # type: ignore[union-attr]
     fake_time = SimpleNamespace(monotonic=receiver.monotonic)
     monkeypatch.setattr("monitor.service.daemon.time", fake_time)
+    monkeypatch.setattr("monitor.service.housekeeping.time", fake_time)
     monkeypatch.setattr("monitor.alerting.delivery.time", fake_time)
     caplog.set_level("INFO", logger="driftwatch.daemon")
     assert daemon.shutdown(timedelta(seconds=25))  # SIGTERM

@@ -6,6 +6,7 @@ from sklearn import metrics as skm
 from checks import metric_kernels
 from checks._params import InvalidParameter
 from checks.bootstrap import bootstrap_distribution, percentile_interval, poisson_weights
+from checks.details import Detail
 from checks.labels import label_coverage
 from checks.performance import LabelledWindow, holm_adjusted, performance, performance_metrics
 
@@ -34,7 +35,7 @@ def binary_window(n, shift, seed, *, ties=False):
 
 
 def by_name(result):
-    return {m["name"]: m for m in result.details["metrics"]}
+    return {m["name"]: m for m in map(Detail.to_dict, result.details["metrics"])}
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -211,7 +212,7 @@ def test_improvement_is_never_a_finding():
     cur = binary_window(2000, 2.0, seed=13)
     r = performance(cur[0], y_score=cur[1], task="binary", reference=(ref[0], None, ref[1]))
     assert r.status == "ok"
-    assert not any(m["degraded"] for m in r.details["metrics"])
+    assert not any(m["degraded"] for m in map(Detail.to_dict, r.details["metrics"]))
 
 
 def test_rmse_rise_alerts_and_rmse_fall_does_not():
@@ -280,9 +281,15 @@ def test_empty_window_is_skipped():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"y_true": [0, 2], "y_score": [0.1, 0.2], "task": "binary"}, "0/1 labels"),
-        ({"y_true": [0, 1], "y_score": [0.1, 1.2], "task": "binary"}, r"probabilities in \[0, 1\]"),
-        ({"y_true": [0, 1], "task": "binary"}, "needs y_pred or y_score"),
+        (
+            {"y_true": [0, 2], "y_score": [0.1, 0.2], "task": "binary"},
+            r"'y_true' of performance must hold only 0 and 1; got \[2.0\]",
+        ),
+        (
+            {"y_true": [0, 1], "y_score": [0.1, 1.2], "task": "binary"},
+            r"'y_score' of performance must lie in \[0, 1\]; got \[1.2\]",
+        ),
+        ({"y_true": [0, 1], "task": "binary"}, "needs 'y_pred' or 'y_score'"),
         ({"y_true": [0, 1], "y_score": [0.1, 0.2], "task": "ranking"}, "'task' of performance"),
         ({"y_true": [1.0, 2.0], "task": "regression"}, "needs y_pred"),
         ({"y_true": ["a", "b"], "y_score": [[0.5, 0.5]], "task": "multiclass"}, "probability matrix"),
@@ -349,7 +356,7 @@ def test_stable_model_alerts_on_any_metric_in_at_most_alpha_of_windows():
             min_delta=no_bar,
         )
         alerts += r.status == "alert"
-        raw_alerts += any(m["p_value"] < 0.05 for m in r.details["metrics"])
+        raw_alerts += any(m["p_value"] < 0.05 for m in map(Detail.to_dict, r.details["metrics"]))
         assert r.details["p_value_adjustment"] == "holm"
     assert alerts / windows <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / windows)
     assert raw_alerts > alerts

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from checks.drift import dataset_drift
+from checks.result import jsonable
 from monitor.engines.pushdown import Span, sql_drift
 from monitor.ingest import ingest_frame
 from monitor.store import open_store
@@ -70,8 +71,8 @@ def test_sql_drift_matches_in_memory_binned_methods(stored):
         prediction="score",
         methods={"amount": "psi", "age": "psi", "country": "jensenshannon", "score": "ks"},
     )
-    rows = {r["column"]: r for r in pushed.details["columns"]}
-    expected = {r["column"]: r for r in memory.details["columns"]}
+    rows = {r.column: jsonable(r) for r in pushed.details["columns"]}
+    expected = {r.column: jsonable(r) for r in memory.details["columns"]}
     for column in ("amount", "age", "country"):
         assert rows[column]["method"] == expected[column]["method"]
         assert rows[column]["statistic"] == pytest.approx(expected[column]["statistic"], rel=1e-9, abs=1e-12)

@@ -44,7 +44,7 @@ def by_method(result):
 def test_clean_window_is_ok_and_details_have_every_column_field():
     r = check(frame(2000, 1), frame(1000, 2))
     assert r.status == "ok" and r.findings == ()
-    columns = r.details["columns"]
+    columns = [row.to_dict() for row in r.details["columns"]]
     assert [c["column"] for c in columns] == ["amount", "country"]
     assert all(set(c) == COLUMN_KEYS for c in columns)
     ref = frame(2000, 1)
@@ -64,7 +64,7 @@ def test_significant_and_material_missing_increase_alerts():
     assert f.p_value == pytest.approx(expected.pvalue)
     assert f.statistic == cur_miss / 1000
     assert f.threshold == pytest.approx(ref_miss / 2000 + 0.05)
-    assert r.details["columns"][0]["missing_cur"] == cur_miss / 1000
+    assert r.details["columns"][0].missing_cur == cur_miss / 1000
     assert r.metrics["columns_missing_increase"] == 1
 
 
@@ -82,7 +82,7 @@ def test_material_but_insignificant_missing_increase_on_few_rows_is_not_flagged(
     cur = frame(10, 8)
     cur.loc[0, "amount"] = np.nan  # 0% -> 10%, but one row of ten
     r = check(ref, cur)
-    assert r.details["columns"][0]["missing_p_value"] > 0.01
+    assert r.details["columns"][0].missing_p_value > 0.01
     assert "missing_share" not in by_method(r)
 
 
@@ -95,7 +95,7 @@ def test_new_categories_with_share_and_top_values():
     f = by_method(r)["new_categories"]
     assert f.subject == "feature:country" and f.severity == "warn" and r.status == "warn"
     assert f.statistic == pytest.approx(0.035)
-    column = r.details["columns"][1]
+    column = r.details["columns"][1].to_dict()
     assert column["new_categories"] == {"US": 0.03, "BR": 0.005}
     assert column["n_new_categories"] == 2
     cur.loc[:199, "country"] = "US"
@@ -106,7 +106,7 @@ def test_rare_new_category_below_threshold_is_quiet():
     cur = frame(1000, 11)
     cur.loc[0, "country"] = "US"
     r = check(frame(1000, 12), cur)
-    assert r.status == "ok" and r.details["columns"][1]["new_categories"] == {"US": 0.001}
+    assert r.status == "ok" and r.details["columns"][1].new_categories == {"US": 0.001}
 
 
 def test_out_of_range_share_against_reference_min_max():
@@ -124,7 +124,7 @@ def test_out_of_range_share_against_reference_min_max():
     assert f.evidence["share_below"] == pytest.approx((present < lo).mean())
     assert (present > hi).sum() >= 50 and (present < lo).sum() >= 10
     assert f.severity == "warn"
-    assert r.details["columns"][0]["out_of_range_share"] == f.statistic
+    assert r.details["columns"][0].out_of_range_share == f.statistic
 
 
 def test_constant_column_in_current_but_not_in_reference():
@@ -134,7 +134,7 @@ def test_constant_column_in_current_but_not_in_reference():
     f = by_method(r)["constant"]
     assert f.subject == "feature:country" and f.severity == "warn"
     assert f.evidence == {"value": "FR", "reference_n_unique": 3, "n": 500}
-    assert r.details["columns"][1]["constant"] is True
+    assert r.details["columns"][1].constant is True
     always_constant = check(frame(500, 15, countries=("FR",)), cur)
     assert "constant" not in by_method(always_constant)
 

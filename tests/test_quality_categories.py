@@ -47,7 +47,7 @@ def test_a_vanished_category_is_flagged_at_5000_rows_with_the_exact_probability(
     assert finding.severity == "alert" and finding.subject == "feature:country"
     assert finding.statistic == pytest.approx(k / big_n)
     assert f"absent from the window 'JP' (was {k / big_n:.1%})" in finding.message
-    row = out["result"].details["columns"][0]
+    row = out["result"].details["columns"][0].to_dict()
     assert row["vanished_categories"] == {"JP": pytest.approx(k / big_n)}
     assert out["result"].metrics["columns_vanished_categories"] == 1
 
@@ -58,7 +58,7 @@ def test_absence_in_a_small_window_is_not_significant() -> None:
     cur = countries(100, 4, shares=np.array([0.5, 0.25, 0.13, 0.10, 0.0]))
     out = check(ref, cur)
     assert "vanished_categories" not in out["by"]
-    assert out["result"].details["columns"][0]["vanished_categories"] == {}
+    assert out["result"].details["columns"][0].vanished_categories == {}
 
 
 def test_categories_below_the_share_are_not_candidates() -> None:

@@ -17,8 +17,7 @@ from monitor.pipeline.runner import Runner
 from monitor.service.daemon import Daemon
 from monitor.store import Store, open_store
 from monitor.store.windows import read_window
-from tests.conftest import make_config, model_dict
-from tests.test_daemon import DAY, LIGHT, START, traffic
+from tests.conftest import DAY, LIGHT, START, make_config, model_dict, traffic
 
 N = 120
 FIXED = {"start": "2026-10-01T00:00:00Z", "end": "2026-10-03T00:00:00Z"}  # days 0 and 1

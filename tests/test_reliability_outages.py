@@ -7,7 +7,6 @@ takes a few real seconds; retries are real (the daemon's scheduler, the dispatch
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import socket
 import threading
@@ -30,7 +29,7 @@ from monitor.store import open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.engine import make_engine
 from monitor.store.schema import metadata, runs
-from tests.conftest import LATENCY_ONLY_TABLES, Clock
+from tests.conftest import LATENCY_ONLY_TABLES, Clock, http_request
 from tests.fake_slack import Answer, FakeSlack
 from tests.soak.harness import DAY, SLACK_TOKEN, START, queue_notifications, received_marks, traffic
 
@@ -102,14 +101,8 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0, step: float =
 
 
 def readyz(daemon: Daemon) -> tuple[int, dict[str, Any]]:
-    host, port = daemon.server.server_address[:2]  # type: ignore[union-attr]
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    try:
-        conn.request("GET", "/readyz")
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        conn.close()
+    status, _, body = http_request(daemon.server, "GET", "/readyz")  # type: ignore[arg-type]
+    return status, json.loads(body or b"{}")
 
 
 def write_day(folder: Path, day: int) -> None:
@@ -186,7 +179,7 @@ interval = "1s"
             status, body = readyz(daemon)
             assert status == 503 and any("store unreachable" in r for r in body["reasons"])
             assert daemon.scheduler is not None and daemon.scheduler.running
-            assert daemon._retries, "no job is retrying the store"
+            assert daemon.jobs.retries, "no job is retrying the store"
 
             proxy.restore()
             wait_for(lambda: count(events) == 450 and count(done) == 3, timeout=30)

@@ -158,8 +158,8 @@ def test_drift_table_ranked_by_effect_with_scipy_statistics(page: str) -> None:
     names = [
         html.unescape(n) for n in re.findall(r'<tr[^>]*><td><span class="dw-name"[^>]*>(.*?)</span>', body)
     ]
-    rows = {r["column"]: r for r in fx.drift_result().details["columns"]}
-    assert names[: len(rows)] == sorted(rows, key=lambda n: -rows[n]["effect_size"])
+    rows = {r.column: r for r in fx.drift_result().details["columns"]}
+    assert names[: len(rows)] == sorted(rows, key=lambda n: -rows[n].effect_size)
     for name, (ref, cur) in fx.feature_samples(0).items():
         ks = stats.ks_2samp(ref, cur)
         row = table_row(body, name)
@@ -167,9 +167,7 @@ def test_drift_table_ranked_by_effect_with_scipy_statistics(page: str) -> None:
         effect = stats.wasserstein_distance(ref, cur) / np.std(ref)
         assert f">{num(effect)}<" in row
     assert len(rows) == fx.N_FEATURES
-    assert (
-        f"<b>{sum(r['drifted'] for r in rows.values())} of {fx.N_FEATURES}</b><span>features drifted" in body
-    )
+    assert f"<b>{sum(r.drifted for r in rows.values())} of {fx.N_FEATURES}</b><span>features drifted" in body
 
 
 def test_drift_histograms_draw_numpy_shares(page: str) -> None:
@@ -270,7 +268,7 @@ MALFORMED = [
 def test_malformed_details_render_without_fallback(
     check: str, details: dict, caplog: pytest.LogCaptureFixture
 ) -> None:
-    run = bare_run(CheckResult(check=check, status="warn", details=details))
+    run = bare_run(CheckResult.from_dict({"check": check, "status": "warn", "details": details}))
     with caplog.at_level(logging.WARNING, logger="driftwatch.reports"):
         text = render_run_report(run)
     assert f'id="check-{check}"' in text and not caplog.records
@@ -318,7 +316,8 @@ keys = st.sampled_from(
     metrics=st.dictionaries(st.text(max_size=10), json_values, max_size=4),
 )
 def test_any_details_never_crash_the_report(check: str, details: dict, metrics: dict) -> None:
-    run = bare_run(CheckResult(check=check, status="alert", details=details, metrics=metrics))
+    stored = {"check": check, "status": "alert", "details": details, "metrics": metrics}
+    run = bare_run(CheckResult.from_dict(stored))
     assert "</html>" in render_run_report(run)
 
 
@@ -359,15 +358,16 @@ def test_docstring_examples(module: str) -> None:
 
 def test_renders_the_drift_check_as_it_is_computed() -> None:
     """Contract with checks.drift: its real details draw as ranked rows and histograms, no fallback."""
-    from checks import drift
+    from checks.drift import dataset as drift
 
     rng = np.random.default_rng(3)
     ref = pd.DataFrame({"amount": rng.normal(0, 1, 800), "country": rng.choice(["DE", "FR", fx.XSS], 800)})
     cur = pd.DataFrame({"amount": rng.normal(1, 1, 700), "country": rng.choice(["DE", "FR"], 700)})
     result = drift.dataset_drift(ref, cur, numeric=["amount"], categorical=["country"])
     columns = adapters.drift_columns(result.details)
-    assert {c.column: c.distribution.kind for c in columns} == {"amount": "numeric", "country": "categorical"}
-    assert all(c.p_adjusted is not None and c.effect_size is not None for c in columns)
+    kinds = {c.column: d.kind for c in columns if (d := adapters.distribution(c)) is not None}
+    assert kinds == {"amount": "numeric", "country": "categorical"}
+    assert all(c.significance_p_adjusted is not None and c.effect_size is not None for c in columns)
     text = render_run_report(bare_run(result))
     kinds = re.findall(r'data-kind="(histogram|categories)"', section(text, "drift"))
     assert sorted(kinds) == ["categories", "histogram"] and fx.XSS not in text
@@ -376,7 +376,7 @@ def test_renders_the_drift_check_as_it_is_computed() -> None:
 
 def test_drift_table_says_which_clause_decided_and_what_was_detectable() -> None:
     """Statistic and threshold, effect with noise floor and threshold, p adj., the clause, the power."""
-    from checks import drift
+    from checks.drift import dataset as drift
 
     rng = np.random.default_rng(4)
     grades = ["A", "B", "C"]
@@ -387,17 +387,17 @@ def test_drift_table_says_which_clause_decided_and_what_was_detectable() -> None
         {"amount": rng.normal(0, 1e-3, 5000), "grade": rng.choice(grades, 5000, p=[0.01, 0.5, 0.49])}
     )
     result = drift.dataset_drift(ref, cur, numeric=["amount"], categorical=["grade"])
-    rows = {r["column"]: r for r in result.details["columns"]}
+    rows = {r.column: r for r in result.details["columns"]}
     body = section(render_run_report(bare_run(result)), "drift")
     for name, row in rows.items():
         cells = table_row(body, name)
         for value in ("statistic", "threshold", "noise_floor", "effect_threshold", "effect_size"):
-            assert f">{num(row[value])}<" in cells, (name, value)
-        assert f">{pvalue(row['significance_p_adjusted'])}<" in cells and f">{esc(row['reason'])}<" in cells
-    assert rows["grade"]["reason"].startswith("drifted: effect") and rows["amount"]["reason"].startswith(
+            assert f">{num(getattr(row, value))}<" in cells, (name, value)
+        assert f">{pvalue(row.significance_p_adjusted)}<" in cells and f">{esc(row.reason)}<" in cells
+    assert rows["grade"].reason.startswith("drifted: effect") and rows["amount"].reason.startswith(
         "not drifted"
     )
-    detectable = f"{num(rows['amount']['minimum_detectable_shift_sd'])} SD"
+    detectable = f"{num(rows['amount'].minimum_detectable_shift_sd)} SD"
     assert f">{detectable}<" in table_row(body, "amount")
     tooltip = re.search(r'<span class="dw-name" title="([^"]*)">amount</span>', body)
     assert tooltip and f"could have seen a change of {detectable} or more (80% power)" in html.unescape(
@@ -407,11 +407,11 @@ def test_drift_table_says_which_clause_decided_and_what_was_detectable() -> None
 
 def test_renders_the_latency_check_with_its_breached_slo() -> None:
     """Contract with checks.latency: percentiles against numpy, and the SLO read from its finding."""
-    from checks import latency
+    from checks.latency import latency_check
 
     rng = np.random.default_rng(0)
     ref = rng.lognormal(3.0, 0.5, 5000)
-    result = latency.latency_check(ref, ref * 1.5, window_seconds=3600, slo_p99_ms=80)
+    result = latency_check(ref, ref * 1.5, window_seconds=3600, slo_p99_ms=80)
     body = section(render_run_report(bare_run(result)), "latency")
     p99 = np.percentile(ref * 1.5, 99)
     assert f'<div class="dw-bad"><b>{ms(p99)}</b><span>p99 (SLO 80 ms)' in body

@@ -120,11 +120,11 @@ def test_performance_rows_explain_the_threshold_and_the_bootstrap_floor() -> Non
     y = rng.integers(0, 2, 800)
     score = np.clip(0.5 + (y - 0.5) * 0.2 + rng.normal(0, 0.3, 800), 0, 1)
     result = performance(y, y_score=score, task="binary", reference={"roc_auc": 0.99}, n_resamples=500)
-    row = next(r for r in result.details["metrics"] if r["name"] == "roc_auc")
-    assert row["p_value"] == pytest.approx(1 / 501) and row["degraded"]
+    row = next(r for r in result.details["metrics"] if r.name == "roc_auc")
+    assert row.p_value == pytest.approx(1 / 501) and row.degraded
     section = str(performance_section(result, []))
     assert "&lt; 0.002 (500 resamples)" in section
-    assert f">{row['threshold']:.4g}<" in section and "Material at: the value past which" in section
+    assert f">{row.threshold:.4g}<" in section and "Material at: the value past which" in section
     # The findings tables (the summary's and the section's) say the same of the finding.
     run = ModelRun("m", fx.T_END - timedelta(days=1), fx.T_END, {}, (result,))
     summary = render_run_report(run).split('id="summary"', 1)[1].split("</section>", 1)[0]

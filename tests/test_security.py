@@ -30,7 +30,7 @@ from monitor.store import open_store
 from monitor.store.alerts import alert_outbox
 from monitor.store.schema import meta, quarantine, runs
 from monitor.store.windows import read_window
-from tests.conftest import Clock, make_config, model_dict
+from tests.conftest import Clock, http_request, make_config, model_dict
 from tests.fake_slack import FakeSlack
 from tests.test_reliability_outages import SlowWebhook
 
@@ -241,24 +241,15 @@ def test_planted_secrets_never_leak(
 
 
 def _post(server: Any, token: str, payload: dict[str, Any]) -> str:
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=10)
     body = json.dumps(payload).encode()
-    conn.request("POST", "/v1/log", body, {"Authorization": f"Bearer {token}"})
-    response = conn.getresponse()
-    text = f"{response.status} {dict(response.getheaders())} {response.read().decode()}"
-    conn.close()
-    return text
+    status, headers, answer = http_request(
+        server, "POST", "/v1/log", body, {"Authorization": f"Bearer {token}"}
+    )
+    return f"{status} {headers} {answer.decode()}"
 
 
 def _get(server: Any, path: str) -> str:
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    conn.request("GET", path)
-    response = conn.getresponse()
-    text = response.read().decode()
-    conn.close()
-    return text
+    return http_request(server, "GET", path)[2].decode()
 
 
 @pytest.mark.parametrize(

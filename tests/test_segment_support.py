@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from checks._params import InvalidParameter
+from checks.details import Detail
 from checks.segments import segment_check
 
 REGIONS = [f"r{i:02d}" for i in range(24)]
@@ -109,7 +110,7 @@ def test_a_small_rise_amplified_by_the_rest_improving_does_not_alert() -> None:
         reference = frame(8000, 2 * seed, 0.218, 0.20)
         current = frame(8000, 2 * seed + 1, 0.245, 0.17)
         result = segment_check(current, reference, segments=["age"], y_true="y", y_pred="pred")
-        row = next(r for r in result.details["segments"] if r["value"] == "60+")
+        row = next(r for r in map(Detail.to_dict, result.details["segments"]) if r["value"] == "60+")
         assert row["ratio_of_ratios"] > row["value_metric"] / row["reference_value"]  # amplified by the rest
         alerts += result.status == "alert"
     assert alerts == 0  # its own rise is ~1.12x: far below min_ratio, however significant
@@ -119,7 +120,7 @@ def test_the_own_change_test_agrees_with_scipy() -> None:
     rng = np.random.default_rng(3)
     reference, current = many_segments(4000, rng), many_segments(3000, rng, errors={"r02": 0.3})
     result = segment_check(current, reference, **COLUMNS)
-    row = next(r for r in result.details["segments"] if r["value"] == "r02")
+    row = next(r for r in map(Detail.to_dict, result.details["segments"]) if r["value"] == "r02")
     now = current[current.region == "r02"]
     before = reference[reference.region == "r02"]
     k1, n1 = int((now.pred != now.y).sum()), len(now)

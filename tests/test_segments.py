@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from checks._params import InvalidParameter
+from checks.details import Detail
 from checks.segmentation import OTHER
 from checks.segments import segment_check, wilson_interval
 
@@ -44,7 +45,7 @@ def window(
 
 
 def rows_by_value(result) -> dict[tuple[str, str], dict]:
-    return {(r["column"], r["value"]): r for r in result.details["segments"]}
+    return {(r["column"], r["value"]): r for r in map(Detail.to_dict, result.details["segments"])}
 
 
 def flagged(result) -> list[str]:
@@ -68,7 +69,7 @@ def test_planted_bad_segment_is_the_only_one_flagged_with_its_evidence() -> None
     assert result.check == "segments" and result.status == "alert"
     # IT's errors raise every amount bin above its reference too, but not above the rest's change.
     assert flagged(result) == ["segment:country=IT"]
-    top = result.details["segments"][0]
+    top = result.details["segments"][0].to_dict()
     assert (top["column"], top["value"], top["flagged"]) == ("country", "IT", True)
     assert top["comparison"] == "reference" and top["flagged_against"] == ["reference"]
     seg, rest = cur[cur.country == "IT"], cur[cur.country != "IT"]
@@ -87,8 +88,8 @@ def test_planted_bad_segment_is_the_only_one_flagged_with_its_evidence() -> None
     assert top["expected_value"] == pytest.approx(reference * rest_value / reference_rest)
     assert top["excess"] == pytest.approx(value - reference * rest_value / reference_rest)
     assert top["ratio_of_ratios"] == pytest.approx((value / rest_value) / (reference / reference_rest))
-    countries = [r for r in result.details["segments"] if r["column"] == "country"]
-    assert countries[0] is top and not any(r["flagged"] for r in countries[1:])
+    countries = [r for r in map(Detail.to_dict, result.details["segments"]) if r["column"] == "country"]
+    assert countries[0] == top and not any(r["flagged"] for r in countries[1:])
     reported = {"column", "value", "support", "share", "metric", "value_metric", "ci_low", "ci_high"}
     reported |= {"reference_value", "reference_support", "rest_value", "rest_support", "p_value"}
     assert reported | {"p_adjusted", "flagged", "flagged_against"} <= set(top)
@@ -142,7 +143,7 @@ def test_global_degradation_flags_no_segment(before: dict[str, float]) -> None:
     cur = window(10000, seed=31, error=0.1 * factor, errors={k: v * factor for k, v in before.items()})
     result = segment_check(cur, ref, segments=["country", "amount"], y_true="y", y_pred="pred")
     assert result.metrics["overall"] > 1.8 * result.metrics["reference_overall"]
-    rows = result.details["segments"]
+    rows = [row.to_dict() for row in result.details["segments"]]
     assert all(r["value_metric"] > r["reference_value"] + 0.05 for r in rows)  # every segment got worse ...
     assert result.status == "ok" and flagged(result) == []  # ... and none more than the others
 
@@ -213,9 +214,11 @@ def test_numeric_bins_come_from_reference_quantiles() -> None:
     assert result.details["binning"]["amount"]["edges"] == pytest.approx(edges.tolist())
     expected_counts = np.bincount(np.searchsorted(edges, cur["amount"], side="left"), minlength=4)
     labels = result.details["binning"]["amount"]["labels"]
-    support = {r["value"]: r["support"] for r in result.details["segments"]}
+    support = {r["value"]: r["support"] for r in map(Detail.to_dict, result.details["segments"])}
     assert [support.get(label, 0) for label in labels] == expected_counts.tolist()
-    ref_support = {r["value"]: r["reference_support"] for r in result.details["segments"]}
+    ref_support = {
+        r["value"]: r["reference_support"] for r in map(Detail.to_dict, result.details["segments"])
+    }
     assert sorted(ref_support.values()) == [1000, 1000, 1000, 1000]
 
 
@@ -228,7 +231,7 @@ def test_high_cardinality_keeps_top_k_and_pools_the_rest() -> None:
     result = segment_check(cur, segments=["merchant"], y_true="y", y_pred="pred", top_k=5)
     kept = cur["merchant"].value_counts().index[:5].tolist()
     assert result.details["binning"]["merchant"]["kept"] == kept
-    support = {r["value"]: r["support"] for r in result.details["segments"]}
+    support = {r["value"]: r["support"] for r in map(Detail.to_dict, result.details["segments"])}
     assert set(support) == {*kept, OTHER, "__missing__"}
     assert support[OTHER] == cur["merchant"].notna().sum() - cur["merchant"].isin(kept).sum()
     assert support["__missing__"] == 10
@@ -254,7 +257,7 @@ def test_benjamini_hochberg_across_all_tested_segments(with_reference: bool) -> 
     cur = window(4000, seed=10, bad="NL", bad_error=0.15)
     ref = window(8000, seed=15) if with_reference else None
     result = segment_check(cur, ref, segments=["country", "amount"], y_true="y", y_pred="pred")
-    rows = result.details["segments"]
+    rows = [row.to_dict() for row in result.details["segments"]]
     raw = np.array([r["p_value"] for r in rows])
     m = raw.size
     order = np.argsort(raw)

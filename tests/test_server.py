@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,39 +15,19 @@ from sqlalchemy import func, select
 from monitor.service.daemon import Daemon
 from monitor.service.server import DaemonServer, RateLimiter, start_server
 from monitor.store.schema import quarantine
-from tests.conftest import Clock, make_config, model_dict
-from tests.test_daemon import DAY, LIGHT, START, load_days, traffic
-
-TOKEN = "s3cret-token"
-
-
-def request(
-    server: DaemonServer,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
-
-
-def post_log(server: DaemonServer, payload: Any, token: str = TOKEN) -> tuple[int, dict[str, Any]]:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload, default=str).encode()
-    status, _, data = request(
-        server,
-        "POST",
-        "/v1/log",
-        body,
-        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    return status, json.loads(data)
+from tests.conftest import (
+    DAY,
+    LIGHT,
+    START,
+    TOKEN,
+    Clock,
+    http_request,
+    load_days,
+    make_config,
+    model_dict,
+    post_log,
+    traffic,
+)
 
 
 @pytest.fixture
@@ -74,20 +53,20 @@ def server(daemon: Daemon) -> Iterator[DaemonServer]:
 
 
 def test_health_readiness_and_metrics(daemon: Daemon, server: DaemonServer) -> None:
-    status, headers, body = request(server, "GET", "/healthz")
+    status, headers, body = http_request(server, "GET", "/healthz")
     assert status == 200 and json.loads(body) == {"status": "alive"}
     assert headers["X-Content-Type-Options"] == "nosniff"
-    status, _, body = request(server, "GET", "/readyz")
+    status, _, body = http_request(server, "GET", "/readyz")
     assert (status, json.loads(body)) == (200, {"ready": True})
 
     load_days(daemon, range(4), now=daemon.clock())
     runs = daemon.check_job("fraud")
-    status, headers, body = request(server, "GET", "/metrics")
+    status, headers, body = http_request(server, "GET", "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=")
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     assert sum(s.value for s in families["driftwatch_runs"].samples if s.name.endswith("_total")) == len(runs)
     assert [s.value for s in families["driftwatch_ready"].samples] == [1.0]
-    assert request(server, "POST", "/metrics", b"")[0] == 405
+    assert http_request(server, "POST", "/metrics", b"")[0] == 405
 
 
 def test_readyz_reports_an_unreachable_store(tmp_path: Path, clock: Clock) -> None:
@@ -98,13 +77,13 @@ def test_readyz_reports_an_unreachable_store(tmp_path: Path, clock: Clock) -> No
     server = start_server(daemon)
     daemon.server = server
     try:
-        status, _, body = request(server, "GET", "/readyz")
+        status, _, body = http_request(server, "GET", "/readyz")
         assert status == 503
         assert json.loads(body) == {
             "ready": False,
             "reasons": ["store unreachable: unable to open database file"],
         }
-        assert request(server, "GET", "/healthz")[0] == 200
+        assert http_request(server, "GET", "/healthz")[0] == 200
     finally:
         daemon.shutdown(timedelta(seconds=1))
 
@@ -114,12 +93,12 @@ def test_report_pages_are_served_where_alert_links_point(daemon: Daemon, server:
     run = daemon.check_job("fraud")[0]
     assert run.report_url.startswith("http://127.0.0.1:8787/")
     path = "/" + run.report_url.split("/", 3)[3]
-    status, headers, body = request(server, "GET", path)
+    status, headers, body = http_request(server, "GET", path)
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8" and b"fraud" in body
-    status, _, body = request(server, "GET", "/")
+    status, _, body = http_request(server, "GET", "/")
     assert status == 200 and b"fraud" in body
-    assert request(server, "GET", "/fraud/%2e%2e/%2e%2e/etc/passwd")[0] == 404
-    assert request(server, "GET", "/nope.html")[0] == 404
+    assert http_request(server, "GET", "/fraud/%2e%2e/%2e%2e/etc/passwd")[0] == 404
+    assert http_request(server, "GET", "/nope.html")[0] == 404
 
 
 def test_post_log_ingests_like_files_and_counts(daemon: Daemon, server: DaemonServer) -> None:
@@ -184,7 +163,7 @@ def test_post_log_auth_size_and_rate_limits(
         "rows": [{"id": "x", "timestamp": "2026-10-01", "label": 1}],
     }
     assert post_log(server, payload, token="wrong")[0] == 401
-    status, headers, _ = request(server, "POST", "/v1/log", b"{}", {})
+    status, headers, _ = http_request(server, "POST", "/v1/log", b"{}", {})
     assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
     big = json.dumps({**payload, "rows": payload["rows"] * 200}).encode()
     assert len(big) > 4096
@@ -193,7 +172,9 @@ def test_post_log_auth_size_and_rate_limits(
     limited = start_server(daemon, limiter=RateLimiter(rate=0.01, burst=2))
     try:
         assert [post_log(limited, payload)[0] for _ in range(2)] == [200, 200]
-        status, headers, _ = request(limited, "POST", "/v1/log", b"{}", {"Authorization": f"Bearer {TOKEN}"})
+        status, headers, _ = http_request(
+            limited, "POST", "/v1/log", b"{}", {"Authorization": f"Bearer {TOKEN}"}
+        )
         assert status == 429 and int(headers["Retry-After"]) > 0
     finally:
         limited.shutdown()

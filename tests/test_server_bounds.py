@@ -15,9 +15,7 @@ import pytest
 from monitor.reports.server import make_report_server
 from monitor.service.daemon import Daemon
 from monitor.service.server import BadRequest, DaemonServer, RateLimiter, parse_log_body, start_server
-from tests.conftest import Clock, make_config, model_dict
-from tests.test_daemon import LIGHT
-from tests.test_server import TOKEN, post_log, request
+from tests.conftest import LIGHT, TOKEN, Clock, http_request, make_config, model_dict, post_log
 
 
 @pytest.fixture
@@ -62,13 +60,13 @@ def test_connections_past_the_cap_get_503_at_once(server: DaemonServer) -> None:
     idle = [socket.create_connection(server.server_address[:2]) for _ in range(3)]
     try:
         time.sleep(0.05)  # let the server accept the three
-        status, headers, _ = request(server, "GET", "/healthz")
+        status, headers, _ = http_request(server, "GET", "/healthz")
         assert status == 503 and headers["Retry-After"] == "1"
     finally:
         for sock in idle:
             sock.close()
     deadline = time.monotonic() + 3
-    while request(server, "GET", "/healthz")[0] != 200:  # slots come back as they close
+    while http_request(server, "GET", "/healthz")[0] != 200:  # slots come back as they close
         assert time.monotonic() < deadline
 
 
@@ -98,5 +96,5 @@ def test_deeply_nested_json_is_a_400_with_a_reason(server: DaemonServer) -> None
     body = b'{"model": "fraud", "kind": "outcomes", "rows": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(BadRequest, match="nested too deeply"):
         parse_log_body(body)
-    status, _, answer = request(server, "POST", "/v1/log", body, {"Authorization": f"Bearer {TOKEN}"})
+    status, _, answer = http_request(server, "POST", "/v1/log", body, {"Authorization": f"Bearer {TOKEN}"})
     assert status == 400 and "nested too deeply" in json.loads(answer)["error"]

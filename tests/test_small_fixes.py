@@ -12,7 +12,7 @@ import monitor.pipeline.runner  # noqa: F401  (imported up front: the timing bel
 from monitor.reports import run_report
 from monitor.reports.run_report import write_atomic
 from monitor.service.daemon import Daemon
-from tests.test_daemon import DAY, START, _samples, light_config, load_days
+from tests.conftest import DAY, START, light_config, load_days, metric_samples
 
 
 def test_run_duration_sum_covers_the_time_the_runs_took(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_run_duration_sum_covers_the_time_the_runs_took(tmp_path: Path) -> None:
     done = daemon.check_job("fraud")
     took = time.perf_counter() - started
     assert len(done) == 6
-    total = _samples(daemon, "driftwatch_run_duration_seconds_sum")[("fraud",)]
+    total = metric_samples(daemon, "driftwatch_run_duration_seconds_sum")[("fraud",)]
     assert 0.5 * took <= total <= took
     daemon.shutdown(timedelta(seconds=1))
 

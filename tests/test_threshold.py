@@ -35,9 +35,9 @@ def test_f1_optimum_agrees_with_precision_recall_curve() -> None:
     assert result.metrics["proposed_threshold"] == pytest.approx(thresholds[np.argmax(f1)])
     assert result.metrics["objective_current"] == pytest.approx(f1_score(y, s >= 0.5), rel=1e-12)
     curve = result.details["curve"]
-    assert 2 <= len(curve["thresholds"]) <= 200
+    assert 2 <= len(curve.thresholds) <= 200
     lookup = dict(zip(thresholds.tolist(), f1.tolist(), strict=True))
-    np.testing.assert_allclose(curve["objective"], [lookup[t] for t in curve["thresholds"]], rtol=1e-12)
+    np.testing.assert_allclose(curve.objective, [lookup[t] for t in curve.thresholds], rtol=1e-12)
 
 
 def test_cost_optimum_is_the_brute_force_minimum() -> None:

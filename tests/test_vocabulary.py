@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-from monitor.policy.signals import RANKING_METRIC, RETRAIN_METRICS
 
 from checks import vocabulary as v
 from checks.drift import ALIASES, METHODS
@@ -12,6 +11,7 @@ from checks.performance import METRICS
 from checks.threshold import OBJECTIVES
 from monitor.cli import main
 from monitor.policy.decision import LABEL_ALERT_CHECKS
+from monitor.policy.signals import RANKING_METRIC, RETRAIN_METRICS
 from monitor.reports.run_report import SECTIONS
 
 

@@ -17,10 +17,8 @@ from monitor.cli import main
 from monitor.pipeline.check_suite import run_suite
 from monitor.service.daemon import Daemon
 from monitor.service.server import start_server
-from tests.conftest import Clock, make_config, model_dict
+from tests.conftest import DAY, LIGHT, START, Clock, http_request, load_days, make_config, model_dict
 from tests.test_calendar_windows import events, setup
-from tests.test_daemon import DAY, LIGHT, START, load_days
-from tests.test_server import request
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -190,7 +188,7 @@ def test_readyz_lists_models_without_traffic(tmp_path: Path, clock: Clock) -> No
     try:
         load_days(daemon, range(3), now=clock())  # day 3 (the newest window) has no traffic
         daemon.check_job("fraud")
-        status, _, body = request(server, "GET", "/readyz")
+        status, _, body = http_request(server, "GET", "/readyz")
         reply = json.loads(body)
         assert status == 200 and reply["ready"] is True
         assert reply["no_traffic"]["fraud"].startswith(
@@ -201,7 +199,7 @@ def test_readyz_lists_models_without_traffic(tmp_path: Path, clock: Clock) -> No
         load_days(daemon, range(3, 5), now=clock())
         clock.now += DAY
         daemon.check_job("fraud")
-        status, _, body = request(server, "GET", "/readyz")
+        status, _, body = http_request(server, "GET", "/readyz")
         assert "no_traffic" not in json.loads(body)
     finally:
         daemon.shutdown(timedelta(seconds=2))

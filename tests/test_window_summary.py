@@ -17,6 +17,7 @@ from checks.drift.window_summary import (
     summary_drift,
     summary_edges,
 )
+from checks.result import jsonable
 
 
 def frames(seed: int = 3, n: int = 4000) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -83,8 +84,8 @@ def test_summary_verdicts_match_the_in_memory_check_for_binned_methods() -> None
         methods=methods,
     )
     expected = dataset_drift(ref, cur, numeric=["x"], categorical=["c"], prediction="s", methods=methods)
-    rows = {r["column"]: r for r in got.details["columns"]}
-    for row in expected.details["columns"]:
+    rows = {r.column: jsonable(r) for r in got.details["columns"]}
+    for row in map(jsonable, expected.details["columns"]):
         mine = rows[row["column"]]
         assert mine["statistic"] == pytest.approx(row["statistic"], rel=1e-9)
         assert mine["histogram"]["current"] == pytest.approx(row["histogram"]["current"], abs=1e-12)

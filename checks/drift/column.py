@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from checks._params import InvalidParameter, check_interval, check_one_of
+from checks.details import Histogram
 from checks.drift import count_tests, noise, verdict
 from checks.drift.binning import category_counts, edges_of_sorted, sorted_bin_counts, sturges_bins
 from checks.drift.methods import KINDS, Method, default_method, resolve_method
@@ -37,23 +38,6 @@ EFFECT_MEASURES: dict[str, str] = {"numeric": "wasserstein_norm", "categorical":
 
 #: Test giving the significance of a distance method, per kind of column.
 SIGNIFICANCE_TESTS: dict[str, str] = {"numeric": "ks", "categorical": "chisquare"}
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """Reference and current distributions as the report draws them.
-
-    For a numeric column ``bins`` holds ``n + 1`` edges: the reference-fixed interior
-    edges (:func:`checks.drift.binning.reference_edges`) framed by the smallest and the
-    largest value seen (the outer bins are open-ended; a bin may have zero width when a
-    value of a discrete column is an edge); for a categorical column ``bins`` holds the
-    ``n`` categories.
-    ``reference`` and ``current`` hold the ``n`` shares, each summing to 1.
-    """
-
-    bins: tuple[Any, ...]
-    reference: tuple[float, ...]
-    current: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -102,14 +86,8 @@ class ColumnDrift:
         return self.effect_corrected >= self.effect_threshold
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["histogram"] = {
-            "bins": list(self.histogram.bins),
-            "reference": list(self.histogram.reference),
-            "current": list(self.histogram.current),
-        }
-        out["material"] = self.material
-        return out
+        """The fields and :attr:`material`: the start of a :class:`checks.details.DriftRow`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"material": self.material}
 
 
 def infer_kind(values: pd.Series) -> str:
@@ -166,6 +144,12 @@ def column_drift(
     kind = infer_kind(ref_series) if kind is None else kind
     check_one_of("kind", kind, KINDS, "column_drift")
     check_interval("alpha", alpha, "column_drift", low=0.0, high=1.0, closed="neither")
+    if threshold is not None:
+        check_interval("threshold", threshold, "column_drift", low=0.0, closed="neither")
+    if effect_threshold is not None:
+        check_interval("effect_threshold", effect_threshold, "column_drift", low=0.0)
+    if n_bins is not None:
+        check_interval("n_bins", n_bins, "column_drift", low=2, integer=True)
     if kind == "numeric":
         return _numeric_drift(
             _as_floats(ref_series, column),
@@ -203,8 +187,6 @@ def _numeric_drift(
     if method is None:
         method = default_method("numeric", ref.size, pair.n_distinct)
     chosen = resolve_method(method, "numeric")
-    if n_bins is not None:
-        check_interval("n_bins", n_bins, "column_drift", low=2)
     edges = edges_of_sorted(pair.ref, sturges_bins(ref.size) if n_bins is None else n_bins)
     ref_counts, cur_counts = sorted_bin_counts(pair.ref, edges), sorted_bin_counts(pair.cur, edges)
     if chosen.input == "samples":

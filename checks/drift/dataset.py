@@ -15,7 +15,7 @@ and importance rules, findings).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -31,8 +31,8 @@ def dataset_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     *,
-    numeric: list[str],
-    categorical: list[str],
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
     prediction: str | None = None,
     label: str | None = None,
     methods: Mapping[str, str] | None = None,
@@ -49,7 +49,7 @@ def dataset_drift(
     ----------
     reference, current : DataFrame
         The reference and current windows.
-    numeric, categorical : list of str
+    numeric, categorical : sequence of str, default=()
         Feature columns by kind.
     prediction : str, default=None
         The prediction or score column (finding subject ``prediction``); kind inferred.
@@ -130,8 +130,8 @@ def dataset_drift(
 def _roles(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    numeric: list[str],
-    categorical: list[str],
+    numeric: Sequence[str],
+    categorical: Sequence[str],
     prediction: str | None,
     label: str | None,
 ) -> dict[str, tuple[str, str]]:

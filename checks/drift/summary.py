@@ -15,8 +15,9 @@ Policy (what the statuses mean):
   importances are given, when the drifted features carry at least ``drift_share`` of the
   total importance ("heavy drift in important features").
 
-``details["columns"]`` lists every tested column, most drifted first: sorted by effect size
-relative to its threshold (with the default thresholds, by effect size).
+``details["columns"]`` lists every tested column as a :class:`checks.details.DriftRow`, most
+drifted first: sorted by effect size relative to its threshold (with the default thresholds,
+by effect size).
 
 The per-column results may come from rows in memory (:func:`checks.drift.column_drift`) or
 from counts aggregated in SQL (:func:`checks.drift.binned_drift`).
@@ -38,6 +39,7 @@ from typing import Any
 from scipy.stats import false_discovery_control
 
 from checks._params import InvalidParameter, check_interval, check_one_of
+from checks.details import DriftRow
 from checks.drift import verdict
 from checks.drift.column import EFFECT_MEASURES, ColumnDrift
 from checks.drift.methods import METHODS
@@ -173,7 +175,7 @@ def _result(
         metrics=metrics,
         findings=tuple(findings),
         details={
-            "columns": rows,
+            "columns": [DriftRow.of(r) for r in rows],
             "skipped_columns": [{"column": c, "role": role, "reason": why} for c, role, why in skipped],
             "drift_share": drift_share,
             "fdr": fdr,

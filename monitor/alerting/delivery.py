@@ -25,9 +25,7 @@ retry``).
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import threading
 import time
 import uuid
@@ -49,6 +47,7 @@ from monitor.store.alerts import (
     notification_log,
     receiver_health,
 )
+from monitor.store.owner import default_owner
 from monitor.windows import naive_utc
 
 log = logging.getLogger("driftwatch.alerts")
@@ -67,10 +66,6 @@ class DispatchStats:
     retried: int = 0
     failed: int = 0
     left: int = 0  #: due groups not started because the deadline passed
-
-
-def default_owner() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def _utcnow() -> datetime:

@@ -96,7 +96,7 @@ def _advance_states(
         after[fp] = new
     active_silences = list_silences(conn, now=now)
     for fp, state in after.items():
-        silence = silenced_by(active_silences, {**state.labels, "severity": state.severity}, now=now)
+        silence = silenced_by(active_silences, state.route_labels, now=now)
         after[fp] = replace(state, silenced_by=silence.id if silence else None)
         if after[fp] != before.get(fp):
             save_state(conn, after[fp], exists=fp in before, run_id=run.run_id, now=now)
@@ -108,7 +108,7 @@ def _groups(states: Mapping[str, AlertState], just_resolved: set[str], config: A
     for fp, state in states.items():
         if not state.firing and fp not in just_resolved:
             continue
-        labels = {**state.labels, "severity": state.severity}
+        labels = state.route_labels
         for route in routes_for(config.route, labels):
             key = group_key(route, labels)
             for receiver in route.receivers:
@@ -156,6 +156,7 @@ def record_run_alerts(
         window_end=_iso(naive_utc(run.window_end)),
         model_version=run.model_version,
         report_url=run.report_url,
+        no_action_reason=run.no_action_reason,
     )
     recommendations = tuple(r.to_dict() for r in run.recommendations)
     queued = 0

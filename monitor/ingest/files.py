@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -311,29 +312,16 @@ def _pipeline(
     completes before this returns or raises. SQLite's ``executemany`` holds the GIL while it
     binds rows, so there the chunks are written in line (overlap only made it slower).
     """
+    write = partial(write_validated, conn, store, model, kind, source=path, now=now)
+    offset = 0
     if conn.dialect.name != "postgresql":
-        offset = 0
         for chunk in chunks:
             validated, labels, rows = _validated(chunk, model, kind, now)
-            counts.add(
-                write_validated(
-                    conn,
-                    store,
-                    model,
-                    kind,
-                    validated,
-                    rows=rows,
-                    source=path,
-                    now=now,
-                    row_offset=offset,
-                    labels=labels,
-                )
-            )
+            counts.add(write(validated, rows=rows, row_offset=offset, labels=labels))
             offset += rows
             if progress:
                 progress(path, offset)
         return offset
-    offset = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dw-ingest-writer") as writer:
         pending: Future[IngestCounts] | None = None
         try:
@@ -343,19 +331,7 @@ def _pipeline(
                     counts.add(pending.result())
                     if progress:
                         progress(path, offset)
-                pending = writer.submit(
-                    write_validated,
-                    conn,
-                    store,
-                    model,
-                    kind,
-                    validated,
-                    rows=rows,
-                    source=path,
-                    now=now,
-                    row_offset=offset,
-                    labels=labels,
-                )
+                pending = writer.submit(write, validated, rows=rows, row_offset=offset, labels=labels)
                 offset += rows
         finally:
             if pending is not None:

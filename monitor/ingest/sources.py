@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from monitor.config import ModelConfig
 from monitor.ingest.batch import IngestCounts
@@ -12,8 +12,13 @@ from monitor.ingest.sql_source import SourceConfigError, ingest_sql_source, sour
 from monitor.store import Store
 from monitor.store.errors import describe_error
 
-if TYPE_CHECKING:
-    from monitor.ingest.health import SourceHealth
+
+class HealthRecorder(Protocol):
+    """Where each source's outcome goes (the daemon's :class:`monitor.service.health.SourceHealth`)."""
+
+    def record(
+        self, model: str, source: str, *, at: datetime, error: str | None = None, unreadable_files: int = 0
+    ) -> None: ...
 
 
 def ingest_sources(
@@ -23,7 +28,7 @@ def ingest_sources(
     now: datetime,
     progress: Progress | None = None,
     kind: str | None = None,
-    health: SourceHealth | None = None,
+    health: HealthRecorder | None = None,
 ) -> IngestCounts:
     """Ingest the configured sources of ``model`` (only those of ``kind`` if given) once.
 

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -28,13 +27,6 @@ from monitor.ingest.validate import Rejected
 from monitor.store.schema import quarantine
 
 SQLITE_TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
-
-@dataclass(frozen=True)
-class WriteCounts:
-    stored: int
-    duplicates: int
-    quarantined: int
 
 
 def _quoted(conn: Connection, table: Table, columns: list[str]) -> tuple[str, str]:

@@ -46,7 +46,6 @@ class SuiteOutcome:
 
     checks: list[CheckResult]
     label_coverage: float
-    labels_mature: bool
     recalibration: RecalibrationProposal | MulticlassRecalibrationProposal | None = None
     #: Recorded with the reference: the importance used by the drift check and where it came from.
     extra: dict[str, Any] = field(default_factory=dict)
@@ -88,7 +87,7 @@ def _with_recalibration(
     if proposal.recalibrator is not None and proposal.n_holdout:
         newest = np.argsort(order, kind="stable")[-proposal.n_holdout :]
         curve = reliability_curve(y[newest], proposal.recalibrator.apply(score[newest]), n_bins=n_bins)
-        details["recalibrated_reliability"] = curve.to_dict()
+        details["recalibrated_reliability"] = curve
     return replace(result, details=details)
 
 
@@ -378,7 +377,7 @@ def run_suite(
         checks = [CheckResult.skipped(name, reason) for name in ("drift", "data_quality", "latency")]
         if quality:
             checks[1] = _quality(model, reference, current, quarantined, expected_rows, n_rows)
-        return SuiteOutcome(checks=checks, label_coverage=0.0, labels_mature=False)
+        return SuiteOutcome(checks=checks, label_coverage=0.0)
     if reference.empty:
         checks.append(CheckResult.skipped("drift", "the reference has no rows"))
     elif model.drift.enabled:
@@ -414,7 +413,6 @@ def run_suite(
     return SuiteOutcome(
         checks=checks,
         label_coverage=coverage.metrics.get("label_coverage") or 0.0,
-        labels_mature=coverage.mature,
         recalibration=proposal,
         extra=importance,
     )

@@ -77,7 +77,7 @@ def _recalibration_details(
         correct, conf = top_label(y[newest], proposal.recalibrator.apply(score[newest]), labels)
         details["recalibrated_reliability"] = reliability_curve(
             correct, conf, n_bins=int(result.details.get("n_bins", 10))
-        ).to_dict()
+        )
     return replace(result, details=details)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,6 +33,7 @@ from monitor.policy.decision import decide
 from monitor.redact import redact_urls
 from monitor.reports import report_relpath, write_index, write_run_report
 from monitor.store import Store
+from monitor.store.owner import default_owner
 from monitor.store.run_history import HISTORY
 from monitor.store.runs import (
     RunClaim,
@@ -54,8 +54,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("driftwatch.runner")
 
 
-def default_owner() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+@dataclass
+class Work:
+    """What :meth:`Runner.work` did: the runs it finished, and each one's seconds (claim to commit)."""
+
+    runs: list[ModelRun] = field(default_factory=list)
+    seconds: dict[int, float] = field(default_factory=dict)
 
 
 class Runner:
@@ -86,7 +90,7 @@ class Runner:
     # -- which windows --------------------------------------------------------------------
 
     def due_windows(self, model: ModelConfig, now: datetime | None = None) -> list[datetime]:
-        """Ends of complete windows not checked yet, oldest first (:func:`~monitor.pipeline.due.due_windows`)."""
+        """Ends of complete windows not checked yet, oldest first (:mod:`monitor.pipeline.due`)."""
         return due_windows(self.store, self.config, model, now or self.clock())
 
     def windows_with_new_labels(self, model: ModelConfig, now: datetime | None = None) -> list[int]:
@@ -393,20 +397,21 @@ class Runner:
 
     def cycle(self, model: ModelConfig) -> list[ModelRun]:
         """Catch up every missed window (oldest first), then re-evaluate windows with new labels."""
-        return self.work(model, self.due_windows(model), self.windows_with_new_labels(model))
+        return self.work(model, self.due_windows(model), self.windows_with_new_labels(model)).runs
 
-    def work(self, model: ModelConfig, ends: list[datetime], run_ids: list[int]) -> list[ModelRun]:
+    def work(self, model: ModelConfig, ends: list[datetime], run_ids: list[int]) -> Work:
         """Check the windows ending at ``ends``, then re-evaluate the runs ``run_ids``."""
-        done: list[ModelRun] = []
+        steps = [partial(self.check_window, model, end) for end in ends]
+        steps += [partial(self.reevaluate, model, run_id) for run_id in run_ids]
+        done = Work()
         with self.batch():
-            for end in ends:
-                run = self.check_window(model, end)
+            for step in steps:
+                started = self.clock()
+                run = step()
                 if run is not None:
-                    done.append(run)
-            for run_id in run_ids:
-                run = self.reevaluate(model, run_id)
-                if run is not None:
-                    done.append(run)
+                    done.runs.append(run)
+                    if run.run_id is not None:
+                        done.seconds[run.run_id] = (self.clock() - started).total_seconds()
         return done
 
     def latest_end(self, model: ModelConfig, at: datetime | None = None) -> datetime:

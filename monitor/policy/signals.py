@@ -8,10 +8,11 @@ change -- and returns the sentences and evidence numbers that go into the recomm
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from checks.details import DriftRow
 from checks.result import CheckResult, Finding
 
 #: Performance methods whose degradation means the model lost its power (rule 2).
@@ -105,15 +106,14 @@ def data_suspect(
 
 def _vanished_categories(drift: CheckResult | None, rules: PolicyRules) -> list[tuple[str, str, float]]:
     out = []
-    for row in drift.details.get("columns", ()) if drift is not None else ():
-        hist = row.get("histogram") or {}
-        if row.get("kind") != "categorical" or row.get("role") != "feature" or not row.get("drifted"):
+    rows: Sequence[DriftRow] = drift.details.get("columns", ()) if drift is not None else ()
+    for row in rows:
+        if row.kind != "categorical" or row.role != "feature" or not row.drifted:
             continue
-        for value, before, now in zip(
-            hist.get("bins", ()), hist.get("reference", ()), hist.get("current", ()), strict=False
-        ):
+        hist = row.histogram
+        for value, before, now in zip(hist.bins, hist.reference, hist.current, strict=True):
             if before >= rules.vanished_category_share and now == 0:
-                out.append((str(row.get("column")), str(value), float(before)))
+                out.append((row.column, str(value), float(before)))
     return out
 
 

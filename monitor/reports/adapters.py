@@ -1,15 +1,16 @@
-"""The one place that reads check ``details``: tolerant accessors from loose mappings to typed rows.
+"""The one place that reads check ``details`` for the reports: typed rows in, what a page draws out.
 
-Checks evolve; reports must not crash on a renamed or missing key. Every accessor here
-accepts the documented key and its common aliases, and returns ``None``/empty for what is
-absent, so a section renders what it has. Renderers never index ``details`` themselves.
+A check puts the rows of :mod:`checks.details` in its ``details`` and a stored run gets them
+back from :meth:`checks.result.CheckResult.from_dict`, so these accessors only pick them out
+(empty when a result has none, e.g. a skipped check) and derive what the page shows but no
+check states (how a column's distribution is drawn, the threshold figures in one place).
+Renderers never index ``details`` themselves.
 
->>> pick({"pvalue": 0.01}, "p_value", "pvalue")
-0.01
->>> col = drift_columns({"columns": [{"feature": "amount", "p_value": 0.001, "drift_detected": True,
-...     "bin_edges": [0, 1, 2], "reference": [0.5, 0.5], "current": [0.2, 0.8]}]})[0]
->>> (col.column, col.drifted, col.distribution.kind)
-('amount', True, 'numeric')
+>>> from checks.details import DriftRow, Histogram
+>>> row = DriftRow.from_dict({"column": "y", "kind": "numeric", "role": "label", "effect_size": 0.1,
+...     "histogram": {"bins": [0, 1, 1], "reference": [0.9, 0.1], "current": [0.8, 0.2]}})
+>>> (distribution(row).kind, kind_shown(row))
+('discrete', 'label · binary (0/1)')
 """
 
 from __future__ import annotations
@@ -20,42 +21,26 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from checks.result import Finding
+from checks.details import (
+    ClassRow,
+    Confusion,
+    DriftRow,
+    LatencySLO,
+    MetricRow,
+    QualityColumn,
+    RecalibrationSummary,
+    ReliabilityCurve,
+    SegmentCalibration,
+    SegmentRow,
+    ThresholdCurve,
+)
 
 from .fmt import as_float, num
 
 
-def pick(row: Any, *keys: str, default: Any = None) -> Any:
-    """The value of the first of ``keys`` present (and not ``None``) in ``row``."""
-    if not isinstance(row, Mapping):
-        return default
-    for key in keys:
-        value = row.get(key)
-        if value is not None:
-            return value
-    return default
-
-
-def rows(value: Any) -> list[Mapping[str, Any]]:
-    """A list of mappings from a list of mappings or a ``{name: mapping}`` mapping (name kept as ``name``)."""
-    if isinstance(value, Mapping):
-        return [{"name": k, **v} for k, v in value.items() if isinstance(v, Mapping)]
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [r for r in value if isinstance(r, Mapping)]
-    return []
-
-
-def floats(value: Any) -> list[float | None]:
-    """A list of floats (``None`` where not a finite number) from any sequence."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [as_float(v) for v in value]
-    if hasattr(value, "tolist"):
-        return floats(value.tolist())
-    return []
-
-
-def flag(value: Any) -> bool | None:
-    return None if value is None else bool(value)
+def floats(values: Any) -> list[float | None]:
+    """A list of floats (``None`` where not a finite number) from a sequence or an array."""
+    return [as_float(v) for v in (values.tolist() if hasattr(values, "tolist") else values)]
 
 
 @dataclass(frozen=True)
@@ -70,60 +55,18 @@ class Distribution:
     categories: list[str]
 
 
-@dataclass(frozen=True)
-class DriftColumn:
-    column: str
-    kind: str | None
-    role: str | None
-    method: str | None
-    statistic: float | None
-    p_value: float | None
-    p_adjusted: float | None
-    threshold: float | None
-    effect_size: float | None
-    drifted: bool | None
-    distribution: Distribution | None
-    effect_measure: str | None = None
-    noise_floor: float | None = None
-    effect_threshold: float | None = None
-    reason: str | None = None
-    minimum_detectable: float | None = None
-    minimum_detectable_measure: str | None = None
-    minimum_detectable_shift_sd: float | None = None
-
-
-def distribution(row: Mapping[str, Any]) -> Distribution | None:
-    """Histogram or category shares of a drift row, flat or nested under ``histogram``/``distribution``.
-
-    Numeric bins come as ``edges`` (or ``bin_edges``/``bins``: n + 1 values); categorical ones
-    as ``categories`` (or ``bins`` when the row's ``kind`` is categorical), or as
-    ``{category: share}`` mappings.
-    """
-    nested = pick(row, "histogram", "distribution", "distributions")
-    src = nested if isinstance(nested, Mapping) else row
-    ref, cur = pick(src, "reference", "reference_hist", "ref"), pick(src, "current", "current_hist", "cur")
-    if isinstance(ref, Mapping) and isinstance(cur, Mapping):
-        cats = list(dict.fromkeys([*map(str, ref), *map(str, cur)]))
-        ref_s = {str(k): v for k, v in ref.items()}
-        cur_s = {str(k): v for k, v in cur.items()}
-        return Distribution(
-            "categorical",
-            floats([ref_s.get(c, 0) for c in cats]),
-            floats([cur_s.get(c, 0) for c in cats]),
-            [],
-            cats,
-        )
-    ref_f, cur_f = floats(ref), floats(cur)
-    if not ref_f or not cur_f:
+def distribution(row: DriftRow) -> Distribution | None:
+    """How the histogram of a drift row is drawn (``None`` when it has no shares)."""
+    hist = row.histogram
+    if hist is None or not hist.reference or not hist.current:
         return None
-    categorical = pick(row, "kind", "column_type", "type") == "categorical"
-    categories = pick(src, "categories", "values", "labels", *(("bins",) if categorical else ()))
-    if isinstance(categories, Sequence) and not isinstance(categories, str):
-        return Distribution("categorical", ref_f, cur_f, [], [str(c) for c in categories])
-    edges = floats(pick(src, "edges", "bin_edges", "bins", default=[]))
-    if _discrete(edges, len(ref_f)):
-        return Distribution("discrete", ref_f, cur_f, edges, [num(e) for e in edges[: len(ref_f)]])
-    return Distribution("numeric", ref_f, cur_f, edges, [])
+    ref, cur = floats(hist.reference), floats(hist.current)
+    if row.kind == "categorical":
+        return Distribution("categorical", ref, cur, [], [str(c) for c in hist.bins])
+    edges = floats(hist.bins)
+    if _discrete(edges, len(ref)):
+        return Distribution("discrete", ref, cur, edges, [num(e) for e in edges[: len(ref)]])
+    return Distribution("numeric", ref, cur, edges, [])
 
 
 def _discrete(edges: Sequence[float | None], n_bins: int) -> bool:
@@ -143,203 +86,84 @@ def _discrete(edges: Sequence[float | None], n_bins: int) -> bool:
     )
 
 
-def kind_shown(column: DriftColumn) -> str:
-    """The kind of a drift column as a reader knows it: ``binary`` for a 0/1 column.
-
-    >>> kind_shown(drift_columns({"columns": [{"column": "y", "kind": "numeric", "role": "label",
-    ...     "bins": [0, 1, 1], "reference": [0.9, 0.1], "current": [0.8, 0.2]}]})[0])
-    'label · binary (0/1)'
-    """
-    d = column.distribution
-    kind = column.kind or ""
+def kind_shown(row: DriftRow) -> str:
+    """The kind of a drift column as a reader knows it: ``binary`` for a 0/1 column."""
+    d = distribution(row)
+    kind = row.kind or ""
     if d is not None and d.kind == "discrete":
         kind = "binary (0/1)" if d.categories == ["0", "1"] else f"discrete ({len(d.categories)} values)"
-    return f"{column.role} · {kind}" if column.role not in (None, "feature") else kind
+    return f"{row.role} · {kind}" if row.role not in (None, "feature") else kind
 
 
-def drift_columns(details: Mapping[str, Any]) -> list[DriftColumn]:
+def drift_columns(details: Mapping[str, Any]) -> list[DriftRow]:
     """Per-column drift rows, largest effect first (rows without an effect size last, in given order)."""
-    out = []
-    for row in rows(pick(details, "columns", "features")):
-        out.append(
-            DriftColumn(
-                column=str(pick(row, "column", "feature", "name", default="?")),
-                kind=pick(row, "kind", "column_type", "type"),
-                role=pick(row, "role"),
-                method=pick(row, "method", "stattest", "test"),
-                statistic=as_float(pick(row, "statistic", "score", "drift_score")),
-                p_value=as_float(pick(row, "p_value", "pvalue", "significance_p_value")),
-                p_adjusted=as_float(
-                    pick(row, "p_adjusted", "significance_p_adjusted", "p_value_adjusted", "q_value")
-                ),
-                threshold=as_float(pick(row, "threshold")),
-                effect_size=as_float(pick(row, "effect_size", "effect")),
-                drifted=flag(pick(row, "drifted", "drift_detected")),
-                distribution=distribution(row),
-                effect_measure=pick(row, "effect_measure"),
-                noise_floor=as_float(pick(row, "noise_floor")),
-                effect_threshold=as_float(pick(row, "effect_threshold")),
-                reason=pick(row, "reason"),
-                minimum_detectable=as_float(pick(row, "minimum_detectable_effect")),
-                minimum_detectable_measure=pick(row, "minimum_detectable_measure"),
-                minimum_detectable_shift_sd=as_float(pick(row, "minimum_detectable_shift_sd")),
-            )
-        )
-    return sorted(out, key=lambda c: -(c.effect_size if c.effect_size is not None else -math.inf))
-
-
-@dataclass(frozen=True)
-class QualityColumn:
-    column: str
-    kind: str | None
-    missing_ref: float | None
-    missing_cur: float | None
-    new_categories: dict[str, float | None]
-    vanished_categories: dict[str, float | None]
-    out_of_range_share: float | None
-    ref_min: float | None
-    ref_max: float | None
-    constant: bool | None
+    rows: list[DriftRow] = details.get("columns", [])
+    return sorted(rows, key=lambda c: -(c.effect_size if c.effect_size is not None else -math.inf))
 
 
 def quality_columns(details: Mapping[str, Any]) -> list[QualityColumn]:
-    out = []
-    for row in rows(pick(details, "columns", "features")):
-        new = pick(row, "new_categories", "unseen_categories", default={})
-        new_map = (
-            {str(k): as_float(v) for k, v in new.items()}
-            if isinstance(new, Mapping)
-            else {
-                str(k): None for k in (new if isinstance(new, Sequence) and not isinstance(new, str) else [])
-            }
-        )
-        out.append(
-            QualityColumn(
-                column=str(pick(row, "column", "feature", "name", default="?")),
-                kind=pick(row, "kind", "column_type", "type"),
-                missing_ref=as_float(pick(row, "missing_ref", "missing_reference", "missing_share_ref")),
-                missing_cur=as_float(
-                    pick(row, "missing_cur", "missing_current", "missing_share_cur", "missing")
-                ),
-                new_categories=new_map,
-                vanished_categories={
-                    str(k): as_float(v)
-                    for k, v in (pick(row, "vanished_categories", default={}) or {}).items()
-                },
-                out_of_range_share=as_float(pick(row, "out_of_range_share", "out_of_range")),
-                ref_min=as_float(pick(row, "ref_min", "reference_min", "min")),
-                ref_max=as_float(pick(row, "ref_max", "reference_max", "max")),
-                constant=flag(pick(row, "constant", "is_constant")),
-            )
-        )
-    return out
+    return list(details.get("columns", []))
 
 
-@dataclass(frozen=True)
-class PerfMetric:
-    name: str
-    value: float | None
-    ci_low: float | None
-    ci_high: float | None
-    reference: float | None
-    reference_ci_low: float | None
-    reference_ci_high: float | None
-    direction: str | None
-    degraded: bool | None
-    estimated: bool
-    threshold: float | None = None
-    p_value: float | None = None
-    raw_p_value: float | None = None
+def performance_metrics(details: Mapping[str, Any]) -> list[MetricRow]:
+    return list(details.get("metrics", []))
 
 
-def performance_metrics(details: Mapping[str, Any], *, estimated: bool = False) -> list[PerfMetric]:
-    out = []
-    for row in rows(pick(details, "metrics")):
-        out.append(
-            PerfMetric(
-                name=str(pick(row, "name", "metric", default="?")),
-                value=as_float(pick(row, "value", "current")),
-                ci_low=as_float(pick(row, "ci_low", "low", "lower")),
-                ci_high=as_float(pick(row, "ci_high", "high", "upper")),
-                reference=as_float(pick(row, "reference", "reference_value")),
-                reference_ci_low=as_float(pick(row, "reference_ci_low")),
-                reference_ci_high=as_float(pick(row, "reference_ci_high")),
-                direction=pick(row, "direction"),
-                degraded=flag(pick(row, "degraded", "flagged")),
-                estimated=bool(pick(row, "estimated", default=estimated)),
-                threshold=as_float(pick(row, "threshold")),
-                p_value=as_float(pick(row, "adjusted_p_value", "p_adjusted")),
-                raw_p_value=as_float(pick(row, "p_value")),
-            )
-        )
-    return out
+def resamples(details: Mapping[str, Any]) -> int | None:
+    """The bootstrap resamples behind a check's p-values (their resolution floor is ``1 / (B + 1)``)."""
+    b = as_float(details.get("n_resamples"))
+    return int(b) if b else None
 
 
-@dataclass(frozen=True)
-class Reliability:
-    mean_predicted: list[float | None]
-    fraction_positive: list[float | None]
-    count: list[float | None]
-    bin_edges: list[float | None]
+def alpha(details: Mapping[str, Any]) -> float:
+    """The level a check compared its adjusted p-values with."""
+    level = as_float(details.get("alpha"))
+    return 0.05 if level is None else level
 
 
-def reliability(value: Any) -> Reliability | None:
-    if not isinstance(value, Mapping):
+def class_rows(details: Mapping[str, Any]) -> list[ClassRow]:
+    """The per-class rows of a multiclass performance check (none for other models)."""
+    return list(details.get("per_class", []))
+
+
+def reliability(details: Mapping[str, Any], key: str) -> ReliabilityCurve | None:
+    """One reliability curve: ``reliability``, ``recalibrated_reliability``..."""
+    return details.get(key)
+
+
+def recalibration(details: Mapping[str, Any]) -> RecalibrationSummary | None:
+    """The recalibrator proposed with a calibration alert, if one was."""
+    return details.get("recalibration")
+
+
+def confusion(details: Mapping[str, Any]) -> tuple[Confusion, list[str]] | None:
+    """The confusion matrices of a multiclass model and its classes, if it has them."""
+    matrices, classes = details.get("confusion"), details.get("classes")
+    if matrices is None or not isinstance(classes, list) or not classes:
         return None
-    pred = floats(pick(value, "mean_predicted", "prob_pred", "mean_predicted_value"))
-    frac = floats(pick(value, "fraction_positive", "prob_true", "fraction_of_positives"))
-    if not pred or len(pred) != len(frac):
-        return None
-    return Reliability(
-        pred,
-        frac,
-        floats(pick(value, "count", "counts", default=[])),
-        floats(pick(value, "bin_edges", "edges", default=[])),
-    )
+    return matrices, [str(c) for c in classes]
 
 
-@dataclass(frozen=True)
-class SegmentRow:
-    column: str
-    value: str
-    support: float | None
-    metric: str | None
-    metric_value: float | None
-    ci_low: float | None
-    ci_high: float | None
-    reference_value: float | None
-    rest_value: float | None
-    p_value: float | None
-    p_adjusted: float | None
-    flagged: bool | None
+def class_reliability(
+    details: Mapping[str, Any], key: str = "class_reliability"
+) -> dict[str, ReliabilityCurve]:
+    """The one-vs-rest reliability curve of each class of a multiclass model, by class."""
+    return dict(details.get(key, {}))
+
+
+def calibration_segments(details: Mapping[str, Any]) -> list[SegmentCalibration]:
+    return list(details.get("segments", []))
 
 
 def segment_rows(details: Mapping[str, Any]) -> list[SegmentRow]:
-    out = []
-    for row in rows(pick(details, "segments")):
-        out.append(
-            SegmentRow(
-                column=str(pick(row, "column", "feature", default="?")),
-                value=str(pick(row, "value", "segment", default="?")),
-                support=as_float(pick(row, "support", "n", "count")),
-                metric=pick(row, "metric"),
-                metric_value=as_float(pick(row, "value_metric", "metric_value", "score", "estimate")),
-                ci_low=as_float(pick(row, "ci_low", "low")),
-                ci_high=as_float(pick(row, "ci_high", "high")),
-                reference_value=as_float(pick(row, "reference_value", "reference")),
-                rest_value=as_float(pick(row, "rest_value", "rest")),
-                p_value=as_float(pick(row, "p_value", "pvalue")),
-                p_adjusted=as_float(pick(row, "p_adjusted", "q_value")),
-                flagged=flag(pick(row, "flagged", "significant")),
-            )
-        )
-    return out
+    return list(details.get("segments", []))
 
 
 @dataclass(frozen=True)
-class ThresholdCurve:
-    thresholds: list[float | None]
-    objective: list[float | None]
+class ThresholdChoice:
+    """The threshold check's curve with the current and proposed thresholds and the expected gain."""
+
+    curve: ThresholdCurve | None
     objective_name: str | None
     current: float | None
     proposed: float | None
@@ -347,53 +171,21 @@ class ThresholdCurve:
     gain_ci: tuple[float | None, float | None] | None
 
 
-def threshold_curve(details: Mapping[str, Any]) -> ThresholdCurve | None:
-    curve = pick(details, "curve", default={})
-    thresholds = floats(pick(curve, "thresholds", "threshold"))
-    objective = floats(pick(curve, "objective", "values", "score"))
-    name = pick(details, "objective", "objective_name")
-    ci = pick(details, "gain_ci")
-    gain_ci = (as_float(ci[0]), as_float(ci[1])) if isinstance(ci, Sequence) and len(ci) == 2 else None
-    if not thresholds and as_float(pick(details, "proposed")) is None:
+def threshold_choice(details: Mapping[str, Any]) -> ThresholdChoice | None:
+    curve, ci, objective = details.get("curve"), details.get("gain_ci"), details.get("objective")
+    if curve is None and as_float(details.get("proposed")) is None:
         return None
-    return ThresholdCurve(
-        thresholds=thresholds,
-        objective=objective if len(objective) == len(thresholds) else [],
-        objective_name=name if isinstance(name, str) else None,
-        current=as_float(pick(details, "current", "current_threshold")),
-        proposed=as_float(pick(details, "proposed", "proposed_threshold", "best")),
-        gain=as_float(pick(details, "gain", "expected_gain")),
-        gain_ci=gain_ci,
+    return ThresholdChoice(
+        curve=curve,
+        objective_name=objective if isinstance(objective, str) else None,
+        current=as_float(details.get("current")),
+        proposed=as_float(details.get("proposed")),
+        gain=as_float(details.get("gain")),
+        gain_ci=(as_float(ci[0]), as_float(ci[1])) if isinstance(ci, list) and len(ci) == 2 else None,
     )
 
 
-def latency_slos(
-    metrics: Mapping[str, Any], details: Mapping[str, Any], findings: Sequence[Finding] = ()
-) -> dict[str, float]:
-    """SLO bounds by metric key (``{"p99_ms": 250.0}``).
-
-    Read from ``details["slo"]``, from ``slo_*``/``*_slo`` metrics, and from breached-SLO
-    findings (method ``p99_slo``, ``error_rate_slo``; the throughput floor is not a bound).
-    """
-    found: dict[str, float] = {}
-    table = pick(details, "slo", "slos", default={})
-    if isinstance(table, Mapping):
-        for key, bound in table.items():
-            b = as_float(pick(bound, "threshold", "max", "bound") if isinstance(bound, Mapping) else bound)
-            if b is not None:
-                found[_slo_key(str(key))] = b
-    named = [(k, v) for k, v in {**metrics, **details}.items() if isinstance(k, str)]
-    named += [(f.method, f.threshold) for f in findings if f.method != "throughput_slo"]
-    for key, value in named:
-        bound = as_float(value)
-        if (key.endswith("_slo") or key.startswith("slo_")) and bound is not None:
-            found.setdefault(_slo_key(key.removesuffix("_slo").removeprefix("slo_")), bound)
-    return found
-
-
-def _slo_key(key: str) -> str:
-    """``p99`` / ``p99_ms`` / ``latency_p99_ms`` -> ``p99_ms``; ``error_rate`` stays."""
-    key = key.removeprefix("latency_").removesuffix("_max")
-    if key.startswith("p") and key[1:].isdigit():
-        return f"{key}_ms"
-    return key
+def latency_slos(details: Mapping[str, Any]) -> dict[str, float]:
+    """SLO bounds by metric key (``{"p99_ms": 250.0}``)."""
+    slo: LatencySLO | None = details.get("slo")
+    return {} if slo is None else slo.bounds()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from checks.details import DriftRow
 from checks.result import CheckResult, ModelRun
 
-from .adapters import DriftColumn, drift_columns, kind_shown, latency_slos, quality_columns
+from .adapters import distribution, drift_columns, kind_shown, latency_slos, quality_columns
 from .fmt import as_float, ms, num, pct, pvalue
 from .markup import Markup, el, join
 from .svg import AFTER, ALERT, CURRENT, WARN, Rule, Series, category_chart, histogram_chart, line_chart
@@ -45,8 +46,8 @@ def drift_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
                     _drift_table(columns[shown:]),
                 )
             )
-        drifted = [c for c in columns if c.drifted and c.distribution is not None]
-        stable = [c for c in columns if not c.drifted and c.distribution is not None]
+        drifted = [c for c in columns if c.drifted and distribution(c) is not None]
+        stable = [c for c in columns if not c.drifted and distribution(c) is not None]
         if drifted:
             parts.append(el("h3", "Reference vs current: drifted features"))
             parts.append(
@@ -68,7 +69,7 @@ def drift_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     return join(parts)
 
 
-def _drift_table(columns: Sequence[DriftColumn]) -> Markup:
+def _drift_table(columns: Sequence[DriftRow]) -> Markup:
     top = max([c.effect_size for c in columns if c.effect_size is not None] or [1.0]) or 1.0
     body, classes = [], []
     for c in columns:
@@ -86,8 +87,9 @@ def _drift_table(columns: Sequence[DriftColumn]) -> Markup:
                 kind_shown(c),
                 c.method or "",
                 num(c.statistic),
-                pvalue(c.p_value),
-                pvalue(c.p_adjusted),
+                # a distance method has no p-value of its own: its significance test's is shown
+                pvalue(c.p_value if c.p_value is not None else c.significance_p_value),
+                pvalue(c.significance_p_adjusted),
                 num(c.threshold),
                 c.effect_measure or "",
                 num(c.effect_size),
@@ -105,16 +107,16 @@ def _drift_table(columns: Sequence[DriftColumn]) -> Markup:
     return table(headers, body, numeric=(3, 4, 5, 6, 8, 9, 10, 12), row_classes=classes)
 
 
-def _detectable(c: DriftColumn) -> str:
+def _detectable(c: DriftRow) -> str:
     """The smallest effect the window detects with 80% power: SD shift for numeric columns."""
     if c.minimum_detectable_shift_sd is not None:
         return f"{num(c.minimum_detectable_shift_sd)} SD"
-    if c.minimum_detectable is not None:
-        return f"{num(c.minimum_detectable)} {c.minimum_detectable_measure or ''}".strip()
+    if c.minimum_detectable_effect is not None:
+        return f"{num(c.minimum_detectable_effect)} {c.minimum_detectable_measure or ''}".strip()
     return ""
 
 
-def _tooltip(c: DriftColumn) -> str:
+def _tooltip(c: DriftRow) -> str:
     parts = [c.column]
     detectable = _detectable(c)
     if detectable:
@@ -124,8 +126,8 @@ def _tooltip(c: DriftColumn) -> str:
     return "; ".join(parts)
 
 
-def _distribution(c: DriftColumn) -> Markup:
-    d = c.distribution
+def _distribution(c: DriftRow) -> Markup:
+    d = distribution(c)
     assert d is not None
     title = f"{c.column} — effect {num(c.effect_size, 3)}"
     if _detectable(c):
@@ -164,20 +166,21 @@ def quality_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     if columns:
         body, classes = [], []
         for c in columns:
+            new_categories, vanished = c.new_categories or {}, c.vanished_categories or {}
             new = ", ".join(
-                f"{k} ({pct(v)})" if v is not None else k for k, v in list(c.new_categories.items())[:8]
+                f"{k} ({pct(v)})" if v is not None else k for k, v in list(new_categories.items())[:8]
             )
-            if len(c.new_categories) > 8:
-                new += f" … +{len(c.new_categories) - 8}"
-            gone = ", ".join(f"{k} (was {pct(v)})" for k, v in c.vanished_categories.items())
+            if len(new_categories) > 8:
+                new += f" … +{len(new_categories) - 8}"
+            gone = ", ".join(f"{k} (was {pct(v)})" for k, v in vanished.items())
             rng = (
                 f"[{num(c.ref_min)}, {num(c.ref_max)}]"
                 if c.ref_min is not None or c.ref_max is not None
                 else ""
             )
             missing_up = (c.missing_cur or 0) > (c.missing_ref or 0) + 0.01
-            bad = missing_up or bool(c.new_categories) or bool(c.out_of_range_share) or bool(c.constant)
-            bad = bad or bool(c.vanished_categories)
+            bad = missing_up or bool(new_categories) or bool(c.out_of_range_share) or bool(c.constant)
+            bad = bad or bool(vanished)
             body.append(
                 [
                     name(c.column),
@@ -220,7 +223,7 @@ _PERCENTILES = (("p50_ms", "p50", AFTER), ("p95_ms", "p95", WARN), ("p99_ms", "p
 
 def latency_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     m = result.metrics
-    slos = latency_slos(m, result.details, result.findings)
+    slos = latency_slos(result.details)
     figures = []
     for key, caption in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99"), ("max_ms", "max")):
         slo = slos.get(key)

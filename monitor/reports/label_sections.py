@@ -5,23 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from checks.details import MetricRow, SegmentCalibration
 from checks.result import CheckResult, ModelRun
 from checks.vocabulary import PERFORMANCE_CHECKS
 
 from .adapters import (
-    PerfMetric,
-    Reliability,
+    alpha,
+    calibration_segments,
+    floats,
     performance_metrics,
-    pick,
+    recalibration,
     reliability,
+    resamples,
     segment_rows,
-    threshold_curve,
+    threshold_choice,
 )
 from .fmt import as_float, num, pvalue
 from .markup import Markup, el, join
 from .multiclass_sections import class_reliability_charts, confusion_matrices, per_class_table
 from .svg import AFTER, CURRENT, MUTED, REFERENCE, Rule, Series, auto_ticks, interval_strip, line_chart
-from .widgets import epoch, everything, key_figures, name, table
+from .widgets import epoch, everything, key_figures, name, reliability_series, table
 
 
 def _interval(value: float | None, lo: float | None, hi: float | None) -> str:
@@ -30,9 +33,8 @@ def _interval(value: float | None, lo: float | None, hi: float | None) -> str:
     return f"{num(value)} [{num(lo)}, {num(hi)}]" if lo is not None or hi is not None else num(value)
 
 
-def _metrics_table(metrics: Sequence[PerfMetric], details: Mapping[str, Any]) -> Markup:
-    resamples = as_float(pick(details, "n_resamples"))
-    alpha = num(pick(details, "alpha", default=0.05))
+def _metrics_table(metrics: Sequence[MetricRow], details: Mapping[str, Any]) -> Markup:
+    b, level = resamples(details), num(alpha(details))
     body, classes = [], []
     for p in metrics:
         change = p.value - p.reference if p.value is not None and p.reference is not None else None
@@ -43,7 +45,7 @@ def _metrics_table(metrics: Sequence[PerfMetric], details: Mapping[str, Any]) ->
                 _interval(p.reference, p.reference_ci_low, p.reference_ci_high),
                 "—" if change is None else f"{change:+.4g}",
                 num(p.threshold),
-                pvalue(p.p_value, resamples=int(resamples) if resamples else None, raw=p.raw_p_value),
+                pvalue(p.adjusted_p_value, resamples=b, raw=p.p_value),
                 (p.direction or "").removesuffix("_is_better"),
                 "estimated" if p.estimated else "realised",
                 el("b", "degraded") if p.degraded else "no",
@@ -59,7 +61,7 @@ def _metrics_table(metrics: Sequence[PerfMetric], details: Mapping[str, Any]) ->
                 numeric=(1, 2, 3, 4, 5),
                 row_classes=classes,
             ),
-            el("p", _THRESHOLD_NOTE.format(alpha=alpha), class_="dw-muted"),
+            el("p", _THRESHOLD_NOTE.format(alpha=level), class_="dw-muted"),
         ]
     )
 
@@ -73,7 +75,7 @@ _THRESHOLD_NOTE = (
 )
 
 
-def _perf_of(run: ModelRun, check: str, metric: str) -> PerfMetric | None:
+def _perf_of(run: ModelRun, check: str, metric: str) -> MetricRow | None:
     result = run.check(check)
     if result is None or result.status == "skipped":
         return None
@@ -130,7 +132,7 @@ def performance_trend_charts(
 
 
 def performance_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
-    metrics = performance_metrics(result.details, estimated=result.check == "estimated_performance")
+    metrics = performance_metrics(result.details)
     parts = [_metrics_table(metrics, result.details)] if metrics else []
     parts += [per_class_table(result.details), confusion_matrices(result.details)]  # multiclass only
     run = history[-1] if history else None
@@ -148,57 +150,27 @@ def performance_section(result: CheckResult, history: Sequence[ModelRun]) -> Mar
     return join(parts)
 
 
-def _reliability_series(rel: Reliability, caption: str, color: str, dashed: bool) -> Series:
-    tips = [
-        f"{caption}: predicted {num(p, 3)}, observed {num(o, 3)}"
-        + (f", n={num(rel.count[i])}" if i < len(rel.count) else "")
-        for i, (p, o) in enumerate(zip(rel.mean_predicted, rel.fraction_positive, strict=True))
-    ]
-    xs = [p if p is not None else 0.0 for p in rel.mean_predicted]
-    ys = [
-        o if p is not None else None for p, o in zip(rel.mean_predicted, rel.fraction_positive, strict=True)
-    ]
-    return Series(caption, xs, ys, color=color, dashed=dashed, tips=tips)
-
-
 def calibration_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     m = result.metrics
-    recal = pick(result.details, "recalibration", default={})
+    recal = recalibration(result.details)
     figures = [(k.replace("_", " "), num(v), False) for k, v in m.items() if as_float(v) is not None][:6]
     parts = [key_figures(figures)]
-    if recal:
+    if recal is not None:
         items = [
-            ("method", str(pick(recal, "method", default="—")), False),
-            (
-                "ECE before → after",
-                f"{num(pick(recal, 'ece_before'))} → {num(pick(recal, 'ece_after'))}",
-                False,
-            ),
-            (
-                "log loss before → after",
-                f"{num(pick(recal, 'log_loss_before'))} → {num(pick(recal, 'log_loss_after'))}",
-                False,
-            ),
+            ("method", recal.method or "—", False),
+            ("ECE before → after", f"{num(recal.ece_before)} → {num(recal.ece_after)}", False),
+            ("log loss before → after", f"{num(recal.log_loss_before)} → {num(recal.log_loss_after)}", False),
         ]
-        artifact = pick(recal, "artifact")
-        parts.append(
-            el(
-                "div",
-                el("h3", "Proposed recalibrator"),
-                key_figures(items),
-                el("p", "Artifact: ", name(artifact)) if artifact else "",
-                class_="dw-action",
-            )
-        )
-    before = reliability(pick(result.details, "reliability"))
-    after = reliability(pick(result.details, "recalibrated_reliability"))
+        parts.append(el("div", el("h3", "Proposed recalibrator"), key_figures(items), class_="dw-action"))
+    before = reliability(result.details, "reliability")
+    after = reliability(result.details, "recalibrated_reliability")
     if before is not None:
         series = [
             Series("perfect", [0.0, 1.0], [0.0, 1.0], color=REFERENCE, dashed=True),
-            _reliability_series(before, "current model", CURRENT, False),
+            reliability_series(before, "current model", CURRENT, False),
         ]
         if after is not None:
-            series.append(_reliability_series(after, "after recalibration", AFTER, False))
+            series.append(reliability_series(after, "after recalibration", AFTER, False))
         ticks = auto_ticks(0.0, 1.0)
         parts.append(
             line_chart(
@@ -213,43 +185,41 @@ def calibration_section(result: CheckResult, history: Sequence[ModelRun]) -> Mar
             )
         )
     parts.append(class_reliability_charts(result.details))  # multiclass only
-    segments = pick(result.details, "segments", default=[])
-    if isinstance(segments, list) and segments:
+    segments = calibration_segments(result.details)
+    if segments:
         parts.append(_calibration_by_segment(segments))
     parts.append(everything(result))
     return join(parts)
 
 
-def _calibration_by_segment(rows: list[Any]) -> Markup:
+def _calibration_by_segment(rows: Sequence[SegmentCalibration]) -> Markup:
     """The per-segment table, and the reliability diagrams of the worst miscalibrated segments."""
     body, classes, charts = [], [], []
     for row in rows:
-        flagged = bool(pick(row, "miscalibrated", default=False))
-        label = f"{pick(row, 'column', default='')} = {pick(row, 'value', default='')}"
+        flagged = bool(row.miscalibrated)
+        label = f"{row.column} = {row.value}"
         body.append(
             [
                 name(label),
-                num(pick(row, "support")),
-                num(pick(row, "ece")),
-                num(pick(row, "ece_noise")),
-                num(pick(row, "mce")),
-                num(pick(row, "mean_score")),
-                _interval(
-                    pick(row, "observed_rate"), pick(row, "observed_ci_low"), pick(row, "observed_ci_high")
-                ),
-                num(pick(row, "reference_ece")),
-                pvalue(pick(row, "p_adjusted")),
+                num(row.support),
+                num(row.ece),
+                num(row.ece_noise),
+                num(row.mce),
+                num(row.mean_score),
+                _interval(row.observed_rate, row.observed_ci_low, row.observed_ci_high),
+                num(row.reference_ece),
+                pvalue(row.p_adjusted),
                 el("b", "yes") if flagged else "no",
             ]
         )
         classes.append("dw-hit" if flagged else None)
-        curve = reliability(pick(row, "reliability"))
+        curve = row.reliability
         if flagged and curve is not None and len(charts) < 3:
             charts.append(
                 line_chart(
                     [
                         Series("perfect", [0.0, 1.0], [0.0, 1.0], color=REFERENCE, dashed=True),
-                        _reliability_series(curve, label, CURRENT, False),
+                        reliability_series(curve, label, CURRENT, False),
                     ],
                     title=f"Reliability: {label}",
                     x_range=(0.0, 1.0),
@@ -289,7 +259,7 @@ def segments_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup
         values = [
             v
             for s in segments
-            for v in (s.metric_value, s.ci_low, s.ci_high, s.reference_value, s.rest_value)
+            for v in (s.value_metric, s.ci_low, s.ci_high, s.reference_value, s.rest_value)
             if v is not None
         ]
         lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
@@ -298,7 +268,7 @@ def segments_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup
         body, classes = [], []
         for s in segments:
             strip = interval_strip(
-                s.metric_value,
+                s.value_metric,
                 s.ci_low,
                 s.ci_high,
                 reference=s.reference_value,
@@ -310,7 +280,7 @@ def segments_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup
                     name(f"{s.column} = {s.value}"),
                     num(s.support),
                     s.metric or "",
-                    _interval(s.metric_value, s.ci_low, s.ci_high),
+                    _interval(s.value_metric, s.ci_low, s.ci_high),
                     strip,
                     num(s.reference_value),
                     num(s.rest_value),
@@ -352,36 +322,39 @@ def segments_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup
 
 
 def threshold_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
-    curve = threshold_curve(result.details)
+    choice = threshold_choice(result.details)
     parts = []
-    if curve is not None:
-        gain = num(curve.gain) + (
-            f" [{num(curve.gain_ci[0])}, {num(curve.gain_ci[1])}]" if curve.gain_ci else ""
+    if choice is not None:
+        gain = num(choice.gain) + (
+            f" [{num(choice.gain_ci[0])}, {num(choice.gain_ci[1])}]" if choice.gain_ci else ""
         )
+        objective = choice.objective_name or "objective"
         parts.append(
             key_figures(
                 [
-                    ("objective", curve.objective_name or "—", False),
-                    ("current threshold", num(curve.current), False),
-                    ("proposed threshold", num(curve.proposed), False),
+                    ("objective", choice.objective_name or "—", False),
+                    ("current threshold", num(choice.current), False),
+                    ("proposed threshold", num(choice.proposed), False),
                     ("expected gain [interval]", gain, False),
                 ]
             )
         )
-        if curve.objective:
+        if choice.curve is not None and choice.curve.objective:
             rules = []
-            if curve.current is not None:
-                rules.append(Rule(curve.current, f"current {num(curve.current, 3)}", MUTED, vertical=True))
-            if curve.proposed is not None:
-                rules.append(Rule(curve.proposed, f"proposed {num(curve.proposed, 3)}", AFTER, vertical=True))
-            xs = [t if t is not None else 0.0 for t in curve.thresholds]
+            if choice.current is not None:
+                rules.append(Rule(choice.current, f"current {num(choice.current, 3)}", MUTED, vertical=True))
+            if choice.proposed is not None:
+                rules.append(
+                    Rule(choice.proposed, f"proposed {num(choice.proposed, 3)}", AFTER, vertical=True)
+                )
+            xs = [t if t is not None else 0.0 for t in floats(choice.curve.thresholds)]
             parts.append(
                 line_chart(
-                    [Series(curve.objective_name or "objective", xs, curve.objective)],
+                    [Series(objective, xs, floats(choice.curve.objective))],
                     title="Objective vs decision threshold",
                     rules=rules,
                     markers=False,
-                    y_label=curve.objective_name or "objective",
+                    y_label=objective,
                     width=620,
                     height=240,
                 )

@@ -10,34 +10,36 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .adapters import pick, reliability
+from checks.details import ClassMetric
+
+from .adapters import class_reliability, class_rows, confusion
 from .fmt import as_float, num, pct
 from .markup import Markup, el, join
 from .svg import CURRENT, REFERENCE, Series, auto_ticks, line_chart
-from .widgets import table
+from .widgets import reliability_series, table
 
 
-def _metric_cell(cell: Any) -> str:
-    if not isinstance(cell, Mapping):
+def _metric_cell(cell: ClassMetric | None) -> str:
+    if cell is None:
         return "—"
-    text = f"{num(cell.get('value'), 3)} [{num(cell.get('ci_low'), 3)}, {num(cell.get('ci_high'), 3)}]"
-    return text if cell.get("reference") is None else f"{text} (was {num(cell.get('reference'), 3)})"
+    text = f"{num(cell.value, 3)} [{num(cell.ci_low, 3)}, {num(cell.ci_high, 3)}]"
+    return text if cell.reference is None else f"{text} (was {num(cell.reference, 3)})"
 
 
 def per_class_table(details: Mapping[str, Any]) -> Markup:
     """One row per class: support and share (current vs reference), precision, recall, one-vs-rest AUC."""
-    rows = pick(details, "per_class", default=[])
-    if not isinstance(rows, list) or not rows:
+    rows = class_rows(details)
+    if not rows:
         return Markup("")
     body, classes = [], []
-    for row in (r for r in rows if isinstance(r, Mapping)):
-        cells = [row.get(m) for m in ("precision", "recall", "roc_auc")]
-        degraded = any(isinstance(c, Mapping) and c.get("degraded") for c in cells)
-        share, ref_share = row.get("share"), row.get("reference_share")
+    for row in rows:
+        cells = [row.precision, row.recall, row.roc_auc]
+        degraded = any(c is not None and c.degraded for c in cells)
+        share, ref_share = row.share, row.reference_share
         body.append(
             [
-                el("b", str(row.get("class"))),
-                num(row.get("support")),
+                el("b", row.class_),
+                num(row.support),
                 pct(share) if ref_share is None else f"{pct(share)} (was {pct(ref_share)})",
                 *(_metric_cell(c) for c in cells),
                 el("b", "degraded") if degraded else "no",
@@ -51,7 +53,7 @@ def per_class_table(details: Mapping[str, Any]) -> Markup:
 def _confusion(title: str, matrix: Sequence[Sequence[Any]], labels: Sequence[str]) -> Markup:
     body = []
     for label, counts in zip(labels, matrix, strict=False):
-        values = [as_float(c) or 0.0 for c in counts] if isinstance(counts, list) else []
+        values = [as_float(c) or 0.0 for c in counts]
         total = sum(values) or 1.0
         body.append([el("b", str(label)), *(f"{num(c)} ({c / total:.0%})" for c in values)])
     headers = ["true \\ predicted", *labels]
@@ -62,37 +64,31 @@ def _confusion(title: str, matrix: Sequence[Sequence[Any]], labels: Sequence[str
 
 def confusion_matrices(details: Mapping[str, Any]) -> Markup:
     """The confusion matrix of the current window beside the reference's (row shares in brackets)."""
-    confusion, labels = pick(details, "confusion", default={}), pick(details, "classes", default=[])
-    if not isinstance(confusion, Mapping) or not isinstance(confusion.get("current"), list) or not labels:
+    found = confusion(details)
+    if found is None:
         return Markup("")
-    figures = [_confusion("current window", confusion["current"], labels)]
-    if isinstance(confusion.get("reference"), list):
-        figures.insert(0, _confusion("reference", confusion["reference"], labels))
+    matrices, labels = found
+    figures = [_confusion("current window", matrices.current, labels)]
+    if matrices.reference is not None:
+        figures.insert(0, _confusion("reference", matrices.reference, labels))
     return join([el("h3", "Confusion matrix"), el("div", *figures, class_="dw-grid")])
 
 
 def class_reliability_charts(details: Mapping[str, Any]) -> Markup:
     """One reliability diagram per class (one-vs-rest), current and reference."""
-    current = pick(details, "class_reliability", default={})
-    if not isinstance(current, Mapping) or not current:
+    current = class_reliability(details)
+    if not current:
         return Markup("")
-    reference = pick(details, "class_reliability_reference", default={})
-    reference = reference if isinstance(reference, Mapping) else {}
+    reference = class_reliability(details, "class_reliability_reference")
     charts = []
     for label, curve in current.items():
         series = [Series("perfect", [0.0, 1.0], [0.0, 1.0], color=REFERENCE, dashed=True)]
-        for caption, value, color, dashed in (
-            ("reference", reference.get(label), REFERENCE, False),
-            ("current", curve, CURRENT, False),
+        for caption, rel, color in (
+            ("reference", reference.get(label), REFERENCE),
+            ("current", curve, CURRENT),
         ):
-            rel = reliability(value)
             if rel is not None:
-                xs = [p if p is not None else 0.0 for p in rel.mean_predicted]
-                ys = [
-                    o if p is not None else None
-                    for p, o in zip(rel.mean_predicted, rel.fraction_positive, strict=True)
-                ]
-                series.append(Series(caption, xs, ys, color=color, dashed=dashed))
+                series.append(reliability_series(rel, caption, color, False, tips=False))
         chart = line_chart(
             series,
             title=f"class {label}: observed share vs predicted probability",

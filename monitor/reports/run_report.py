@@ -16,7 +16,7 @@ from pathlib import Path
 from checks.result import CheckResult, Finding, ModelRun, jsonable
 from checks.vocabulary import PERFORMANCE_CHECKS
 
-from .adapters import segment_rows, threshold_curve
+from .adapters import segment_rows, threshold_choice
 from .assets import badge, page, status_class
 from .data_sections import drift_section, latency_section, quality_section
 from .fmt import label, ms, num, when
@@ -125,8 +125,8 @@ def headline(result: CheckResult) -> str:
     if result.check == "segments":
         flagged = sum(bool(s.flagged) for s in segment_rows(result.details))
         return f"{flagged} segment{'s' if flagged != 1 else ''} flagged"
-    if result.check == "threshold" and (curve := threshold_curve(result.details)) is not None:
-        return f"proposed {num(curve.proposed, 3)} (now {num(curve.current, 3)})"
+    if result.check == "threshold" and (choice := threshold_choice(result.details)) is not None:
+        return f"proposed {num(choice.proposed, 3)} (now {num(choice.current, 3)})"
     worst = _worst_findings(result.findings)
     if worst:
         more = f" (+{len(worst) - 1} more)" if len(worst) > 1 else ""

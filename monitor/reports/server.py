@@ -253,16 +253,3 @@ def make_report_server(
     return ReportServer(
         Path(reports_dir), (host, port), request_timeout=request_timeout, max_connections=max_connections
     )
-
-
-def serve_reports(reports_dir: Path, host: str = "127.0.0.1", port: int = 8787) -> None:
-    """Serve ``reports_dir`` until interrupted."""
-    server = make_report_server(reports_dir, host, port)
-    host_bound, port_bound = server.server_address[:2]
-    log.info('Serving reports from "%s" on http://%s:%s/', reports_dir, host_bound, port_bound)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        log.info("Report server stopped")
-    finally:
-        server.server_close()

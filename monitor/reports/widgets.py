@@ -6,11 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from checks.details import ReliabilityCurve
 from checks.result import CheckResult, Finding, ModelRun
 from checks.vocabulary import METRICS
 
+from .adapters import floats, resamples
 from .fmt import as_float, label, num, pvalue
 from .markup import Markup, el, join
+from .svg import Series
 
 
 def table(
@@ -58,8 +61,7 @@ def _resamples(finding: Finding, results: Sequence[CheckResult]) -> int | None:
     if "bootstrap" not in str(finding.evidence.get("test", "")):
         return None
     holder = next((r for r in results if any(f is finding for f in r.findings)), None)
-    b = as_float(holder.details.get("n_resamples")) if holder is not None else None
-    return int(b) if b else None
+    return resamples(holder.details) if holder is not None else None
 
 
 def findings_table(findings: Sequence[Finding], *, results: Sequence[CheckResult] = ()) -> Markup:
@@ -126,3 +128,20 @@ def metric_of(run: ModelRun, check: str, key: str) -> float | None:
 
 def epoch(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def reliability_series(
+    rel: ReliabilityCurve, caption: str, color: str, dashed: bool, *, tips: bool = True
+) -> Series:
+    """A reliability curve as a chart line (an empty bin drawn as a gap)."""
+    predicted, observed, count = floats(rel.mean_predicted), floats(rel.fraction_positive), floats(rel.count)
+    xs = [p if p is not None else 0.0 for p in predicted]
+    ys = [o if p is not None else None for p, o in zip(predicted, observed, strict=True)]
+    if not tips:
+        return Series(caption, xs, ys, color=color, dashed=dashed)
+    notes = [
+        f"{caption}: predicted {num(p, 3)}, observed {num(o, 3)}"
+        + (f", n={num(count[i])}" if i < len(count) else "")
+        for i, (p, o) in enumerate(zip(predicted, observed, strict=True))
+    ]
+    return Series(caption, xs, ys, color=color, dashed=dashed, tips=notes)

@@ -22,9 +22,10 @@ datetime.timedelta(days=2, seconds=3600)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -65,6 +66,15 @@ def overdue_after(model: ModelConfig, daemon: DaemonConfig) -> timedelta:
     return 2 * model.window.nominal + daemon.misfire_grace_time
 
 
+def job_id(kind: JobKind, model: str | None = None) -> str:
+    """``<kind>:<model>``, or the kind alone for a daemon-wide job.
+
+    >>> job_id("check", "fraud"), job_id("dispatch")
+    ('check:fraud', 'dispatch')
+    """
+    return kind if model is None else f"{kind}:{model}"
+
+
 def job_specs(config: Config) -> list[JobSpec]:
     """Every job the config asks for, models first (in config order)."""
     tz = config.daemon.timezone
@@ -72,32 +82,13 @@ def job_specs(config: Config) -> list[JobSpec]:
     for model in config.models:
         interval = ingest_interval(model)
         if interval is not None:
-            specs.append(
-                JobSpec(
-                    f"ingest:{model.name}",
-                    "ingest",
-                    model.name,
-                    IntervalTrigger(seconds=_seconds(interval), timezone=tz),
-                )
-            )
-        specs.append(JobSpec(f"check:{model.name}", "check", model.name, model.cron_trigger(tz)))
+            trigger = IntervalTrigger(seconds=_seconds(interval), timezone=tz)
+            specs.append(JobSpec(job_id("ingest", model.name), "ingest", model.name, trigger))
+        specs.append(JobSpec(job_id("check", model.name), "check", model.name, model.cron_trigger(tz)))
     daemon = config.daemon
-    specs.append(
-        JobSpec(
-            "dispatch",
-            "dispatch",
-            None,
-            IntervalTrigger(seconds=_seconds(daemon.dispatch_interval), timezone=tz),
-        )
-    )
-    specs.append(
-        JobSpec(
-            "retention",
-            "retention",
-            None,
-            IntervalTrigger(seconds=_seconds(daemon.retention_interval), timezone=tz),
-        )
-    )
+    for kind, every in (("dispatch", daemon.dispatch_interval), ("retention", daemon.retention_interval)):
+        trigger = IntervalTrigger(seconds=_seconds(every), timezone=tz)
+        specs.append(JobSpec(job_id(kind), kind, None, trigger))
     return specs
 
 
@@ -117,3 +108,61 @@ def make_scheduler(daemon: DaemonConfig) -> BackgroundScheduler:
         },
         timezone=daemon.timezone,
     )
+
+
+def schedule(
+    scheduler: BackgroundScheduler,
+    specs: list[JobSpec],
+    jobs: Mapping[str, Callable[..., Any]],
+    *,
+    run_now: Callable[[JobSpec], bool],
+    grace: timedelta,
+) -> None:
+    """Add (or replace) the jobs of ``specs``, those ``run_now`` says at once; remove the others.
+
+    Each runs the function ``jobs`` has for its kind, with its model as the argument (if any).
+    """
+    misfire = int(max(1.0, grace.total_seconds()))
+    now = datetime.now(UTC)
+    for spec in specs:
+        extra: dict[str, Any] = {"next_run_time": now} if run_now(spec) else {}
+        scheduler.add_job(
+            jobs[spec.kind],
+            spec.trigger,
+            args=() if spec.model is None else (spec.model,),
+            id=spec.id,
+            name=spec.id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=misfire,
+            **extra,
+        )
+    keep = {s.id for s in specs}
+    for job in scheduler.get_jobs():
+        if job.id not in keep:
+            job.remove()
+
+
+def run_soon(scheduler: BackgroundScheduler, job_id: str, delay: timedelta = timedelta(0)) -> None:
+    """Move a scheduled job's next run earlier, to now + ``delay`` (no-op for an unknown job)."""
+    job = scheduler.get_job(job_id)
+    if job is None:
+        return
+    at = datetime.now(UTC) + delay
+    if job.next_run_time is None or at < job.next_run_time:
+        job.modify(next_run_time=at)
+
+
+def ago(delta: timedelta) -> str:
+    """A duration as people read it in a reason.
+
+    >>> ago(timedelta(seconds=90)), ago(timedelta(hours=5)), ago(timedelta(days=3))
+    ('90s', '5.0h', '3.0d')
+    """
+    seconds = int(delta.total_seconds())
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.1f}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds}s"

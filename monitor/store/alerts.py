@@ -19,11 +19,13 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Index,
     Integer,
     String,
     Table,
     Text,
+    func,
     select,
     update,
 )
@@ -237,3 +239,10 @@ def load_log_entry(conn: Connection, receiver: str, key: str) -> LogEntry | None
         return None
     firing = {fp: FiringMark(sev, datetime.fromisoformat(since)) for fp, (sev, since) in row.firing.items()}
     return LogEntry(firing=firing, sent_at=row.sent_at)
+
+
+def pending_notifications(engine: Engine) -> int:
+    """Alert notifications waiting in the outbox."""
+    with engine.connect() as conn:
+        query = select(func.count()).select_from(alert_outbox).where(alert_outbox.c.status == "pending")
+        return int(conn.execute(query).scalar_one())

@@ -151,6 +151,11 @@ class Store:
     def outcomes(self, model: str) -> Table:
         return self._md.tables[schema.outcome_table_name(model)]
 
+    def ping(self) -> None:
+        """``SELECT 1``: raises what the driver raises when the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
     def dispose(self) -> None:
         self.engine.dispose()
 

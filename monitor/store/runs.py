@@ -165,11 +165,27 @@ def fail_run(engine: Engine, claim: RunClaim, error: str, *, now: datetime) -> N
         )
 
 
-def last_window_end(engine: Engine, model: str) -> datetime | None:
-    """End of the newest window recorded for ``model`` (any state)."""
+def last_finished(engine: Engine) -> dict[str, datetime]:
+    """When each model's newest finished run ended, by any replica."""
     with engine.connect() as conn:
-        value = conn.execute(select(func.max(runs.c.window_end)).where(runs.c.model == model)).scalar()
-    return None if value is None else aware_utc(value)
+        rows = conn.execute(
+            select(runs.c.model, func.max(runs.c.finished_at))
+            .where(runs.c.state == "done")
+            .group_by(runs.c.model)
+        ).all()
+    return {model: aware_utc(finished) for model, finished in rows if finished is not None}
+
+
+def newest_done_window(engine: Engine, model: str) -> tuple[datetime, datetime] | None:
+    """``(start, end)`` of the newest window of ``model`` checked to the end, by any replica."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(runs.c.window_start, runs.c.window_end)
+            .where(runs.c.model == model, runs.c.state == "done")
+            .order_by(runs.c.window_end.desc())
+            .limit(1)
+        ).first()
+    return None if row is None else (aware_utc(row.window_start), aware_utc(row.window_end))
 
 
 def checked_window_ends(
