@@ -4,6 +4,7 @@
     .venv/bin/python bench/daemon.py --only startup        # start to /readyz 200, RSS, idle CPU
     .venv/bin/python bench/daemon.py --only cycle --models 10 --rows 100000
     .venv/bin/python bench/daemon.py --only cycle --profile /tmp/cycle.prof   # cProfile of the cycle
+    .venv/bin/python bench/daemon.py --only cycle --workers 2   # jobs in a pool, as the scheduler runs them
     .venv/bin/python bench/daemon.py --only soak --cycles 100
 
 - ``startup``: ``python -m monitor --config ... run`` as a subprocess with ``--models``
@@ -12,7 +13,9 @@
   seconds of idling.
 - ``cycle``: ``--models`` models with a fixed one-day reference and one due one-day window
   of ``--rows`` rows each (so 2 x rows per model), every check enabled; the time of one check
-  job per model (what the scheduler runs) and of the whole cycle.
+  job per model (what the scheduler runs) and of the whole cycle. By default the jobs run one
+  after another; ``--workers N`` runs them in a pool of N threads, as the daemon's scheduler
+  does (its pool has ``monitor.service.scheduling.WORKERS`` threads; on 2 cores, 2 is enough).
 - ``soak``: one model with hourly windows of ``--soak-rows`` rows; ``--cycles`` check jobs,
   the injected clock one window further each time; RSS every tenth cycle.
 
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -191,7 +195,9 @@ def _cpu_self() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bench_cycle(models: int, rows: int, profile: str | None = None) -> list[tuple[str, str]]:
+def bench_cycle(
+    models: int, rows: int, profile: str | None = None, workers: int = 1
+) -> list[tuple[str, str]]:
     from monitor.config import load_config
     from monitor.service.daemon import Daemon
 
@@ -212,17 +218,20 @@ def bench_cycle(models: int, rows: int, profile: str | None = None) -> list[tupl
                 )
                 ingest(store, model, frame, now)
         load = time.perf_counter() - t0
-        times = []
         profiler = cProfile.Profile() if profile else None
         load_start = os.getloadavg()[0]
         cpu0, t0 = _cpu_self(), time.perf_counter()
         if profiler:
             profiler.enable()
-        for model in config.models:
+
+        def job(name: str) -> float:
             t = time.perf_counter()
-            done = daemon.check_job(model.name)
+            done = daemon.check_job(name)
             assert done is not None and len(done) == 2, done  # the reference day and the current day
-            times.append(time.perf_counter() - t)
+            return time.perf_counter() - t
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            times = list(pool.map(job, [model.name for model in config.models]))
         if profiler:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -230,10 +239,11 @@ def bench_cycle(models: int, rows: int, profile: str | None = None) -> list[tupl
         load_end = os.getloadavg()[0]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         daemon.shutdown(timedelta(seconds=5))
+    how = f"{workers} jobs at a time" if workers > 1 else "one model after another"
     return [
         ("models x rows per window", f"{models} x {rows:,}"),
         ("ingest (not part of the cycle)", f"{load:.1f} s"),
-        ("full cycle, one model after another", f"{total:.1f} s"),
+        (f"full cycle, {how}", f"{total:.1f} s"),
         ("full cycle, CPU (user + system)", f"{cpu:.1f} s"),
         ("load average (1 min) at start / end", f"{load_start:.2f} / {load_end:.2f}"),
         ("first model (includes importing the check stack)", f"{times[0]:.1f} s"),
@@ -296,6 +306,7 @@ def main() -> None:
     parser.add_argument("--soak-rows", type=int, default=2_000)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--profile", metavar="PATH", help="cProfile the cycle into PATH")
+    parser.add_argument("--workers", type=int, default=1, help="check jobs at a time in the cycle")
     args = parser.parse_args()
     parts = args.only or ["startup", "cycle", "soak"]
     results = {}
@@ -304,7 +315,7 @@ def main() -> None:
         if "startup" in parts:
             results["startup"] = bench_startup(args.models, args.idle)
         if "cycle" in parts:
-            results["cycle"] = bench_cycle(args.models, args.rows, args.profile)
+            results["cycle"] = bench_cycle(args.models, args.rows, args.profile, args.workers)
         if "soak" in parts:
             results["soak"] = bench_soak(args.cycles, args.soak_rows)
     if args.json:
