@@ -282,7 +282,7 @@ DriftMethod = Annotated[str, AfterValidator(_drift_method)]
 
 class ColumnDriftConfig(_Strict):
     method: DriftMethod | None = None
-    threshold: float | None = None
+    threshold: float | None = Field(default=None, gt=0)
 
 
 class DriftConfig(_Strict):
@@ -290,7 +290,7 @@ class DriftConfig(_Strict):
     method: DriftMethod | None = Field(
         default=None, description="Method for every column; None picks per column."
     )
-    threshold: float | None = None
+    threshold: float | None = Field(default=None, gt=0)
     drift_share: float = Field(default=0.5, gt=0, le=1)
     fdr: float = Field(default=0.05, gt=0, lt=1)
     columns: dict[str, ColumnDriftConfig] = Field(default_factory=dict)

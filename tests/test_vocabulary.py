@@ -98,3 +98,18 @@ def test_an_alert_route_matching_an_unknown_check_is_rejected(tmp_path, capsys) 
     assert main(["--config", str(path), "validate"]) == 2
     err = capsys.readouterr().err
     assert "alerts.route.routes[0].match: unknown check 'calibraton' (did you mean 'calibration'?)" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ("[models.drift]\nthreshold = 0.0", "models[0].drift.threshold"),
+        ("[models.drift.columns.amount]\nthreshold = -0.1", "models[0].drift.columns.amount.threshold"),
+    ],
+)
+def test_validate_rejects_a_drift_threshold_the_check_refuses(tmp_path, capsys, extra, path) -> None:
+    """``column_drift`` refuses a threshold <= 0: validate says so, not every check job of the daemon."""
+    config = tmp_path / "config.toml"
+    config.write_text(MODEL.format(segments="[]", extra=extra), encoding="utf-8")
+    assert main(["--config", str(config), "validate"]) == 2
+    assert f"{config.name}: {path}" in capsys.readouterr().err
