@@ -101,7 +101,9 @@ def test_a_trailing_reference_is_kept_per_span_and_the_cache_is_bounded(
         model = config.models[0]
         for day in range(4):
             put(store, model, traffic(day, N))
-        cache = ReferenceCache(max_entries=2)
+        one = ReferenceCache()
+        one.load(store, model, START + 2 * DAY, now=START + 5 * DAY)
+        cache = ReferenceCache(max_bytes=one.weight * 5 // 2)  # room for two spans of this size
         for start in (START + 2 * DAY, START + 3 * DAY, START + 2 * DAY, START + 3 * DAY):
             cache.load(store, model, start, now=START + 5 * DAY)
         assert (cache.misses, cache.hits, len(cache)) == (2, 2, 2)
@@ -109,7 +111,7 @@ def test_a_trailing_reference_is_kept_per_span_and_the_cache_is_bounded(
         cache.load(store, model, START + 2 * DAY, now=START + 5 * DAY)
         assert (cache.misses, cache.hits, len(cache)) == (4, 2, 2)
 
-        small = ReferenceCache(max_rows=N)  # a reference larger than the bound is not kept
+        small = ReferenceCache(max_bytes=one.weight - 1)  # a reference heavier than the bound is not kept
         small.load(store, model, START + 2 * DAY, now=START + 5 * DAY)
         assert len(small) == 0
     finally:

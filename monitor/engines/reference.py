@@ -155,6 +155,10 @@ def load_reference(
     return Reference(frame=frame, description=description)
 
 
+#: What the process-wide reference cache may hold (bytes of pandas frames).
+DEFAULT_MAX_BYTES = 512 * 2**20
+
+
 class ReferenceCache:
     """The last loaded period and trailing references, reused while their stored rows are unchanged.
 
@@ -162,19 +166,20 @@ class ReferenceCache:
     sample size, and is valid while :func:`monitor.store.windows.span_version` of the span
     (row and label counts, newest ``ingested_at``, score and label sums) is unchanged: late
     labels for reference rows, new or replaced rows, or a deletion read the reference again.
-    A reloaded configuration that changes a model misses. At most ``max_entries`` references
-    and ``max_rows`` rows in all are kept (least recently used first out): a reference of
-    100,000 rows with a few features holds about 20 MB of RSS. With more models than entries,
-    the windows of one job still share their reference; the next cycle reads it again. File
+    A reloaded configuration that changes a model misses. The frames kept weigh at most
+    ``max_bytes`` in all (pandas' deep memory usage; least recently used first out): a
+    reference of 100,000 rows with 25 features weighs some 20 to 40 MB (more with text
+    columns), so the default keeps a dozen or more, enough for every model of a daemon to find
+    its own on the next cycle. (A bound by entries would not: jobs visit models in turn, so with more models than
+    entries every lookup would miss.) A reference heavier than the bound is not kept. File
     references have their own cache (by path and modification time) and are not kept here.
     """
 
-    def __init__(self, max_entries: int = 4, max_rows: int = 1_000_000) -> None:
-        self.max_entries = max_entries
-        self.max_rows = max_rows
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Reference]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Reference, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -210,17 +215,20 @@ class ReferenceCache:
                 self.hits += 1
                 return _copy(entry[1])
         reference = load_reference(store, model, current_start, now=now, timezone=timezone, max_rows=max_rows)
+        weight = int(reference.frame.memory_usage(deep=True).sum())
         with self._lock:
             self.misses += 1
             self._entries.pop(key, None)
-            if len(reference.frame) <= self.max_rows:
-                self._entries[key] = (version, _copy(reference))
-            while len(self._entries) > self.max_entries or self._rows() > self.max_rows:
+            if weight <= self.max_bytes:
+                self._entries[key] = (version, _copy(reference), weight)
+            while self.weight > self.max_bytes:
                 self._entries.popitem(last=False)
         return reference
 
-    def _rows(self) -> int:
-        return sum(len(ref.frame) for _, ref in self._entries.values())
+    @property
+    def weight(self) -> int:
+        """Bytes held by the kept frames."""
+        return sum(entry[2] for entry in self._entries.values())
 
 
 def _copy(reference: Reference) -> Reference:
