@@ -124,3 +124,22 @@ def test_spark_model_through_backfill_check_and_daemon_matches_duckdb(tmp_path: 
         daemon.shutdown(timedelta(seconds=1))
     assert [r.window_end for r in done] == [START + 7 * DAY]
     assert done[0].check("drift").status == "skipped"  # no predictions on day 6
+
+
+def test_a_session_being_started_elsewhere_is_waited_for_boundedly(tmp_path: Path) -> None:
+    from monitor.engines import spark_engine
+    from monitor.engines.base import InPlaceError
+
+    remote = {"engine": "spark", "remote": "sc://h:1/;token=s3cret", "predictions": "data/predictions"}
+    config = make_config("sqlite://", tmp_path, [model_dict(data=remote)])
+    model = config.models[0]
+    with spark_engine._LOCK:  # another thread is starting a session
+        with pytest.raises(spark_engine.SessionTimeout, match="no Spark session after 0.01 s") as err:
+            spark_engine.spark_session(model.data, wait=0.01)
+        assert "s3cret" not in str(err.value)
+        spark_engine.SESSION_WAIT_SECONDS, saved = 0.01, spark_engine.SESSION_WAIT_SECONDS
+        try:
+            with pytest.raises(InPlaceError, match='model "fraud"'):
+                spark_engine.SparkEngine(model, model.data)
+        finally:
+            spark_engine.SESSION_WAIT_SECONDS = saved
