@@ -104,3 +104,16 @@ def test_runner_uses_pushdown_and_samples_large_windows(stored, tmp_path):
     assert drift.metrics["pushdown"] is True and drift.metrics["n_current"] == 3000
     assert run.check("data_quality").metrics  # ran on the sample
     assert run.reference["sampled_fraction"] == pytest.approx(1500 / 9000, rel=1e-3)
+
+
+def test_a_sampled_window_read_is_the_hash_sample_every_engine_picks(stored):
+    from checks.drift.window_summary import in_hash_sample
+
+    store, model = stored
+    span = (START + timedelta(days=3), START + timedelta(days=4))
+    full = read_window(store, model, *span)
+    sample = read_window(store, model, *span, fraction=0.25)
+    keep = in_hash_sample(full["event_id"], 0.25)
+    assert 0.2 < keep.mean() < 0.3
+    assert sample["event_id"].tolist() == full["event_id"][keep].tolist()
+    pd.testing.assert_frame_equal(read_window(store, model, *span, fraction=0.25), sample)  # a re-check

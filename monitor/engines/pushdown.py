@@ -16,8 +16,9 @@ load it. Instead:
   (statistic within a bin's share of the exact one, conservative p-value) with the binned
   Wasserstein distance as effect size (see :mod:`checks.drift.binned`). Label drift is not
   computed here.
-- **The other checks** run on a uniform random sample of the window of ``sample_rows``
-  rows (``random() < p`` with a seed per window, so a re-run samples the same rows). With
+- **The other checks** run on the hash sample of ``sample_rows`` rows of the window
+  (``md5`` of the event id, :mod:`checks.drift.window_summary`: the rows the in-place engines
+  pick, and the same rows on a re-check). With
   500,000 rows a share is within ±0.0014 and a p95 latency within about ±0.1 percentile
   points of the full window (95% confidence).
 """
