@@ -266,3 +266,39 @@ def test_a_file_reference_gives_the_same_drift_as_the_same_rows_in_place(tmp_pat
         assert file[name]["histogram"] == trailing[name]["histogram"], name
         assert file[name]["drifted"] == trailing[name]["drifted"]
     assert file["amount"]["drifted"]
+
+
+def test_latency_quantiles_of_a_window_are_exact_in_duckdb(tmp_path: Path) -> None:
+    in_place, _ = configs(tmp_path)
+    model = in_place.models[0]
+    frame = pd.read_parquet(tmp_path / "data" / "predictions" / "day=3")
+    values = frame["latency_ms"].to_numpy(dtype=float)
+    with open_engine(model) as engine:
+        got = engine.latency(START + 3 * DAY, START + 4 * DAY)
+        empty = engine.latency(START + 4 * DAY, START + 5 * DAY)
+    expected = np.percentile(values, [50, 95, 99])
+    assert [got["p50_ms"], got["p95_ms"], got["p99_ms"]] == pytest.approx(expected, rel=1e-12)
+    assert got["max_ms"] == values.max() and got["quantile_rank_error"] == 0.0
+    assert empty == {
+        "p50_ms": None,
+        "p95_ms": None,
+        "p99_ms": None,
+        "max_ms": None,
+        "quantile_rank_error": 0.0,
+    }
+
+
+def test_a_sampled_in_place_window_reports_its_exact_latency_quantiles(tmp_path: Path) -> None:
+    in_place, _ = configs(tmp_path)
+    config = in_place.model_copy(update={"store": in_place.store.model_copy(update={"sample_rows": 500})})
+    frame = pd.read_parquet(tmp_path / "data" / "predictions" / "day=3")
+    store = open_store(config)
+    try:
+        run = Runner(store, config, clock=lambda: NOW).check_window(config.models[0], START + 4 * DAY)
+    finally:
+        store.dispose()
+    assert run is not None
+    latency = run.check("latency").metrics
+    assert latency["n"] < 1500  # the other figures are the sample's
+    assert latency["p95_ms"] == pytest.approx(np.percentile(frame["latency_ms"], 95), rel=1e-12)
+    assert latency["quantile_rank_error"] == 0.0

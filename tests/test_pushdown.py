@@ -30,6 +30,7 @@ def frame(day: int, n: int, *, seed: int, shift: float = 0.0) -> pd.DataFrame:
             "amount": rng.normal(100 + shift * 10, 10, n).round(3),
             "age": np.where(rng.random(n) < 0.05, np.nan, rng.integers(18, 90, n)),
             "country": rng.choice(["US", "DE", "FR", "BR"], n, p=[0.4, 0.3, 0.2, 0.1 + 0.0]),
+            "latency_ms": rng.gamma(2.0, 10.0, n).round(2),
         }
     )
 
@@ -104,6 +105,10 @@ def test_runner_uses_pushdown_and_samples_large_windows(stored, tmp_path):
     assert drift.metrics["pushdown"] is True and drift.metrics["n_current"] == 3000
     assert run.check("data_quality").metrics  # ran on the sample
     assert run.reference["sampled_fraction"] == pytest.approx(1500 / 9000, rel=1e-3)
+    latency = run.check("latency").metrics  # quantiles over every row, exactly; the rest sampled
+    window = read_window(store, model, START + timedelta(days=3), START + timedelta(days=4))
+    assert latency["n"] < 3000 and latency["quantile_rank_error"] == 0.0
+    assert latency["p99_ms"] == pytest.approx(np.percentile(window["latency_ms"], 99), rel=1e-12)
 
 
 def test_a_sampled_window_read_is_the_hash_sample_every_engine_picks(stored):

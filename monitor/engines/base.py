@@ -112,6 +112,14 @@ class InPlaceEngine(ABC):
         category_rows = self.rows(query) if query else []
         return sql.window_summary(numeric_row, category_rows, list(numeric), list(categorical), edges)
 
+    def latency(self, start: datetime, end: datetime) -> dict[str, float | None]:
+        """The window's latency quantiles where it lives (:func:`monitor.engines.sql.latency_query`)."""
+        assert self.model.latency_column is not None
+        query = sql.latency_query(
+            self.dialect, self.source("predictions"), self._where(start, end), self.model.latency_column
+        )
+        return sql.window_latency(self.dialect, self.rows(query)[0])
+
     def column_sample(
         self, start: datetime, end: datetime, columns: Mapping[str, str], fraction: float
     ) -> dict[str, np.ndarray]:

@@ -172,6 +172,17 @@ def window_summary(
     return WindowSummary(rows=rows, numeric=numeric, categorical=cats)
 
 
+def latency_quantiles(store: Store, model: ModelConfig, span: Span) -> dict[str, float | None]:
+    """Exact p50, p95, p99 and max latency of a stored window (``percentile_cont``)."""
+    table = store.events(model.name)
+    with store.engine.connect() as conn:
+        source = conn.dialect.identifier_preparer.format_table(table)
+        query = sql.latency_query(sql.POSTGRESQL, source, "{where}", "latency_ms")
+        query = query.replace(":", "\\:").replace("{where}", _where(conn, table))
+        row = conn.execute(text(query), _params(span)).one()
+    return sql.window_latency(sql.POSTGRESQL, row)
+
+
 def sql_drift(
     store: Store,
     model: ModelConfig,

@@ -9,7 +9,9 @@
 - **The other checks** (quality, latency, the label checks) run on the hash sample of
   ``[store] sample_rows`` rows of each window, joined with its outcomes in the engine and
   validated like ingested rows; with a window under ``sample_rows`` rows that is the whole
-  window, so the results are those of the in-memory path.
+  window, so the results are those of the in-memory path. A sampled window's latency
+  quantiles come from the engine over every row (exact in DuckDB; Spark's
+  ``percentile_approx`` with its rank error in the result).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class InPlaceWindow:
     reference: Reference
     current: pd.DataFrame
     drift: CheckResult | None
+    #: Latency quantiles of the whole window when ``current`` is a sample of it.
+    latency: dict[str, float | None] | None = None
 
 
 def read_in_place(
@@ -79,7 +83,10 @@ def read_in_place(
         drift = None
         if model.drift.enabled and counts.predictions and len(reference.frame):
             drift = drift_in_place(engine, model, reference, span, (start, end), current)
-    return InPlaceWindow(counts=counts, reference=reference, current=current, drift=drift)
+        latency = None
+        if model.latency.enabled and model.latency_column and counts.predictions > sample_rows:
+            latency = engine.latency(start, end)
+    return InPlaceWindow(counts=counts, reference=reference, current=current, drift=drift, latency=latency)
 
 
 def _sampled(
