@@ -302,3 +302,53 @@ def test_a_sampled_in_place_window_reports_its_exact_latency_quantiles(tmp_path:
     assert latency["n"] < 1500  # the other figures are the sample's
     assert latency["p95_ms"] == pytest.approx(np.percentile(frame["latency_ms"], 95), rel=1e-12)
     assert latency["quantile_rank_error"] == 0.0
+
+
+def test_reference_summaries_are_kept_in_the_store_until_the_reference_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.engines import window
+    from monitor.engines.base import InPlaceEngine
+    from monitor.store.schema import summary_cache
+
+    in_place, _ = configs(tmp_path)
+    model = in_place.models[0]
+    scans: list[tuple] = []
+    summarise = InPlaceEngine.summarise
+    monkeypatch.setattr(
+        InPlaceEngine, "summarise", lambda self, *a: scans.append(a[:2]) or summarise(self, *a)
+    )
+
+    def drift(day: int):  # type: ignore[no-untyped-def]
+        store = open_store(in_place)  # a new store each time: a restarted process
+        try:
+            with open_engine(model) as engine:
+                span, cur = (
+                    (START + (day - 3) * DAY, START + day * DAY),
+                    (START + day * DAY, START + (day + 1) * DAY),
+                )
+                empty = pd.DataFrame({"label": pd.Series(dtype=float)})
+                ref = window.Reference(empty, {})
+                return window.drift_in_place(engine, model, ref, span, cur, empty, cache=store, now=NOW)
+        finally:
+            store.dispose()
+
+    first = drift(3)
+    reference_scans = [s for s in scans if s[0] == START]
+    assert len(reference_scans) == 2  # the edges' moments, then the summary
+    scans.clear()
+    again = drift(3)
+    assert [s[0] for s in scans] == [START + 3 * DAY]  # only the current window
+    assert again.details["columns"] == first.details["columns"]
+
+    # the reference changes (a late file for day 1): summarised again, and the cache follows
+    extra = pd.read_parquet(tmp_path / "data" / "predictions" / "day=1").assign(id=lambda f: "x" + f["id"])
+    extra.to_parquet(tmp_path / "data" / "predictions" / "day=1" / "part-1.parquet", index=False)
+    scans.clear()
+    changed = drift(3)
+    assert [s[0] for s in scans] == [START, START, START + 3 * DAY]
+    assert changed.metrics["n_reference"] == first.metrics["n_reference"] + len(extra)
+    store = open_store(in_place)
+    with store.engine.connect() as conn:
+        assert conn.execute(summary_cache.select()).all()[0].model == "fraud"
+    store.dispose()

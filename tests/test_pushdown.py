@@ -122,3 +122,23 @@ def test_a_sampled_window_read_is_the_hash_sample_every_engine_picks(stored):
     assert 0.2 < keep.mean() < 0.3
     assert sample["event_id"].tolist() == full["event_id"][keep].tolist()
     pd.testing.assert_frame_equal(read_window(store, model, *span, fraction=0.25), sample)  # a re-check
+
+
+def test_the_reference_summary_is_kept_in_the_store_until_its_rows_change(stored, monkeypatch):
+    from monitor.engines import pushdown
+
+    store, model = stored
+    ref, cur = (
+        Span(START, START + timedelta(days=3)),
+        Span(START + timedelta(days=3), START + timedelta(days=4)),
+    )
+    scans = []
+    summarise = pushdown._reference_summary
+    monkeypatch.setattr(pushdown, "_reference_summary", lambda *a: scans.append(a[2]) or summarise(*a))
+    first = sql_drift(store, model, ref, cur, now=NOW)
+    again = sql_drift(store, model, ref, cur, now=NOW)  # e.g. a `driftwatch check` in another process
+    assert scans == [ref] and again.details["columns"] == first.details["columns"]
+    ingest_frame(store, model, "predictions", frame(2, 500, seed=7).assign(id=lambda f: "late-" + f["id"]),
+                 source="t", now=NOW)  # fmt: skip
+    changed = sql_drift(store, model, ref, cur, now=NOW)
+    assert scans == [ref, ref] and changed.metrics["n_reference"] == first.metrics["n_reference"] + 500

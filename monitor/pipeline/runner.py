@@ -283,7 +283,11 @@ class Runner:
             return outcome
         ref_start, ref_end = reference_span(model, claim.window_start, self.tz)
         drift = sql_drift(
-            self.store, model, Span(ref_start, ref_end), Span(claim.window_start, claim.window_end)
+            self.store,
+            model,
+            Span(ref_start, ref_end),
+            Span(claim.window_start, claim.window_end),
+            now=self.clock(),
         )
         checks = [drift if c.check == "drift" else c for c in outcome.checks]
         return replace(outcome, checks=checks)
