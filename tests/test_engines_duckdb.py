@@ -352,3 +352,28 @@ def test_reference_summaries_are_kept_in_the_store_until_the_reference_changes(
     with store.engine.connect() as conn:
         assert conn.execute(summary_cache.select()).all()[0].model == "fraud"
     store.dispose()
+
+
+def test_windows_waiting_for_labels_are_counted_through_one_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.engines
+    from monitor.pipeline import due
+
+    in_place, _ = configs(tmp_path)
+    model = in_place.models[0]
+    ends = [START + d * DAY for d in (1, 2, 3, 4)]
+    # runs of days 0-3 waiting for labels at a coverage below maturity; the label wait not over
+    monkeypatch.setattr(
+        due, "runs_awaiting_labels", lambda engine, name: [(i, e, 0.0) for i, e in enumerate(ends)]
+    )
+    opened = []
+    real = monitor.engines.open_engine
+    monkeypatch.setattr(monitor.engines, "open_engine", lambda m: opened.append(m.name) or real(m))
+    store = open_store(in_place)
+    try:
+        relabel = due.windows_with_new_labels(store, in_place, model, START + 5 * DAY)
+    finally:
+        store.dispose()
+    assert opened == ["fraud"]
+    assert relabel == [0, 1, 2, 3]  # 90% of each day is labelled: mature now
