@@ -170,7 +170,8 @@ def _reference_summary(
     assert model.data is not None
     key = ""
     if cache is not None:
-        version = engine.version(*span, next(iter(numeric.values()), None))
+        summed = numeric.get("score") or numeric.get("prediction") or next(iter(numeric.values()), None)
+        version = engine.version(*span, summed)
         key = summary_key(model.data.model_dump(), numeric, categorical, version)
         stored = load_summary(cache, model.name, *span, key)
         if stored is not None:
