@@ -84,7 +84,7 @@ def window_overlap(reference: tuple[datetime, datetime], window: tuple[datetime,
 
     A window inside its own reference is partly compared with itself: a shift there is diluted.
 
-    >>> from datetime import timedelta
+    >>> from datetime import UTC, timedelta
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
     >>> window_overlap((t, t + timedelta(days=7)), (t + timedelta(days=6), t + timedelta(days=8)))
     {'overlaps_window': True, 'overlap_share': 0.5}
