@@ -36,6 +36,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,8 @@ def latency_check(
     min_throughput_per_min: float | None = None,
     min_relative_increase: float = 0.2,
     alpha: float = 0.01,
+    window_quantiles: Mapping[str, float | None] | None = None,
+    quantile_rank_error: float = 0.0,
 ) -> CheckResult:
     """Latency percentiles, error rate and throughput of the current window against SLOs and a reference.
 
@@ -128,13 +131,21 @@ def latency_check(
         Materiality of a regression versus the reference (0.2: 20% slower / more errors).
     alpha : float, default=0.01
         Level of the one-sided regression tests.
+    window_quantiles : mapping of str to float, optional
+        ``p50_ms``, ``p95_ms``, ``p99_ms`` and ``max_ms`` of the whole window when
+        ``current_latency_ms`` is a sample of it (computed where the window lives): they
+        replace the sample's in the metrics and the SLO findings.
+    quantile_rank_error : float, default=0.0
+        Rank error of ``window_quantiles`` as a share of the window's requests (0: exact;
+        ``1 / accuracy`` for Spark's ``percentile_approx``), reported with them.
 
     Returns
     -------
     CheckResult
         ``check="latency"``; metrics ``p50_ms, p95_ms, p99_ms, max_ms, error_rate,
-        throughput_per_min, n, n_errors`` and their ``reference_`` counterparts; findings
-        with subject ``"latency:p95"``, ``"errors"`` or ``"throughput"``.
+        throughput_per_min, n, n_errors`` and their ``reference_`` counterparts (with
+        ``window_quantiles``: ``quantile_rank_error`` too); findings with subject
+        ``"latency:p95"``, ``"errors"`` or ``"throughput"``.
     """
     func = "latency_check"
     check_interval("window_seconds", window_seconds, func, low=0.0, closed="neither")
@@ -151,6 +162,12 @@ def latency_check(
         check_interval("min_throughput_per_min", min_throughput_per_min, func, low=0.0)
     cur, n, n_err = _requests(current_latency_ms, current_errors, "current_latency_ms", func)
     metrics: dict[str, Any] = {**_summary(cur, n, n_err, window_seconds), "n": n, "n_errors": n_err}
+    if window_quantiles is not None:
+        check_interval("quantile_rank_error", quantile_rank_error, func, low=0.0, high=1.0)
+        metrics.update(
+            {key: window_quantiles.get(key) for key in (*(f"{q}_ms" for q in QUANTILES), "max_ms")}
+        )
+        metrics["quantile_rank_error"] = quantile_rank_error
     findings: list[Finding] = []
     ref: np.ndarray | None = None
     if reference_latency_ms is not None:

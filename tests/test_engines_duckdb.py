@@ -267,3 +267,114 @@ def test_a_file_reference_gives_the_same_drift_as_the_same_rows_in_place(tmp_pat
         assert file[name]["histogram"] == trailing[name]["histogram"], name
         assert file[name]["drifted"] == trailing[name]["drifted"]
     assert file["amount"]["drifted"]
+
+
+def test_latency_quantiles_of_a_window_are_exact_in_duckdb(tmp_path: Path) -> None:
+    in_place, _ = configs(tmp_path)
+    model = in_place.models[0]
+    frame = pd.read_parquet(tmp_path / "data" / "predictions" / "day=3")
+    values = frame["latency_ms"].to_numpy(dtype=float)
+    with open_engine(model) as engine:
+        got = engine.latency(START + 3 * DAY, START + 4 * DAY)
+        empty = engine.latency(START + 4 * DAY, START + 5 * DAY)
+    expected = np.percentile(values, [50, 95, 99])
+    assert [got["p50_ms"], got["p95_ms"], got["p99_ms"]] == pytest.approx(expected, rel=1e-12)
+    assert got["max_ms"] == values.max() and got["quantile_rank_error"] == 0.0
+    assert empty == {
+        "p50_ms": None,
+        "p95_ms": None,
+        "p99_ms": None,
+        "max_ms": None,
+        "quantile_rank_error": 0.0,
+    }
+
+
+def test_a_sampled_in_place_window_reports_its_exact_latency_quantiles(tmp_path: Path) -> None:
+    in_place, _ = configs(tmp_path)
+    config = in_place.model_copy(update={"store": in_place.store.model_copy(update={"sample_rows": 500})})
+    frame = pd.read_parquet(tmp_path / "data" / "predictions" / "day=3")
+    store = open_store(config)
+    try:
+        run = Runner(store, config, clock=lambda: NOW).check_window(config.models[0], START + 4 * DAY)
+    finally:
+        store.dispose()
+    assert run is not None
+    latency = run.check("latency").metrics
+    assert latency["n"] < 1500  # the other figures are the sample's
+    assert latency["p95_ms"] == pytest.approx(np.percentile(frame["latency_ms"], 95), rel=1e-12)
+    assert latency["quantile_rank_error"] == 0.0
+
+
+def test_reference_summaries_are_kept_in_the_store_until_the_reference_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.engines import window
+    from monitor.engines.base import InPlaceEngine
+    from monitor.store.schema import summary_cache
+
+    in_place, _ = configs(tmp_path)
+    model = in_place.models[0]
+    scans: list[tuple] = []
+    summarise = InPlaceEngine.summarise
+    monkeypatch.setattr(
+        InPlaceEngine, "summarise", lambda self, *a: scans.append(a[:2]) or summarise(self, *a)
+    )
+
+    def drift(day: int):  # type: ignore[no-untyped-def]
+        store = open_store(in_place)  # a new store each time: a restarted process
+        try:
+            with open_engine(model) as engine:
+                span, cur = (
+                    (START + (day - 3) * DAY, START + day * DAY),
+                    (START + day * DAY, START + (day + 1) * DAY),
+                )
+                empty = pd.DataFrame({"label": pd.Series(dtype=float)})
+                ref = window.Reference(empty, {})
+                return window.drift_in_place(engine, model, ref, span, cur, empty, cache=store, now=NOW)
+        finally:
+            store.dispose()
+
+    first = drift(3)
+    reference_scans = [s for s in scans if s[0] == START]
+    assert len(reference_scans) == 2  # the edges' moments, then the summary
+    scans.clear()
+    again = drift(3)
+    assert [s[0] for s in scans] == [START + 3 * DAY]  # only the current window
+    assert again.details["columns"] == first.details["columns"]
+
+    # the reference changes (a late file for day 1): summarised again, and the cache follows
+    extra = pd.read_parquet(tmp_path / "data" / "predictions" / "day=1").assign(id=lambda f: "x" + f["id"])
+    extra.to_parquet(tmp_path / "data" / "predictions" / "day=1" / "part-1.parquet", index=False)
+    scans.clear()
+    changed = drift(3)
+    assert [s[0] for s in scans] == [START, START, START + 3 * DAY]
+    assert changed.metrics["n_reference"] == first.metrics["n_reference"] + len(extra)
+    store = open_store(in_place)
+    with store.engine.connect() as conn:
+        assert conn.execute(summary_cache.select()).all()[0].model == "fraud"
+    store.dispose()
+
+
+def test_windows_waiting_for_labels_are_counted_through_one_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.engines
+    from monitor.pipeline import due
+
+    in_place, _ = configs(tmp_path)
+    model = in_place.models[0]
+    ends = [START + d * DAY for d in (1, 2, 3, 4)]
+    # runs of days 0-3 waiting for labels at a coverage below maturity; the label wait not over
+    monkeypatch.setattr(
+        due, "runs_awaiting_labels", lambda engine, name: [(i, e, 0.0) for i, e in enumerate(ends)]
+    )
+    opened = []
+    real = monitor.engines.open_engine
+    monkeypatch.setattr(monitor.engines, "open_engine", lambda m: opened.append(m.name) or real(m))
+    store = open_store(in_place)
+    try:
+        relabel = due.windows_with_new_labels(store, in_place, model, START + 5 * DAY)
+    finally:
+        store.dispose()
+    assert opened == ["fraud"]
+    assert relabel == [0, 1, 2, 3]  # 90% of each day is labelled: mature now

@@ -9,6 +9,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from checks.drift.window_summary import in_hash_sample, summarise_frame
@@ -39,6 +41,15 @@ def test_spark_counts_follow_the_contract(tmp_path: Path) -> None:
     got = {r[0] for r in spark.sql(f"SELECT id FROM edges_t WHERE {cond}").collect()}
     keep = in_hash_sample(frame["id"], 0.5)
     assert got == {i for i, k in zip(frame["id"], keep, strict=True) if k}
+    # latency quantiles: percentile_approx, a data value within its stated rank error
+    latency = np.random.default_rng(0).gamma(2.0, 10.0, 20_000)
+    spark.createDataFrame(pd.DataFrame({"ms": latency})).createOrReplaceTempView("lat_t")
+    got_q = sql.window_latency(
+        sql.SPARK, spark.sql(sql.latency_query(sql.SPARK, "lat_t", "TRUE", "ms")).collect()[0]
+    )
+    assert got_q["quantile_rank_error"] == 1e-4 and got_q["max_ms"] == latency.max()
+    for key, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        assert abs(np.mean(latency <= got_q[key]) - q) <= 1e-4 + 1 / latency.size, key
 
 
 SPARK = {"engine": "spark", "master": "local[2]", "predictions": "data/predictions"}
@@ -128,3 +139,22 @@ def test_spark_model_through_backfill_check_and_daemon_matches_duckdb(tmp_path: 
         daemon.shutdown(timedelta(seconds=1))
     assert [r.window_end for r in done] == [START + 7 * DAY]
     assert done[0].check("drift").status == "skipped"  # no predictions on day 6
+
+
+def test_a_session_being_started_elsewhere_is_waited_for_boundedly(tmp_path: Path) -> None:
+    from monitor.engines import spark_engine
+    from monitor.engines.base import InPlaceError
+
+    remote = {"engine": "spark", "remote": "sc://h:1/;token=s3cret", "predictions": "data/predictions"}
+    config = make_config("sqlite://", tmp_path, [model_dict(data=remote)])
+    model = config.models[0]
+    with spark_engine._LOCK:  # another thread is starting a session
+        with pytest.raises(spark_engine.SessionTimeout, match=r"no Spark session after 0\.01 s") as err:
+            spark_engine.spark_session(model.data, wait=0.01)
+        assert "s3cret" not in str(err.value)
+        spark_engine.SESSION_WAIT_SECONDS, saved = 0.01, spark_engine.SESSION_WAIT_SECONDS
+        try:
+            with pytest.raises(InPlaceError, match='model "fraud"'):
+                spark_engine.SparkEngine(model, model.data)
+        finally:
+            spark_engine.SESSION_WAIT_SECONDS = saved

@@ -147,3 +147,23 @@ def test_slos_are_reported_in_details_even_when_met():
     )
     assert result.status == "ok"
     assert result.details["slo"].bounds() == {"p99_ms": 500, "error_rate": 0.05}
+
+
+def test_window_quantiles_of_a_sampled_window_replace_the_samples_in_metrics_and_slos():
+    rng = np.random.default_rng(5)
+    window = rng.lognormal(3.0, 0.5, 50_000)
+    sample = window[:2_000]
+    exact = dict(zip(("p50_ms", "p95_ms", "p99_ms"), np.percentile(window, [50, 95, 99]), strict=True))
+    slo = float(exact["p95_ms"]) * 1.0001  # the whole window meets it
+    plain = latency_check(None, sample, window_seconds=60)
+    got = latency_check(
+        None, sample, window_seconds=60, slo_p95_ms=slo, window_quantiles={**exact, "max_ms": window.max()},
+        quantile_rank_error=1e-4,
+    )  # fmt: skip
+    assert got.metrics["p95_ms"] == exact["p95_ms"] != plain.metrics["p95_ms"]
+    assert got.metrics["max_ms"] == window.max() and got.metrics["quantile_rank_error"] == 1e-4
+    assert "quantile_rank_error" not in plain.metrics
+    assert not [f for f in got.findings if f.subject == "latency:p95"]
+    breach = latency_check(None, sample, window_seconds=60, slo_p95_ms=exact["p95_ms"] * 0.99,
+                           window_quantiles=exact)  # fmt: skip
+    assert [f.statistic for f in breach.findings] == [exact["p95_ms"]]

@@ -31,6 +31,7 @@ def frame(day: int, n: int, *, seed: int, shift: float = 0.0) -> pd.DataFrame:
             "amount": rng.normal(100 + shift * 10, 10, n).round(3),
             "age": np.where(rng.random(n) < 0.05, np.nan, rng.integers(18, 90, n)),
             "country": rng.choice(["US", "DE", "FR", "BR"], n, p=[0.4, 0.3, 0.2, 0.1 + 0.0]),
+            "latency_ms": rng.gamma(2.0, 10.0, n).round(2),
         }
     )
 
@@ -105,3 +106,40 @@ def test_runner_uses_pushdown_and_samples_large_windows(stored, tmp_path):
     assert drift.metrics["pushdown"] is True and drift.metrics["n_current"] == 3000
     assert run.check("data_quality").metrics  # ran on the sample
     assert run.reference["sampled_fraction"] == pytest.approx(1500 / 9000, rel=1e-3)
+    latency = run.check("latency").metrics  # quantiles over every row, exactly; the rest sampled
+    window = read_window(store, model, START + timedelta(days=3), START + timedelta(days=4))
+    assert latency["n"] < 3000 and latency["quantile_rank_error"] == 0.0
+    assert latency["p99_ms"] == pytest.approx(np.percentile(window["latency_ms"], 99), rel=1e-12)
+
+
+def test_a_sampled_window_read_is_the_hash_sample_every_engine_picks(stored):
+    from checks.drift.window_summary import in_hash_sample
+
+    store, model = stored
+    span = (START + timedelta(days=3), START + timedelta(days=4))
+    full = read_window(store, model, *span)
+    sample = read_window(store, model, *span, fraction=0.25)
+    keep = in_hash_sample(full["event_id"], 0.25)
+    assert 0.2 < keep.mean() < 0.3
+    assert sample["event_id"].tolist() == full["event_id"][keep].tolist()
+    pd.testing.assert_frame_equal(read_window(store, model, *span, fraction=0.25), sample)  # a re-check
+
+
+def test_the_reference_summary_is_kept_in_the_store_until_its_rows_change(stored, monkeypatch):
+    from monitor.engines import pushdown
+
+    store, model = stored
+    ref, cur = (
+        Span(START, START + timedelta(days=3)),
+        Span(START + timedelta(days=3), START + timedelta(days=4)),
+    )
+    scans = []
+    summarise = pushdown._reference_summary
+    monkeypatch.setattr(pushdown, "_reference_summary", lambda *a: scans.append(a[2]) or summarise(*a))
+    first = sql_drift(store, model, ref, cur, now=NOW)
+    again = sql_drift(store, model, ref, cur, now=NOW)  # e.g. a `driftwatch check` in another process
+    assert scans == [ref] and again.details["columns"] == first.details["columns"]
+    ingest_frame(store, model, "predictions", frame(2, 500, seed=7).assign(id=lambda f: "late-" + f["id"]),
+                 source="t", now=NOW)  # fmt: skip
+    changed = sql_drift(store, model, ref, cur, now=NOW)
+    assert scans == [ref, ref] and changed.metrics["n_reference"] == first.metrics["n_reference"] + 500

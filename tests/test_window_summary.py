@@ -92,3 +92,15 @@ def test_summary_verdicts_match_the_in_memory_check_for_binned_methods() -> None
         assert mine["drifted"] == row["drifted"]
     assert rows["x"]["drifted"] and not rows["c"]["drifted"] and not rows["s"]["drifted"]
     assert got.status == expected.status
+
+
+def test_the_numeric_effect_has_one_name_in_memory_and_from_summaries() -> None:
+    ref, cur = frames()
+    edges = {"x": summary_edges(ref["x"].dropna(), int(ref["x"].notna().sum()))}
+    binned = summary_drift(
+        summarise_frame(ref, edges, []), summarise_frame(cur, edges, []), edges=edges, roles={"x": "feature"}
+    )
+    memory = dataset_drift(ref, cur, numeric=["x"], categorical=[], methods={"x": "wasserstein"})
+    (b,), (m,) = binned.details["columns"], memory.details["columns"]
+    assert (m["method"], b["method"]) == ("wasserstein", "ks")  # Wasserstein needs rows: binned KS
+    assert m["effect_measure"] == b["effect_measure"] == "wasserstein_norm"

@@ -264,8 +264,8 @@ def _numeric_effects(
     if method.name == "energy":
         return [("energy", statistic, pair.energy_noise_floor)]
     if method.is_p_value or method.name == "wasserstein":
-        name = "wasserstein" if method.name == "wasserstein" else "wasserstein_norm"
-        return [(name, pair.wasserstein_norm, pair.noise_floor)]
+        # one name for the normed Wasserstein effect, in memory and from an engine's bins
+        return [("wasserstein_norm", pair.wasserstein_norm, pair.noise_floor)]
     return count_effects(method, statistic, *counts)
 
 

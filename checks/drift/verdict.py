@@ -91,7 +91,6 @@ class Measure:
 #: Effect measures by name; distance methods measure their effect with their own statistic.
 MEASURES: dict[str, Measure] = {
     "wasserstein_norm": Measure(False, 1.0, math.nan, 1.0),
-    "wasserstein": Measure(False, 1.0, math.nan, 1.0),
     "energy": Measure(False, math.pi**-0.25, math.nan, math.pi**-0.25),
     # Balanced shares bound TVD by sqrt(Q) / 2; on reference-quantile bins a shift of d SD
     # moves the median edge by d * phi(0).
@@ -228,7 +227,7 @@ def minimum_detectable(
     significance clause applies (for several columns, about ``fdr / n_columns``).
 
     >>> mde, sd = minimum_detectable(kind="numeric", is_test=False, threshold=0.1,
-    ...     effect_measure="wasserstein", noise_floor=0.054, effect_threshold=0.1,
+    ...     effect_measure="wasserstein_norm", noise_floor=0.054, effect_threshold=0.1,
     ...     significance_method="ks", n_reference=5000, n_current=5000, n_bins=13, alpha=0.005)
     >>> round(mde, 3), round(sd, 3)
     (0.13, 0.13)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -127,6 +127,34 @@ class WindowSummary:
             numeric={c: s.merge(other.numeric[c]) for c, s in self.numeric.items()},
             categorical={c: s.merge(other.categorical[c]) for c, s in self.categorical.items()},
         )
+
+
+def summary_to_json(edges: Mapping[str, np.ndarray], summary: WindowSummary) -> dict[str, Any]:
+    """Edges and summary as JSON-able data (:func:`summary_from_json` reads them back exactly)."""
+    return {
+        "edges": {c: [float(e) for e in v] for c, v in edges.items()},
+        "rows": summary.rows,
+        "numeric": {c: asdict(s) for c, s in summary.numeric.items()},
+        "categorical": {c: asdict(s) for c, s in summary.categorical.items()},
+    }
+
+
+def summary_from_json(data: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], WindowSummary]:
+    """The edges and summary written by :func:`summary_to_json`.
+
+    >>> s = WindowSummary(3, {"x": NumericSummary((1, 2), 0, 4.5, 8.25, 0.5, 2.0)},
+    ...                   {"c": CategoricalSummary((("a", 3),), 1)})
+    >>> edges, back = summary_from_json(summary_to_json({"x": np.array([1.0])}, s))
+    >>> back == s, edges["x"].tolist()
+    (True, [1.0])
+    """
+    edges = {c: np.asarray(v, dtype=np.float64) for c, v in data["edges"].items()}
+    numeric = {c: NumericSummary(**{**s, "counts": tuple(s["counts"])}) for c, s in data["numeric"].items()}
+    categorical = {
+        c: CategoricalSummary(counts=tuple((str(k), int(n)) for k, n in s["counts"]), missing=s["missing"])
+        for c, s in data["categorical"].items()
+    }
+    return edges, WindowSummary(rows=data["rows"], numeric=numeric, categorical=categorical)
 
 
 def counts_from_at_or_above(n: int, at_or_above: Sequence[int]) -> np.ndarray:

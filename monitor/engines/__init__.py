@@ -8,7 +8,10 @@ kind of model, so scheduling and catch-up read new data from the engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from monitor.config import ModelConfig
@@ -31,12 +34,23 @@ def open_engine(model: ModelConfig) -> InPlaceEngine:
     return SparkEngine(model, model.data)
 
 
+Counter = Callable[[datetime, datetime], stored.WindowCounts]
+
+
+@contextmanager
+def window_counter(store: Store, model: ModelConfig) -> Iterator[Counter]:
+    """Counts of any number of windows of ``model`` through one engine (an in-place model) or the store."""
+    if model.data is None:
+        yield partial(stored.window_counts, store, model)
+        return
+    with open_engine(model) as engine:
+        yield engine.counts
+
+
 def window_counts(store: Store, model: ModelConfig, start: datetime, end: datetime) -> stored.WindowCounts:
     """Rows of a window, from the engine for an in-place model, else from the store."""
-    if model.data is None:
-        return stored.window_counts(store, model, start, end)
-    with open_engine(model) as engine:
-        return engine.counts(start, end)
+    with window_counter(store, model) as count:
+        return count(start, end)
 
 
 def event_time_range(store: Store, model: ModelConfig) -> tuple[datetime | None, datetime | None]:

@@ -112,6 +112,23 @@ class InPlaceEngine(ABC):
         category_rows = self.rows(query) if query else []
         return sql.window_summary(numeric_row, category_rows, list(numeric), list(categorical), edges)
 
+    def version(self, start: datetime, end: datetime, column: str | None) -> tuple[Any, ...]:
+        """What changes when the window's rows do, in one light scan: rows, time range, sum of ``column``."""
+        ts = self._q(self.model.timestamp_column)
+        total = f", sum({self.dialect.number(self._q(column))})" if column else ""
+        query = f"SELECT count(*), min({ts}), max({ts}){total} FROM {self.source('predictions')}"
+        row = self.rows(f"{query} WHERE {self._where(start, end)}")[0]
+        # the sum rounded: an engine may add in another order from one scan to the next
+        return tuple(float(f"{v:.12g}") if isinstance(v, float) else str(v) for v in row)
+
+    def latency(self, start: datetime, end: datetime) -> dict[str, float | None]:
+        """The window's latency quantiles where it lives (:func:`monitor.engines.sql.latency_query`)."""
+        assert self.model.latency_column is not None
+        query = sql.latency_query(
+            self.dialect, self.source("predictions"), self._where(start, end), self.model.latency_column
+        )
+        return sql.window_latency(self.dialect, self.rows(query)[0])
+
     def column_sample(
         self, start: datetime, end: datetime, columns: Mapping[str, str], fraction: float
     ) -> dict[str, np.ndarray]:

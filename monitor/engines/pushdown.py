@@ -16,8 +16,9 @@ load it. Instead:
   (statistic within a bin's share of the exact one, conservative p-value) with the binned
   Wasserstein distance as effect size (see :mod:`checks.drift.binned`). Label drift is not
   computed here.
-- **The other checks** run on a uniform random sample of the window of ``sample_rows``
-  rows (``random() < p`` with a seed per window, so a re-run samples the same rows). With
+- **The other checks** run on the hash sample of ``sample_rows`` rows of the window
+  (``md5`` of the event id, :mod:`checks.drift.window_summary`: the rows the in-place engines
+  pick, and the same rows on a re-check). With
   500,000 rows a share is within ±0.0014 and a p95 latency within about ±0.1 percentile
   points of the full window (95% confidence).
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,8 @@ from checks.drift.window_summary import (
     WindowSummary,
     summary_drift,
     summary_edges,
+    summary_from_json,
+    summary_to_json,
 )
 from checks.result import CheckResult
 from monitor.config import ModelConfig
@@ -46,6 +49,7 @@ from monitor.engines import sql
 from monitor.engines.base import column_names
 from monitor.store import Store
 from monitor.store.schema import feature_column
+from monitor.store.summary_cache import load_summary, save_summary, summary_key
 from monitor.windows import naive_utc
 
 
@@ -53,11 +57,6 @@ from monitor.windows import naive_utc
 class Span:
     start: datetime
     end: datetime
-
-
-#: Aggregates of the last reference seen (a fixed period is aggregated once, not every run).
-#: Keyed by model, span, edges and columns; a restart recomputes them.
-_REFERENCE_CACHE: dict[tuple[Any, ...], WindowSummary] = {}
 
 
 def _quoted(prep: Any, name: str) -> str:
@@ -171,6 +170,40 @@ def window_summary(
     return WindowSummary(rows=rows, numeric=numeric, categorical=cats)
 
 
+def latency_quantiles(store: Store, model: ModelConfig, span: Span) -> dict[str, float | None]:
+    """Exact p50, p95, p99 and max latency of a stored window (``percentile_cont``)."""
+    table = store.events(model.name)
+    with store.engine.connect() as conn:
+        source = conn.dialect.identifier_preparer.format_table(table)
+        query = sql.latency_query(sql.POSTGRESQL, source, "{where}", "latency_ms")
+        query = query.replace(":", "\\:").replace("{where}", _where(conn, table))
+        row = conn.execute(text(query), _params(span)).one()
+    return sql.window_latency(sql.POSTGRESQL, row)
+
+
+def _version(conn: Connection, table: Table, span: Span) -> tuple[Any, ...]:
+    """What changes when a span's stored rows do: rows, newest ingestion, sum of the scores."""
+    prep = conn.dialect.identifier_preparer
+    score = f", sum({_quoted(prep, 'score')})" if "score" in table.c else ""
+    query = f"SELECT count(*), max({_quoted(prep, 'ingested_at')}){score} FROM {prep.format_table(table)}"
+    row = conn.execute(text(f"{query} WHERE {_where(conn, table)}"), _params(span)).one()
+    return tuple(float(f"{v:.12g}") if isinstance(v, float) else str(v) for v in row)
+
+
+def _reference_summary(
+    conn: Connection, table: Table, span: Span, numeric: list[str], cats: list[str], edge_sample_rows: int
+) -> tuple[dict[str, np.ndarray], WindowSummary]:
+    """Edges from the hash sample of the reference, and its summary on them."""
+    n_ref, present = _moments(conn, table, span, numeric)
+    sample = sample_columns(conn, table, span, numeric, rows=edge_sample_rows, total=n_ref)
+    edges: dict[str, np.ndarray] = {}
+    for i, col in enumerate(numeric):
+        values = sample[col].dropna()
+        if len(values):
+            edges[col] = summary_edges(values.to_numpy(dtype=float), int(present[5 * i]))
+    return edges, window_summary(conn, table, span, edges, cats)
+
+
 def sql_drift(
     store: Store,
     model: ModelConfig,
@@ -178,29 +211,34 @@ def sql_drift(
     current: Span,
     *,
     edge_sample_rows: int = 50_000,
+    now: datetime | None = None,
 ) -> CheckResult:
-    """The ``drift`` check computed in PostgreSQL (see the module docstring)."""
+    """The ``drift`` check computed in PostgreSQL (see the module docstring).
+
+    The reference's edges and summary are kept in the store (:mod:`monitor.store.summary_cache`)
+    while its rows are unchanged: a fixed reference is scanned once, not once per process.
+    """
     table = store.events(model.name)
     numeric, categorical, roles = column_names(model)
     store_col = {name: feature_column(name) for name in model.feature_columns}
     store_col |= {"score": "score", "prediction": "prediction"}
+    cols = [store_col[c] for c in numeric]
+    cats = [store_col[c] for c in categorical]
     with store.engine.connect() as conn:
-        n_ref, present = _moments(conn, table, reference, [store_col[c] for c in numeric])
-        sample = sample_columns(
-            conn, table, reference, [store_col[c] for c in numeric], rows=edge_sample_rows, total=n_ref
-        )
-        edges: dict[str, np.ndarray] = {}
-        for i, name in enumerate(numeric):
-            values = sample[store_col[name]].dropna()
-            if len(values):
-                edges[store_col[name]] = summary_edges(values.to_numpy(dtype=float), int(present[5 * i]))
-        cats = [store_col[c] for c in categorical]
-        key = (model.name, reference, tuple((c, tuple(e)) for c, e in edges.items()), tuple(cats))
-        if key not in _REFERENCE_CACHE:
-            _REFERENCE_CACHE.clear()
-            _REFERENCE_CACHE[key] = window_summary(conn, table, reference, edges, cats)
-        ref_summary = _REFERENCE_CACHE[key]
+        version = _version(conn, table, reference)
+    key = summary_key("postgresql", cols, cats, edge_sample_rows, version)
+    stored = load_summary(store, model.name, reference.start, reference.end, key)
+    with store.engine.connect() as conn:
+        if stored is not None:
+            edges, ref_summary = summary_from_json(stored)
+        else:
+            edges, ref_summary = _reference_summary(conn, table, reference, cols, cats, edge_sample_rows)
         cur_summary = window_summary(conn, table, current, edges, cats)
+    if stored is None:
+        summary = summary_to_json(edges, ref_summary)
+        save_summary(
+            store, model.name, reference.start, reference.end, key, summary, now=now or datetime.now(UTC)
+        )
     by_name = {store_col[c]: c for c in roles}
     cfg = model.drift
     methods, thresholds = model.drift_settings()
@@ -215,7 +253,11 @@ def sql_drift(
         drift_share=cfg.drift_share,
         fdr=cfg.fdr,
     )
-    metrics = {**result.metrics, "pushdown": True, "edge_sample_rows": min(edge_sample_rows, n_ref)}
+    metrics = {
+        **result.metrics,
+        "pushdown": True,
+        "edge_sample_rows": min(edge_sample_rows, ref_summary.rows),
+    }
     return replace(result, metrics=metrics)
 
 

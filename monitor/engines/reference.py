@@ -170,9 +170,10 @@ class ReferenceCache:
     ``max_bytes`` in all (pandas' deep memory usage; least recently used first out): a
     reference of 100,000 rows with 25 features weighs some 20 to 40 MB (more with text
     columns), so the default keeps a dozen or more, enough for every model of a daemon to find
-    its own on the next cycle. (A bound by entries would not: jobs visit models in turn, so with more models than
-    entries every lookup would miss.) A reference heavier than the bound is not kept. File
-    references have their own cache (by path and modification time) and are not kept here.
+    its own on the next cycle. (A bound by entries would not: jobs visit models in turn, so
+    with more models than entries every lookup would miss.) A reference heavier than the bound
+    is not kept. File references have their own cache (by path and modification time) and are
+    not kept here.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:

@@ -35,6 +35,10 @@ class Dialect:
     quote_char: str = '"'
     #: Rows meeting a condition (``count_if`` is 5x faster in DuckDB than ``sum(CASE ...)``).
     count_if: str = "count_if({})"
+    #: The p50, p95 and p99 of a column as one array, linear interpolation (``numpy.percentile``).
+    quantiles: str = "quantile_cont({}, [0.5, 0.95, 0.99])"
+    #: Rank error of :attr:`quantiles` as a share of the rows (0: exact).
+    quantile_rank_error: float = 0.0
 
     def quote(self, name: str) -> str:
         q = self.quote_char
@@ -58,9 +62,23 @@ class Dialect:
         return f"substr(md5({self.as_text(id_column)}), 1, {HASH_DIGITS}) < '{cutoff}'"
 
 
+#: Accuracy of Spark's ``percentile_approx`` (its rank error is ``1 / accuracy`` of the rows).
+SPARK_QUANTILE_ACCURACY = 10_000
+
 DUCKDB = Dialect(double="DOUBLE", text="VARCHAR")
-SPARK = Dialect(double="DOUBLE", text="STRING", quote_char="`")
-POSTGRESQL = Dialect(double="float8", text="text", count_if="count(*) FILTER (WHERE {})")
+SPARK = Dialect(
+    double="DOUBLE",
+    text="STRING",
+    quote_char="`",
+    quantiles=f"percentile_approx({{}}, array(0.5, 0.95, 0.99), {SPARK_QUANTILE_ACCURACY})",
+    quantile_rank_error=1 / SPARK_QUANTILE_ACCURACY,
+)
+POSTGRESQL = Dialect(
+    double="float8",
+    text="text",
+    count_if="count(*) FILTER (WHERE {})",
+    quantiles="percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY {})",
+)
 
 
 def string(value: str) -> str:
@@ -152,3 +170,19 @@ def window_summary(
 ) -> WindowSummary:
     rows, nums = numeric_summaries(numeric_row, numeric, edges)
     return WindowSummary(rows=rows, numeric=nums, categorical=category_summaries(category_rows, categorical))
+
+
+def latency_query(dialect: Dialect, source: str, where: str, column: str) -> str:
+    """One row: the p50, p95, p99 (an array) and max of a latency column's finite values."""
+    inner = f"SELECT {dialect.number(dialect.quote(column))} AS v FROM {source} WHERE {where}"
+    finite = f"v >= 0 AND v < CAST('Infinity' AS {dialect.double})"
+    return f"SELECT {dialect.quantiles.format('v')}, max(v) FROM ({inner}) w WHERE {finite}"
+
+
+def window_latency(dialect: Dialect, row: Sequence[object]) -> dict[str, float | None]:
+    """The suite's ``window_latency`` (quantiles and their rank error) from a :func:`latency_query` row."""
+    quantiles, high = row
+    values = [*(quantiles or (None, None, None)), high]  # type: ignore[misc]
+    keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+    out = {key: None if v is None else float(v) for key, v in zip(keys, values, strict=True)}
+    return {**out, "quantile_rank_error": dialect.quantile_rank_error}

@@ -9,13 +9,15 @@
 - **The other checks** (quality, latency, the label checks) run on the hash sample of
   ``[store] sample_rows`` rows of each window, joined with its outcomes in the engine and
   validated like ingested rows; with a window under ``sample_rows`` rows that is the whole
-  window, so the results are those of the in-memory path.
+  window, so the results are those of the in-memory path. A sampled window's latency
+  quantiles come from the engine over every row (exact in DuckDB; Spark's
+  ``percentile_approx`` with its rank error in the result).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,8 @@ from checks.drift.window_summary import (
     summarise_frame,
     summary_drift,
     summary_edges,
+    summary_from_json,
+    summary_to_json,
 )
 from checks.result import CheckResult
 from monitor.config import ModelConfig
@@ -36,10 +40,8 @@ from monitor.engines.reference import Reference, load_reference, reference_span
 from monitor.ingest.validate import validate_batch
 from monitor.store import Store
 from monitor.store.schema import feature_column
+from monitor.store.summary_cache import load_summary, save_summary, summary_key
 from monitor.store.windows import WindowCounts
-
-#: Reference summaries of the last span seen per model (a fixed period is summarised once).
-_REFERENCE_CACHE: dict[str, tuple[Any, tuple[dict[str, np.ndarray], WindowSummary]]] = {}
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class InPlaceWindow:
     reference: Reference
     current: pd.DataFrame
     drift: CheckResult | None
+    #: Latency quantiles of the whole window when ``current`` is a sample of it.
+    latency: dict[str, float | None] | None = None
 
 
 def read_in_place(
@@ -78,8 +82,13 @@ def read_in_place(
             reference = Reference(frame=frame, description=description)
         drift = None
         if model.drift.enabled and counts.predictions and len(reference.frame):
-            drift = drift_in_place(engine, model, reference, span, (start, end), current)
-    return InPlaceWindow(counts=counts, reference=reference, current=current, drift=drift)
+            drift = drift_in_place(
+                engine, model, reference, span, (start, end), current, cache=store, now=now
+            )
+        latency = None
+        if model.latency.enabled and model.latency_column and counts.predictions > sample_rows:
+            latency = engine.latency(start, end)
+    return InPlaceWindow(counts=counts, reference=reference, current=current, drift=drift, latency=latency)
 
 
 def _sampled(
@@ -113,21 +122,22 @@ def drift_in_place(
     span: tuple[datetime, datetime] | None,
     window: tuple[datetime, datetime],
     current: pd.DataFrame,
+    *,
+    cache: Store | None = None,
+    now: datetime | None = None,
 ) -> CheckResult:
     """The ``drift`` check of ``window`` from engine summaries (``span``: the reference's; ``None``
-    for a file reference, summarised from ``reference.frame``); the label on the frames."""
+    for a file reference, summarised from ``reference.frame``); the label on the frames.
+
+    With ``cache`` the reference span's edges and summary are read from and kept in that
+    store (:mod:`monitor.store.summary_cache`) while the reference's rows are unchanged.
+    """
     numeric, categorical, roles = column_names(model)
     if span is None:
         edges = _edges_in_memory(reference.frame, numeric)
         ref_summary = summarise_frame(reference.frame, edges, categorical)
     else:
-        key = (model.data, span, tuple(numeric.items()), tuple(categorical.items()))
-        cached = _REFERENCE_CACHE.get(model.name)
-        if cached is None or cached[0] != key:
-            edges = _edges_in_place(engine, model, span, numeric)
-            summary = engine.summarise(*span, {c: numeric[c] for c in edges}, categorical, edges)
-            _REFERENCE_CACHE[model.name] = (key, (edges, summary))
-        edges, ref_summary = _REFERENCE_CACHE[model.name][1]
+        edges, ref_summary = _reference_summary(engine, model, span, numeric, categorical, cache, now)
     cur_summary = engine.summarise(*window, {c: numeric[c] for c in edges}, categorical, edges)
     cfg = model.drift
     methods, thresholds = model.drift_settings()
@@ -145,6 +155,34 @@ def drift_in_place(
     )
     metrics = {**result.metrics, "engine": model.data.engine if model.data else None}
     return replace(result, metrics=metrics)
+
+
+def _reference_summary(
+    engine: InPlaceEngine,
+    model: ModelConfig,
+    span: tuple[datetime, datetime],
+    numeric: dict[str, str],
+    categorical: dict[str, str],
+    cache: Store | None,
+    now: datetime | None,
+) -> tuple[dict[str, np.ndarray], WindowSummary]:
+    """Edges and summary of the reference span: from the store's cache when its rows are unchanged."""
+    assert model.data is not None
+    key = ""
+    if cache is not None:
+        summed = numeric.get("score") or numeric.get("prediction") or next(iter(numeric.values()), None)
+        version = engine.version(*span, summed)
+        key = summary_key(model.data.model_dump(), numeric, categorical, version)
+        stored = load_summary(cache, model.name, *span, key)
+        if stored is not None:
+            return summary_from_json(stored)
+    edges = _edges_in_place(engine, model, span, numeric)
+    summary = engine.summarise(*span, {c: numeric[c] for c in edges}, categorical, edges)
+    if cache is not None:
+        save_summary(
+            cache, model.name, *span, key, summary_to_json(edges, summary), now=now or datetime.now(UTC)
+        )
+    return edges, summary
 
 
 def _label_drift(reference: pd.DataFrame, current: pd.DataFrame) -> list[tuple[str, ColumnDrift]]:

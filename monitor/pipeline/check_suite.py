@@ -11,6 +11,7 @@ checks then run as without a labelled reference and say why in ``details["refere
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -166,7 +167,13 @@ def _quality(
     )
 
 
-def _latency(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, window_seconds: float) -> CheckResult:
+def _latency(
+    model: ModelConfig,
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    window_seconds: float,
+    window_latency: Mapping[str, float | None] | None = None,
+) -> CheckResult:
     cfg = model.latency
     cur_lat = cur["latency_ms"].dropna().to_numpy(dtype=float)
     if not model.latency_column or len(cur_lat) == 0:
@@ -184,6 +191,8 @@ def _latency(model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, window_se
         slo_p99_ms=cfg.slo_p99_ms,
         max_error_rate=cfg.max_error_rate,
         min_relative_increase=cfg.min_relative_increase,
+        window_quantiles=window_latency,
+        quantile_rank_error=(window_latency or {}).get("quantile_rank_error") or 0.0,
     )
 
 
@@ -362,12 +371,14 @@ def run_suite(
     seed: int,
     expected_rows: Expectation | None = None,
     n_rows: int | None = None,
+    window_latency: Mapping[str, float | None] | None = None,
 ) -> SuiteOutcome:
     """All checks of ``model`` on ``current`` against ``reference``.
 
     ``expected_rows`` (the reference rate's prediction for the window) turns on the traffic
     volume finding of the data-quality check; ``n_rows`` is the window's exact row count
-    when ``current`` is a sample.
+    when ``current`` is a sample, ``window_latency`` its latency quantiles (with their
+    ``quantile_rank_error``) computed where it lives.
     """
     checks: list[CheckResult] = []
     quality = model.quality.enabled and not reference.empty
@@ -388,7 +399,7 @@ def run_suite(
     elif model.quality.enabled:
         checks.append(CheckResult.skipped("data_quality", "the reference has no rows"))
     if model.latency.enabled:
-        checks.append(_latency(model, reference, current, window_seconds))
+        checks.append(_latency(model, reference, current, window_seconds, window_latency))
 
     labelled = _labelled(current)
     coverage = _coverage(model, current, labelled)

@@ -11,7 +11,7 @@ import socket
 from datetime import datetime
 
 from monitor.config import Config, ModelConfig
-from monitor.engines import event_time_range, window_counts
+from monitor.engines import Counter, event_time_range, window_counter
 from monitor.store import Store
 from monitor.store.runs import checked_window_ends, runs_awaiting_labels
 from monitor.windows import window_ends, window_start
@@ -53,17 +53,29 @@ def due_windows(store: Store, config: Config, model: ModelConfig, now: datetime)
 
 
 def windows_with_new_labels(store: Store, config: Config, model: ModelConfig, now: datetime) -> list[int]:
-    """Finished runs to re-evaluate because labels arrived (or their wait is over)."""
-    out = []
-    for run_id, end, coverage in runs_awaiting_labels(store.engine, model.name):
-        final = now >= end + model.labels.max_delay
-        start = window_start(end, model.window, config.daemon.timezone)
-        counts = window_counts(store, model, start, end)
-        was, mature = coverage or 0.0, model.labels.min_coverage
-        # Below maturity a re-evaluation would only refresh the coverage figure (the label checks
-        # stay skipped); the daemon's coverage gauge counts live instead.
-        grown = mature <= was and counts.coverage - was >= MIN_COVERAGE_GAIN
-        newly_mature = was < mature <= counts.coverage
-        if final or grown or newly_mature:
-            out.append(run_id)
-    return out
+    """Finished runs to re-evaluate because labels arrived (or their wait is over).
+
+    The waiting windows of an in-place model are counted through one engine.
+    """
+    waiting = runs_awaiting_labels(store.engine, model.name)
+    if not waiting:
+        return []
+    with window_counter(store, model) as count:
+        return [
+            run_id for run_id, end, coverage in waiting if _relabel(config, model, end, coverage, count, now)
+        ]
+
+
+def _relabel(
+    config: Config, model: ModelConfig, end: datetime, coverage: float | None, count: Counter, now: datetime
+) -> bool:
+    """Whether the run of the window ending at ``end`` (label coverage ``coverage``) is re-evaluated."""
+    if now >= end + model.labels.max_delay:  # the label wait is over: final, without counting
+        return True
+    counts = count(window_start(end, model.window, config.daemon.timezone), end)
+    was, mature = coverage or 0.0, model.labels.min_coverage
+    # Below maturity a re-evaluation would only refresh the coverage figure (the label checks
+    # stay skipped); the daemon's coverage gauge counts live instead.
+    grown = mature <= was and counts.coverage - was >= MIN_COVERAGE_GAIN
+    newly_mature = was < mature <= counts.coverage
+    return grown or newly_mature

@@ -146,8 +146,10 @@ class Runner:
     def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
         now = self.clock()
         in_place = self._read_in_place(model, claim, now) if model.data is not None else None
+        window_latency = None
         if in_place is not None:
             counts, reference, current, large = in_place.counts, in_place.reference, in_place.current, False
+            window_latency = in_place.latency
         else:
             counts = window_counts(self.store, model, claim.window_start, claim.window_end)
             large = (
@@ -159,6 +161,8 @@ class Runner:
             )
             fraction = sample_rows / counts.predictions if sample_rows else None
             current = read_window(self.store, model, claim.window_start, claim.window_end, fraction=fraction)
+            if large and model.latency.enabled:
+                window_latency = self._latency_in_sql(model, claim)
         outcome = run_suite(
             model,
             reference.frame,
@@ -168,6 +172,7 @@ class Runner:
             seed=window_seed(model.name, claim.window_end),
             expected_rows=expected_rows_in(reference, model, (claim.window_start, claim.window_end), self.tz),
             n_rows=counts.predictions,
+            window_latency=window_latency,
         )
         if large:
             outcome = self._pushed_down(model, claim, outcome, counts.predictions)
@@ -262,6 +267,12 @@ class Runner:
         max_age = self.config.alerts.max_notify_age or 2 * model.window.nominal + model.labels.max_delay
         return window_end >= now - max_age
 
+    def _latency_in_sql(self, model: ModelConfig, claim: RunClaim) -> dict[str, float | None]:
+        """Exact latency quantiles of a large window (the other latency figures are sampled)."""
+        from monitor.engines.pushdown import Span, latency_quantiles
+
+        return latency_quantiles(self.store, model, Span(claim.window_start, claim.window_end))
+
     def _pushed_down(
         self, model: ModelConfig, claim: RunClaim, outcome: SuiteOutcome, rows: int
     ) -> SuiteOutcome:
@@ -277,7 +288,11 @@ class Runner:
             return outcome
         ref_start, ref_end = reference_span(model, claim.window_start, self.tz)
         drift = sql_drift(
-            self.store, model, Span(ref_start, ref_end), Span(claim.window_start, claim.window_end)
+            self.store,
+            model,
+            Span(ref_start, ref_end),
+            Span(claim.window_start, claim.window_end),
+            now=self.clock(),
         )
         checks = [drift if c.check == "drift" else c for c in outcome.checks]
         return replace(outcome, checks=checks)

@@ -243,6 +243,10 @@ def latency_section(result: CheckResult, history: Sequence[ModelRun]) -> Markup:
     )
     figures.append(("throughput / min", num(m.get("throughput_per_min"), 3), False))
     figures.append(("requests", num(m.get("n")), False))
+    rank_error = as_float(m.get("quantile_rank_error"))
+    if rank_error is not None:  # a sampled window: its percentiles were computed over every row
+        how = "exact" if rank_error == 0 else f"rank error ≤ {pct(rank_error, 2)}"
+        figures.append(("percentiles, whole window", how, False))
     parts = [key_figures(figures)]
     runs = [r for r in history if metric_of(r, "latency", "p50_ms") is not None] or []
     if len(runs) >= 2:

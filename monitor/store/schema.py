@@ -97,6 +97,20 @@ reference_cache = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+#: Drift summaries of a reference span computed where the data lives (an in-place engine or the
+#: PostgreSQL push-down): its bin edges and :class:`checks.drift.window_summary.WindowSummary`
+#: as JSON, valid for ``key`` (the data's version and the summary's configuration). See
+#: monitor.store.summary_cache.
+summary_cache = Table(
+    "dw_summary_cache",
+    metadata,
+    Column("model", String(64), primary_key=True),
+    Column("span", String(80), primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
 quarantine = Table(
     "dw_quarantine",
     metadata,
@@ -153,7 +167,17 @@ findings = Table(
 )
 
 #: The tables every store has once, whatever its models (the alert tables are in :mod:`.alerts`).
-SHARED_TABLES = (meta, watermarks, ingested_files, file_offsets, reference_cache, quarantine, runs, findings)
+SHARED_TABLES = (
+    meta,
+    watermarks,
+    ingested_files,
+    file_offsets,
+    reference_cache,
+    summary_cache,
+    quarantine,
+    runs,
+    findings,
+)
 
 
 def event_table_name(model: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, DateTime, Float, and_, func, or_, select
+from sqlalchemy import Boolean, DateTime, Float, Text, and_, cast, func, or_, select
 from sqlalchemy.types import TypeEngine
 
 from monitor.config import ModelConfig
@@ -43,13 +43,13 @@ def read_window(
     *,
     labels: bool = True,
     fraction: float | None = None,
-    seed: float = 0.5,
 ) -> pd.DataFrame:
     """Events with ``start <= ts < end``; features under their configured names.
 
     With ``labels`` the frame also has ``label`` and ``label_ts`` (NaN/NaT where no outcome
-    has arrived yet). With ``fraction`` (PostgreSQL) a uniform random sample of that share
-    of the rows is read, the same rows for the same ``seed``.
+    has arrived yet). With ``fraction`` (PostgreSQL) the hash sample of that share of the
+    rows is read (:mod:`checks.drift.window_summary`: ``md5`` of the event id, the rows every
+    in-place engine picks, and the same rows on a re-check).
     """
     events = store.events(model.name)
     outcomes = store.outcomes(model.name)
@@ -76,8 +76,10 @@ def read_window(
         if fraction is not None and fraction < 1.0:
             if conn.dialect.name != "postgresql":
                 raise ValueError("sampled window reads need PostgreSQL")
-            conn.execute(select(func.setseed(seed)))
-            query = query.where(func.random() < fraction)
+            from checks.drift.window_summary import HASH_DIGITS, hash_cutoff
+
+            digest = func.substr(func.md5(cast(events.c.event_id, Text)), 1, HASH_DIGITS)
+            query = query.where(digest < hash_cutoff(fraction))
         result = conn.execute(query.order_by(events.c.ts, events.c.event_id))
         names = list(result.keys())
         # The driver's tuples, without SQLAlchemy's per-value result processing: each column
