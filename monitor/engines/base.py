@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -184,7 +184,8 @@ def column_names(model: ModelConfig) -> tuple[dict[str, str], dict[str, str], di
 
 
 def _moment(value: Any) -> datetime | None:
-    """An engine's timestamp (a datetime or an ISO string; naive is UTC) as an aware datetime."""
+    """An engine's timestamp (a datetime or an ISO string; naive is UTC) as an aware UTC datetime."""
     if value is None:
         return None
-    return aware_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return aware_utc(moment).astimezone(UTC)
