@@ -230,8 +230,12 @@ def bench_cycle(
             assert done is not None and len(done) == 2, done  # the reference day and the current day
             return time.perf_counter() - t
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            times = list(pool.map(job, [model.name for model in config.models]))
+        names = [model.name for model in config.models]
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                times = list(pool.map(job, names))
+        else:  # in this thread, where the profiler sees the jobs
+            times = [job(name) for name in names]
         if profiler:
             profiler.disable()
             profiler.dump_stats(profile)
