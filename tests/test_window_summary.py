@@ -102,5 +102,5 @@ def test_the_numeric_effect_has_one_name_in_memory_and_from_summaries() -> None:
     )
     memory = dataset_drift(ref, cur, numeric=["x"], categorical=[], methods={"x": "wasserstein"})
     (b,), (m,) = binned.details["columns"], memory.details["columns"]
-    assert (m["method"], b["method"]) == ("wasserstein", "ks")  # Wasserstein needs rows: binned KS
-    assert m["effect_measure"] == b["effect_measure"] == "wasserstein_norm"
+    assert (m.method, b.method) == ("wasserstein", "ks")  # Wasserstein needs rows: binned KS
+    assert m.effect_measure == b.effect_measure == "wasserstein_norm"
