@@ -184,7 +184,13 @@ def column_names(model: ModelConfig) -> tuple[dict[str, str], dict[str, str], di
 
 
 def _moment(value: Any) -> datetime | None:
-    """An engine's timestamp (a datetime or an ISO string; naive is UTC) as an aware UTC datetime."""
+    """An engine's timestamp (a datetime or an ISO string; naive is UTC) as an aware UTC datetime.
+
+    >>> _moment("2026-01-01T01:00:00+01:00")
+    datetime.datetime(2026, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    >>> _moment("2026-01-01 00:00:00") == _moment("2026-01-01T01:00:00+01:00")
+    True
+    """
     if value is None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
