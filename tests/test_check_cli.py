@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -158,6 +160,19 @@ def test_check_without_labels_skips_with_reason_and_estimates(stored_model, tmp_
     assert checks["performance"]["status"] == "skipped"
     assert "label coverage" in checks["performance"]["reason"]
     assert checks["estimated_performance"]["status"] in {"ok", "warn", "alert"}
+
+
+def test_check_loads_no_slack_client_and_no_dispatcher(stored_model):
+    """`driftwatch check` queues alerts; the receivers (slack-sdk) are the sending commands' cost."""
+    program = (
+        "import sys\n"
+        "from monitor.cli import main\n"
+        f"code = main(['--config', {str(stored_model)!r}, 'check', '--at', '2026-10-10T00:05:00Z'])\n"
+        "print(code, sorted(m for m in ('slack_sdk', 'monitor.alerting.delivery') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "0 []"
 
 
 def test_evidently_report_is_written_and_linked(tmp_path, capsys):

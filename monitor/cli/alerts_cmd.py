@@ -12,18 +12,23 @@ from __future__ import annotations
 import argparse
 import getpass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from alerts.durations import parse_duration
-from alerts.notification import AlertView, Notification
-from alerts.receivers import build_receiver
-from alerts.slack import SlackSender
-from monitor.alerting.delivery import Dispatcher
 from monitor.config import load_config
 from monitor.store import open_store
 from monitor.store.alerts import add_silence, expire_silence, list_silences
 
+if TYPE_CHECKING:
+    from alerts.notification import Notification
+
+# The receivers (slack-sdk) and the dispatcher are imported by the commands that send:
+# every other command builds this parser, `driftwatch check` included.
+
 
 def _test_notification(receiver: str, now: datetime) -> Notification:
+    from alerts.notification import AlertView, Notification
+
     alert = AlertView(
         fingerprint="test",
         labels={"model": "driftwatch", "check": "alerts-test", "subject": receiver},
@@ -36,6 +41,9 @@ def _test_notification(receiver: str, now: datetime) -> Notification:
 
 
 def cmd_alerts_test(args: argparse.Namespace) -> int:
+    from alerts.receivers import build_receiver
+    from alerts.slack import SlackSender
+
     config = load_config(args.config).alerts
     names = [args.receiver] if args.receiver else [r.name for r in config.receivers]
     failures = 0
@@ -61,6 +69,8 @@ def cmd_alerts_test(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_dispatch(args: argparse.Namespace) -> int:
+    from monitor.alerting.delivery import Dispatcher
+
     config = load_config(args.config)
     store = open_store(config)
     try:
@@ -75,6 +85,8 @@ def cmd_alerts_dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_retry(args: argparse.Namespace) -> int:
+    from monitor.alerting.delivery import Dispatcher
+
     config = load_config(args.config)
     store = open_store(config)
     try:
