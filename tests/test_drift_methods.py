@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,6 +62,19 @@ def test_ks_matches_scipy_and_evidently(n_ref, n_cur, decimals):
         )
         assert p_value == pytest.approx(expected.pvalue, rel=3e-3)
         assert p_value == pytest.approx(evidently_p, rel=3e-3)
+
+
+def test_ks_where_the_exact_computation_fails_is_scipys_asymptotic_p_value_without_a_warning():
+    # a 0/1 column of 1,989 rows on each side, nearly the same share: scipy's recursion gives up
+    ref = np.r_[np.zeros(1000), np.ones(989)]
+    cur = np.r_[np.zeros(1010), np.ones(979)]
+    with pytest.warns(RuntimeWarning, match="Exact calculation unsuccessful"):
+        expected = stats.ks_2samp(ref, cur)  # scipy falls back and says so
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        statistic, p_value = ks(SortedPair.of(ref, cur))
+    assert (statistic, p_value) == (expected.statistic, expected.pvalue)
+    assert p_value == stats.ks_2samp(ref, cur, method="asymp").pvalue
 
 
 @pytest.mark.parametrize(("n_ref", "n_cur", "decimals"), SAMPLE_CASES)
