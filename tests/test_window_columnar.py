@@ -223,6 +223,7 @@ def test_the_whole_window_is_one_batch(opened, arrow_frames, monkeypatch) -> Non
     pd.testing.assert_frame_equal(helper, sqlite3, check_exact=True)
 
 
+@pytest.mark.filterwarnings("ignore:Selection of the SingletonThreadPool")  # SQLAlchemy's, for the URI
 @pytest.mark.parametrize(
     "url",
     ["sqlite://", "sqlite:///file:dw_columnar?mode=memory&cache=shared&uri=true"],

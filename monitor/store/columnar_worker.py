@@ -10,10 +10,9 @@ SQLite driver and pyarrow. One request at a time on stdin, one reply each on std
   the driver imports.
 
 The database is opened read-only (``mode=ro``). ``count`` and ``query`` run in one read
-transaction (the driver's default), so the count sizes the batch of exactly the rows read: the
-driver infers each column's type from its first batch, and a column that is NULL throughout
-the first batch but not later would fail. The process ends when stdin closes (its parent
-exited, however it exited).
+transaction, so the count sizes one batch of exactly the rows read: the driver infers each
+column's type from its first batch (a column NULL throughout it is ``int64``, and a later
+string fails). The process ends when stdin closes: its parent exited, however it exited.
 """
 
 from __future__ import annotations
@@ -28,13 +27,13 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 
-def _reply(out: BinaryIO, ok: bool, payload: bytes) -> None:
+def _reply(out: BinaryIO, ok: bool, payload: bytes | memoryview) -> None:
     out.write(struct.pack("<BQ", 0 if ok else 1, len(payload)))
     out.write(payload)
     out.flush()
 
 
-def _read(request: dict[str, Any]) -> bytes:
+def _read(request: dict[str, Any]) -> memoryview:
     """The rows of ``request["query"]`` as an Arrow IPC stream."""
     import adbc_driver_manager
     import adbc_driver_sqlite
@@ -60,7 +59,7 @@ def _read(request: dict[str, Any]) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, result.schema) as writer:
         writer.write_table(result)
-    return sink.getvalue().to_pybytes()
+    return memoryview(sink.getvalue())
 
 
 def main() -> None:
@@ -69,8 +68,9 @@ def main() -> None:
     os.dup2(2, 1)  # whatever else writes to stdout lands on stderr, never among the replies
     requests = sys.stdin.buffer
     try:  # the low-level bindings: the DB-API module would import pandas (half a second)
-        for module in ("adbc_driver_manager", "adbc_driver_sqlite", "pyarrow"):
-            importlib.import_module(module)
+        pa = importlib.import_module("pyarrow")
+        importlib.import_module("adbc_driver_manager")
+        importlib.import_module("adbc_driver_sqlite")
     except ImportError as exc:
         _reply(replies, False, f"{type(exc).__name__}: {exc}".encode())
         return
@@ -83,6 +83,8 @@ def main() -> None:
             _reply(replies, False, f"{type(exc).__name__}: {exc}".encode())
         else:
             _reply(replies, True, payload)
+            del payload
+        pa.default_memory_pool().release_unused()  # idle at its start-up size between windows
 
 
 if __name__ == "__main__":
