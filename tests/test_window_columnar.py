@@ -299,3 +299,32 @@ def test_commits_after_a_helper_read_reach_other_processes(opened, arrow_frames,
         put(store, model, events("binary", seed=1))
         assert rows_seen_by_another_process() == 2 * N
         assert Path(f"{database}-wal").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_reads_through_its_own_helper(opened, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    store, model = opened(task="binary")
+    put(store, model, events("binary"))
+    helper = columnar._Helper()
+    monkeypatch.setattr(columnar, "_HELPER", helper)
+    monkeypatch.setattr(columnar, "MIN_ROWS", 0)
+    expected = read_window(store, model, START, START + DAY)
+    parents = helper._proc
+    assert parents is not None
+
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's helper is not its own
+        ok = False
+        try:
+            store.engine.dispose(close=False)  # nor are the parent's pooled connections
+            frame = read_window(store, model, START, START + DAY)
+            ok = helper._proc is not None and helper._proc is not parents and frame.equals(expected)
+            helper.close()
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert helper._proc is parents and parents.poll() is None
+    pd.testing.assert_frame_equal(read_window(store, model, START, START + DAY), expected, check_exact=True)
+    helper.close()

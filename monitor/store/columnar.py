@@ -149,6 +149,9 @@ class _Helper:
         if not _driver_installed():
             self._unavailable = f"{DRIVER} is not installed"
             raise ColumnarError(self._unavailable)
+        if not sys.executable:  # an embedded interpreter
+            self._unavailable = "no Python executable to start the helper process with"
+            raise ColumnarError(self._unavailable)
         try:
             command = [sys.executable, "-P", str(WORKER)]
             proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -212,6 +215,6 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
 
 
 _HELPER = _Helper()
-atexit.register(_HELPER.close)
+atexit.register(lambda: _HELPER.close())
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_HELPER.forget)
+    os.register_at_fork(after_in_child=lambda: _HELPER.forget())
