@@ -92,6 +92,12 @@ def read_table(
         return None
 
 
+def helper_pid() -> int | None:
+    """The helper process's id while it runs (benchmarks count its CPU time)."""
+    proc = _HELPER._proc
+    return proc.pid if proc is not None and proc.poll() is None else None
+
+
 def _database_file(conn: Connection) -> str:
     """The file of the connection's main database; empty for an in-memory one."""
     for _seq, name, file in conn.exec_driver_sql("PRAGMA database_list"):
