@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, Select, Table, func, select
+from sqlalchemy.exc import CompileError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -78,16 +79,16 @@ def read_table(
         probe = select(events.c.ts).where(window).limit(1).offset(MIN_ROWS - 1)
         if conn.execute(probe).first() is None:
             return None
-    request = {
-        "path": path,
-        "count": _literal(conn, select(func.count()).select_from(events).where(window)),
-        "query": _literal(conn, query),
-        "busy_ms": int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()),
-        "batch_rows": BATCH_ROWS,
-    }
     try:
+        request = {
+            "path": path,
+            "count": _literal(conn, select(func.count()).select_from(events).where(window)),
+            "query": _literal(conn, query),
+            "busy_ms": int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()),
+            "batch_rows": BATCH_ROWS,
+        }
         return _HELPER.read(request)
-    except ColumnarError as exc:
+    except (ColumnarError, CompileError) as exc:  # CompileError: a value with no SQL literal form
         log.debug("Columnar read not used (%s); reading with sqlite3", exc)
         return None
 
