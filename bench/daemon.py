@@ -16,6 +16,8 @@
   job per model (what the scheduler runs) and of the whole cycle. By default the jobs run one
   after another; ``--workers N`` runs them in a pool of N threads, as the daemon's scheduler
   does (its pool has ``monitor.service.scheduling.WORKERS`` threads; on 2 cores, 2 is enough).
+  The CPU figure is this process's; the helper process that reads large SQLite windows
+  (``monitor/store/columnar.py``) has a line of its own.
 - ``soak``: one model with hourly windows of ``--soak-rows`` rows; ``--cycles`` check jobs,
   the injected clock one window further each time; RSS every tenth cycle.
 
@@ -195,6 +197,14 @@ def _cpu_self() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _cpu_helper() -> float:
+    """CPU time of the process that reads large SQLite windows (monitor.store.columnar), if running."""
+    from monitor.store.columnar import helper_pid
+
+    pid = helper_pid()
+    return cpu_seconds(pid) if pid is not None else 0.0
+
+
 def bench_cycle(
     models: int, rows: int, profile: str | None = None, workers: int = 1
 ) -> list[tuple[str, str]]:
@@ -220,7 +230,7 @@ def bench_cycle(
         load = time.perf_counter() - t0
         profiler = cProfile.Profile() if profile else None
         load_start = os.getloadavg()[0]
-        cpu0, t0 = _cpu_self(), time.perf_counter()
+        cpu0, helper0, t0 = _cpu_self(), _cpu_helper(), time.perf_counter()
         if profiler:
             profiler.enable()
 
@@ -239,7 +249,7 @@ def bench_cycle(
         if profiler:
             profiler.disable()
             profiler.dump_stats(profile)
-        total, cpu = time.perf_counter() - t0, _cpu_self() - cpu0
+        total, cpu, helper = time.perf_counter() - t0, _cpu_self() - cpu0, _cpu_helper() - helper0
         load_end = os.getloadavg()[0]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         daemon.shutdown(timedelta(seconds=5))
@@ -249,6 +259,7 @@ def bench_cycle(
         ("ingest (not part of the cycle)", f"{load:.1f} s"),
         (f"full cycle, {how}", f"{total:.1f} s"),
         ("full cycle, CPU (user + system)", f"{cpu:.1f} s"),
+        ("CPU of the window-read helper process", f"{helper:.1f} s"),
         ("load average (1 min) at start / end", f"{load_start:.2f} / {load_end:.2f}"),
         ("first model (includes importing the check stack)", f"{times[0]:.1f} s"),
         ("per model after the first, median", f"{float(np.median(times[1:] or times)):.1f} s"),

@@ -6,6 +6,7 @@ so the daemon can decide that nothing is due without loading the data stack.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,12 +15,16 @@ from sqlalchemy import Boolean, DateTime, Float, Text, and_, cast, func, or_, se
 from sqlalchemy.types import TypeEngine
 
 from monitor.config import ModelConfig
+from monitor.store import columnar
 from monitor.store.engine import Store
 from monitor.store.schema import feature_column, quarantine, score_columns
 from monitor.windows import aware_utc, naive_utc
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+
+log = logging.getLogger("driftwatch.store.windows")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ def read_window(
     else:
         query = select(*cols)
     query = query.where(window)
+    types = [c.type for c in cols]
     with store.engine.connect() as conn:
         if fraction is not None and fraction < 1.0:
             if conn.dialect.name != "postgresql":
@@ -80,13 +86,18 @@ def read_window(
 
             digest = func.substr(func.md5(cast(events.c.event_id, Text)), 1, HASH_DIGITS)
             query = query.where(digest < hash_cutoff(fraction))
-        result = conn.execute(query.order_by(events.c.ts, events.c.event_id))
+        query = query.order_by(events.c.ts, events.c.event_id)
+        table = columnar.read_table(conn, query, events, window)
+        frame = None if table is None else _arrow_frame(table, types, model)
+        if frame is not None:
+            return frame
+        result = conn.execute(query)
         names = list(result.keys())
         # The driver's tuples, without SQLAlchemy's per-value result processing: each column
         # is converted once below, by its store type.
         rows = result.cursor.fetchall() if result.cursor is not None else []
         result.close()
-    return _frame(rows, names, [c.type for c in cols], model)
+    return _frame(rows, names, types, model)
 
 
 def _frame(
@@ -94,7 +105,6 @@ def _frame(
 ) -> pd.DataFrame:
     """The fetched rows as typed columns: floats, booleans, UTC timestamps; strings as objects."""
     import numpy as np
-    import pandas as pd
 
     table = np.array(rows, dtype=object).reshape(len(rows), len(names))
     data: dict[str, Any] = {}
@@ -105,9 +115,59 @@ def _frame(
         elif isinstance(kind, Float):
             data[name] = values.astype(float)
         elif isinstance(kind, Boolean):
-            data[name] = _booleans(values)
+            missing = np.equal(values, None)
+            data[name] = _booleans(np.where(missing, False, values).astype(bool), missing)
         else:
             data[name] = values
+    return _typed_frame(data, model)
+
+
+def _arrow_frame(table: pa.Table, types: list[TypeEngine[Any]], model: ModelConfig) -> pd.DataFrame | None:
+    """The frame :func:`_frame` makes of the same rows, from the ADBC driver's Arrow columns.
+
+    The driver types a column by its values: ``string`` (TEXT, timestamps), ``double`` (REAL),
+    ``int64`` (booleans, and a column without any value). ``None`` for any other type (a value
+    the schema does not expect): the caller reads the window with sqlite3 instead.
+    """
+    import pyarrow as pa
+
+    data: dict[str, Any] = {}
+    for name, column, kind in zip(table.column_names, table.columns, types, strict=True):
+        if isinstance(kind, Boolean):
+            expected = pa.int64()
+        else:
+            expected = pa.float64() if isinstance(kind, Float) else pa.string()
+        if column.type != expected:
+            if column.type != pa.int64() or column.null_count < len(column):
+                log.debug('ADBC read column "%s" as %s; reading with sqlite3', name, column.type)
+                return None
+            column = column.cast(expected)
+        if isinstance(kind, DateTime):
+            data[name] = _arrow_timestamps(column)
+        elif isinstance(kind, Boolean):
+            missing = column.is_null().to_numpy(zero_copy_only=False)
+            data[name] = _booleans(column.fill_null(0).to_numpy().astype(bool), missing)
+        else:
+            data[name] = column.to_numpy(zero_copy_only=False)
+    return _typed_frame(data, model)
+
+
+def _arrow_timestamps(column: pa.ChunkedArray) -> pd.DatetimeIndex:
+    """ISO strings as :func:`_timestamps` parses them, by Arrow's parser (3x faster) where it can."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        stamps = pc.cast(column, pa.timestamp("ns"))
+    except pa.ArrowInvalid:  # e.g. a zone offset, which Arrow's parser refuses for a naive type
+        return _timestamps(column.to_numpy(zero_copy_only=False))
+    return pd.DatetimeIndex(stamps.to_numpy(zero_copy_only=False)).tz_localize("UTC")
+
+
+def _typed_frame(data: dict[str, Any], model: ModelConfig) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame(data)
     for col in model.features.numeric:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
@@ -121,15 +181,12 @@ def _timestamps(values: Any) -> pd.DatetimeIndex:
     return pd.to_datetime(values, utc=True, format="ISO8601")
 
 
-def _booleans(values: Any) -> Any:
+def _booleans(flags: Any, missing: Any) -> Any:
     """A boolean column: ``bool`` without missing values, else objects with ``None`` (as pandas reads it)."""
-    import numpy as np
-
-    missing = np.equal(values, None)
     if not missing.any():
-        return values.astype(bool)
-    out = values.copy()
-    out[~missing] = values[~missing].astype(bool)
+        return flags
+    out = flags.astype(object)
+    out[missing] = None
     return out
 
 
