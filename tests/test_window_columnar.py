@@ -328,3 +328,56 @@ def test_a_forked_child_reads_through_its_own_helper(opened, monkeypatch) -> Non
     assert helper._proc is parents and parents.poll() is None
     pd.testing.assert_frame_equal(read_window(store, model, START, START + DAY), expected, check_exact=True)
     helper.close()
+
+
+# -- PostgreSQL: COPY ... TO STDOUT parsed by pyarrow -----------------------------------------
+
+
+def copy_and_fetch(monkeypatch: pytest.MonkeyPatch, *args: Any, **kwargs: Any) -> tuple[pd.DataFrame, ...]:
+    """The window read through ``COPY`` and with psycopg's rows."""
+    through_copy = read_window(*args, **kwargs)
+    with monkeypatch.context() as patched:
+        patched.setattr(windows, "read_copy", lambda *_: None)
+        with_rows = read_window(*args, **kwargs)
+    return through_copy, with_rows
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("task", ["binary", "regression", "multiclass"])
+def test_postgresql_copy_reads_the_frame_psycopg_reads(
+    opened, arrow_frames, monkeypatch, pg_url, task
+) -> None:  # type: ignore[no-untyped-def]
+    store, model = opened(pg_url, task=task)
+    frame = events(task)
+    # text that CSV must quote: separators, quotes, a line break; and an empty string, which
+    # ingestion stores as missing, written by hand (CSV keeps it apart from NULL)
+    frame.loc[1:3, "city"] = ["a,b", 'say "hi"', "two\nlines"]
+    frame.loc[0, "timestamp"] = pd.Timestamp(START)
+    put(store, model, frame, labelled=slice(N // 2, None))
+    with store.engine.begin() as conn:
+        conn.execute(text(f"UPDATE dw_events_{model.name} SET f_city = '' WHERE event_id = 'ev-0-4'"))
+
+    copied, fetched = copy_and_fetch(monkeypatch, store, model, START, START + DAY)
+
+    assert arrow_frames == [True]
+    pd.testing.assert_frame_equal(copied, fetched, check_exact=True)
+    assert list(copied["city"].iloc[1:5]) == ["a,b", 'say "hi"', "two\nlines", ""]
+    assert copied["model_version"].iloc[: N // 3].isna().all() and copied["error"].dtype == object
+    assert copied["label"].isna().sum() == N // 2 and (copied["ts"].dt.microsecond == 0).sum() >= N // 4
+
+
+@pytest.mark.postgres
+def test_postgresql_copy_of_a_hash_sample_and_of_an_empty_window(
+    opened, arrow_frames, monkeypatch, pg_url
+) -> None:  # type: ignore[no-untyped-def]
+    store, model = opened(pg_url, task="binary")
+    put(store, model, events("binary", 400, sparse=False))
+
+    copied, fetched = copy_and_fetch(monkeypatch, store, model, START, START + DAY, fraction=0.3)
+    empty_copied, empty_fetched = copy_and_fetch(monkeypatch, store, model, START - DAY, START)
+
+    assert arrow_frames == [True, True]
+    pd.testing.assert_frame_equal(copied, fetched, check_exact=True)
+    assert 60 < len(copied) < 180 and copied["error"].dtype == bool
+    pd.testing.assert_frame_equal(empty_copied, empty_fetched, check_exact=True)
+    assert empty_copied.empty

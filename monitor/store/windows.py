@@ -16,6 +16,7 @@ from sqlalchemy.types import TypeEngine
 
 from monitor.config import ModelConfig
 from monitor.store import columnar
+from monitor.store.copy_read import read_copy
 from monitor.store.engine import Store
 from monitor.store.schema import feature_column, quarantine, score_columns
 from monitor.windows import aware_utc, naive_utc
@@ -88,6 +89,8 @@ def read_window(
             query = query.where(digest < hash_cutoff(fraction))
         query = query.order_by(events.c.ts, events.c.event_id)
         table = columnar.read_table(conn, query, events, window)
+        if table is None:
+            table = read_copy(conn, query, types)
         frame = None if table is None else _arrow_frame(table, types, model)
         if frame is not None:
             return frame
