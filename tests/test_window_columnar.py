@@ -381,3 +381,33 @@ def test_postgresql_copy_of_a_hash_sample_and_of_an_empty_window(
     assert 60 < len(copied) < 180 and copied["error"].dtype == bool
     pd.testing.assert_frame_equal(empty_copied, empty_fetched, check_exact=True)
     assert empty_copied.empty
+
+
+def test_features_named_like_sql_keywords_are_read(store_url, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``nothing`` is a keyword of SQLite (``DO NOTHING``) that SQLAlchemy would leave unquoted."""
+    features = {"numeric": ["nothing", "order"], "categorical": ["select", "Group"]}
+    config = make_config(store_url, tmp_path, [model_dict(features=features, segments=[])])
+    store, model = open_store(config), config.models[0]
+    n = 30
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "id": [f"k{i}" for i in range(n)],
+            "timestamp": pd.Timestamp(START) + pd.to_timedelta(np.arange(n), unit="min"),
+            "score": rng.random(n),
+            "prediction": 0,
+            "nothing": rng.normal(size=n),
+            "order": rng.normal(size=n),
+            "select": rng.choice(["a", "b"], n),
+            "Group": rng.choice(["x", "y"], n),
+        }
+    )
+    ingest_frame(store, model, "predictions", frame, source="test", now=NOW)
+    monkeypatch.setattr(columnar, "MIN_ROWS", 0)  # SQLite: through the helper too
+    try:
+        read = read_window(store, model, START, START + DAY)
+    finally:
+        store.dispose()
+    assert list(read.columns[-6:-2]) == ["nothing", "order", "select", "Group"]
+    np.testing.assert_array_equal(read["nothing"].to_numpy(), frame["nothing"].to_numpy())
+    assert list(read["Group"]) == list(frame["Group"])

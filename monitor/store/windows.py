@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, DateTime, Float, Text, and_, cast, func, or_, select
+from sqlalchemy.sql.elements import quoted_name
 from sqlalchemy.types import TypeEngine
 
 from monitor.config import ModelConfig
@@ -67,7 +68,8 @@ def read_window(
         *[events.c[c] for c in score_columns(model)],
         events.c.latency_ms,
         events.c.error,
-        *[events.c[feature_column(f)].label(f) for f in model.feature_columns],
+        # quoted: a feature may be named like a keyword that SQLAlchemy does not know (``nothing``)
+        *[events.c[feature_column(f)].label(quoted_name(f, quote=True)) for f in model.feature_columns],
     ]
     window = and_(events.c.ts >= naive_utc(start), events.c.ts < naive_utc(end))
     if labels:
