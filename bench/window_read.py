@@ -1,7 +1,8 @@
-"""Reading one window from a SQLite store: the columnar read (ADBC in a helper process) against sqlite3.
+"""Reading one window: the columnar reads against the drivers' rows (SQLite, and PostgreSQL).
 
     .venv/bin/python bench/window_read.py                      # 100,000 rows, 5 repeats
     .venv/bin/python bench/window_read.py --rows 10000 100000 1000000 --repeat 3
+    .venv/bin/python bench/window_read.py --postgres           # COPY against psycopg's rows
 
 A SQLite store (a temporary file, WAL) holds one day of ``--rows`` labelled events of a binary
 model with the 12 columns ``bench/daemon.py`` reads (id, time, version, prediction, score,
@@ -11,18 +12,22 @@ helper's path with ``columnar.MIN_ROWS`` 0, sqlite3's with it above the window).
 path: the best and the median wall time, and the best CPU time of this process and of the
 helper process (``/proc``, clock ticks of 10 ms) over ``--repeat`` reads, after one untimed
 read that starts the helper; the 1-minute load average before and after. The two frames are
-checked equal.
+checked equal. With ``--postgres`` the store is a scratch database on 127.0.0.1:5432
+(dropped afterwards) and the two paths are ``COPY ... TO STDOUT`` parsed by pyarrow
+(:mod:`monitor.store.copy_read`) and psycopg's row tuples.
 Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,20 +61,43 @@ def traffic(n: int) -> pd.DataFrame:
     )
 
 
-def bench(rows: int, repeat: int) -> list[str]:
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def scratch_store(postgres: bool) -> Iterator[str]:
+    """The URL of an empty store: a SQLite file, or a new PostgreSQL database (dropped after)."""
+    if not postgres:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/dw.db"
+        return
+    import psycopg
+
+    name = f"dw_bench_read_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench(rows: int, repeat: int, postgres: bool = False) -> list[str]:
     from monitor.config import parse_config
     from monitor.ingest import ingest_frame
-    from monitor.store import columnar, open_store
+    from monitor.store import columnar, open_store, windows
+    from monitor.store.copy_read import read_copy
     from monitor.store.windows import read_window
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_store(postgres) as url:
         model = {
             "name": "bench",
             "version_column": "version",
             "error_column": "failed",
             "features": {"numeric": ["amount", "age"], "categorical": ["country"]},
         }
-        config = parse_config({"store": {"url": f"sqlite:///{tmp}/dw.db"}, "models": [model]})
+        config = parse_config({"store": {"url": url}, "models": [model]})
         store = open_store(config)
         bench_model = config.models[0]
         frame = traffic(rows)
@@ -78,13 +106,19 @@ def bench(rows: int, repeat: int) -> list[str]:
         ingest_frame(
             store, bench_model, "outcomes", frame[["id", "timestamp", "label"]], source="bench", now=now
         )
-        paths = {"columnar (ADBC helper)": 0, "sqlite3": rows + 1}
+        if postgres:
+            paths = {"PostgreSQL COPY": read_copy, "psycopg rows": lambda *_: None}
+        else:
+            paths = {"columnar (ADBC helper)": 0, "sqlite3": rows + 1}
         times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in paths}
         frames = {}
         load = os.getloadavg()[0]
         for i in range(repeat + 1):
-            for name, min_rows in paths.items():
-                columnar.MIN_ROWS = min_rows
+            for name, choice in paths.items():
+                if postgres:
+                    windows.read_copy = choice  # type: ignore[assignment]
+                else:
+                    columnar.MIN_ROWS = choice  # type: ignore[assignment]
                 cpu, helper, wall = time.process_time(), helper_cpu(), time.perf_counter()
                 frames[name] = read_window(store, bench_model, START, START + DAY)
                 if i:  # the first round starts the helper and warms the page cache
@@ -118,11 +152,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--postgres", action="store_true", help="a PostgreSQL store on 127.0.0.1:5432")
     args = parser.parse_args()
     print("| rows | read | best wall | median wall | best CPU, this process | helper | load before / after |")
     print("|---:|---|---:|---:|---:|---:|---|")
     for rows in args.rows:
-        for line in bench(rows, args.repeat):
+        for line in bench(rows, args.repeat, args.postgres):
             print(line, flush=True)
 
 
