@@ -20,6 +20,15 @@ measures from the same resamples of the rows, bins held fixed, windows resampled
 independently) is significant after Holm's adjustment over the two measures at the binary
 check's level (one-sided ``alpha / 2``, i.e. the two-sided interval excludes 0).
 
+The resamples are Poisson bootstrap counts of *cells* (:func:`gap_cells`: rows of one true
+class, one top-label outcome and one bin of every measure), so ``b`` resamples cost ``b``
+times the cells (a few hundred for three classes), not the rows. A bin's sum of ``p - y`` is
+then its cells' counts times their mean gaps plus what varies inside the cells, which is added
+as a normal vector with its exact covariance: the bins' sums keep the row bootstrap's mean and
+covariance exactly, and the normal term, the one approximation, carries about 0.4% of their
+variance with 10 bins (5% with 3; both bounded in the tests, the intervals matching the row
+bootstrap's within Monte Carlo error).
+
 References
 ----------
 .. [1] Guo, C., Pleiss, G., Sun, Y., Weinberger, K. Q. (2017). On calibration of modern
@@ -39,7 +48,7 @@ import numpy as np
 from scipy import sparse
 
 from checks._params import check_interval, check_n_resamples, check_one_of
-from checks.bootstrap import counts_from_indices, resample_indices
+from checks.bootstrap import MAX_CELLS, poisson_weights
 from checks.calibration import (
     STRATEGIES,
     brier_decomposition,
@@ -48,7 +57,7 @@ from checks.calibration import (
     maximum_calibration_error,
     reliability_curve,
 )
-from checks.multiclass_performance import multiclass_inputs
+from checks.multiclass_performance import _cells, multiclass_inputs
 from checks.performance import holm_adjusted
 from checks.result import CheckResult, Finding
 
@@ -117,30 +126,73 @@ def multiclass_calibration(
     )
 
 
-def _gaps(y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, strategy: str) -> sparse.csr_matrix:
-    """``(n, (K + 1) * n_bins)`` sparse matrix of ``p - y`` in each row's bin: top label, then each class."""
+@dataclass(frozen=True)
+class GapCells:
+    """A window's rows grouped into cells of one true class, one top-label outcome and one bin
+    of every measure (the top label, then each class), for the bootstrap of both ECEs.
+
+    ``gaps`` is ``(m, (K + 1) * n_bins)``: each cell's mean ``p - y`` of each measure in the
+    column of its bin; ``within_root`` a root ``R`` (``R.T @ R``) of the covariance of the
+    per-bin sums of ``p - y`` inside the cells (the score's spread inside a cell, which the
+    cell means do not carry); ``cell_of_row`` is each row's cell.
+    """
+
+    sizes: np.ndarray
+    gaps: np.ndarray
+    within_root: np.ndarray
+    cell_of_row: np.ndarray
+
+
+def gap_cells(y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, strategy: str) -> GapCells:
+    """The :class:`GapCells` of a validated window (bins at the window's own edges)."""
     correct, conf = top_label(y, p, labels)
-    onehot = _onehot(y, labels)
-    cols = [(correct, conf), *((onehot[:, k], p[:, k]) for k in range(len(labels)))]
-    n = len(y)
-    blocks = []
-    for j, (yy, pp) in enumerate(cols):
-        edges = np.percentile(pp, np.linspace(0, 100, n_bins + 1)) if strategy == "quantile" else None
-        edges = np.linspace(0.0, 1.0, n_bins + 1) if edges is None else edges
-        ids = np.searchsorted(edges[1:-1], pp) + j * n_bins
-        blocks.append(sparse.csr_matrix((pp - yy, (np.arange(n), ids)), shape=(n, len(cols) * n_bins)))
-    return sparse.csr_matrix(sum(blocks))
+    truth = np.column_stack([correct, _onehot(y, labels)])
+    score = np.column_stack([conf, p])
+    n, measures = score.shape
+    ids = np.empty((n, measures), dtype=np.int64)
+    for j in range(measures):
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+        if strategy == "quantile":
+            edges = np.percentile(score[:, j], np.linspace(0, 100, n_bins + 1))
+        ids[:, j] = np.searchsorted(edges[1:-1], score[:, j])
+    key = np.column_stack([truth[:, 1:].argmax(axis=1), correct.astype(np.int64), ids])
+    cell_of_row, first = _cells(key, [len(labels), 2, *([n_bins] * measures)])
+    sizes = np.bincount(cell_of_row).astype(np.float64)
+    row_gap = score - truth
+    mean_gap = (
+        np.column_stack([np.bincount(cell_of_row, weights=row_gap[:, j]) for j in range(measures)])
+        / sizes[:, None]
+    )
+    columns = ids + np.arange(measures) * n_bins
+    gaps = np.zeros((len(sizes), measures * n_bins))
+    np.put_along_axis(gaps, columns[first], mean_gap, axis=1)
+    deviation = sparse.csr_matrix(
+        ((row_gap - mean_gap[cell_of_row]).ravel(), (np.repeat(np.arange(n), measures), columns.ravel())),
+        shape=(n, measures * n_bins),
+    )
+    values, vectors = np.linalg.eigh((deviation.T @ deviation).toarray())
+    return GapCells(sizes, gaps, (vectors * np.sqrt(np.clip(values, 0.0, None))).T, cell_of_row)
 
 
 def _bootstrap(
-    gaps: sparse.csr_matrix, k: int, n_bins: int, n_resamples: int, seed: np.random.SeedSequence
+    cells: GapCells, k: int, n_bins: int, n_resamples: int, seed: np.random.SeedSequence
 ) -> np.ndarray:
-    """``(n_resamples, 2)``: top-label and class-wise ECE of each resample of the rows."""
-    n = gaps.shape[0]
+    """``(n_resamples, 2)``: top-label and class-wise ECE of Poisson bootstrap resamples, bins fixed.
+
+    One matrix of Poisson cell counts (:func:`checks.bootstrap.poisson_weights`, in batches of
+    at most :data:`~checks.bootstrap.MAX_CELLS`) gives each bin's sum of ``p - y`` from the cell
+    means; the part that varies inside the cells is added as a normal vector with its exact
+    covariance (uncorrelated with the cell counts, as it is in the Poisson bootstrap).
+    """
+    rng = np.random.default_rng(seed)
+    batch = max(1, MAX_CELLS // len(cells.sizes))
     out = []
-    for idx in resample_indices(n, n_resamples=n_resamples, rng=np.random.default_rng(seed)):
-        w = counts_from_indices(idx, n).astype(np.float64)
-        binned = np.abs(np.asarray((gaps.T @ w.T).T)).reshape(len(w), k + 1, n_bins).sum(axis=2) / n
+    for done in range(0, n_resamples, batch):
+        w = poisson_weights(cells.sizes, n_resamples=min(batch, n_resamples - done), rng=rng)
+        sums = w @ cells.gaps + rng.standard_normal((len(w), len(cells.within_root))) @ cells.within_root
+        binned = (
+            np.abs(sums).reshape(len(w), k + 1, n_bins).sum(axis=2) / np.maximum(w.sum(axis=1), 1.0)[:, None]
+        )
         out.append(np.column_stack([binned[:, 0], binned[:, 1:].mean(axis=1)]))
     return np.concatenate(out)
 
@@ -321,8 +373,8 @@ def _compare(
     """Fill the deltas in ``metrics``; the findings of the measures that degraded."""
     seq_cur, seq_ref = np.random.SeedSequence(seed).spawn(2)
     k = len(labels)
-    boot = _bootstrap(_gaps(y, p, labels, n_bins, strategy), k, n_bins, n_resamples, seq_cur)
-    boot -= _bootstrap(_gaps(y_ref, p_ref, labels, n_bins, strategy), k, n_bins, n_resamples, seq_ref)
+    boot = _bootstrap(gap_cells(y, p, labels, n_bins, strategy), k, n_bins, n_resamples, seq_cur)
+    boot -= _bootstrap(gap_cells(y_ref, p_ref, labels, n_bins, strategy), k, n_bins, n_resamples, seq_ref)
     rows = []
     for j, name in enumerate(MEASURES):
         beyond = metrics[name] - metrics[f"{name}_noise"]
