@@ -18,7 +18,10 @@ and percentiles taken. The simulation reads *cells* (:func:`label_cells`: rows o
 class and one score group of every class, the groups of :mod:`checks.multiclass_performance`)
 and draws each cell's class counts at once, ``Multinomial(rows, mean probabilities)``, as
 binary CBPE draws ``Binomial(rows, mean score)``: ``b`` simulations cost ``b`` times the cells,
-not the rows. With at most :data:`~checks.metric_kernels.MAX_GROUPS` distinct probabilities
+not the rows. When the cells would not be the cheaper (small windows, many classes: the cells
+of ``k`` classes number up to ``8 ** k``), each row's class is drawn as the row simulation
+always drew it and the metrics counted from the drawn classes (:func:`row_simulation`, exact,
+``O(rows)`` per simulation). With at most :data:`~checks.metric_kernels.MAX_GROUPS` distinct probabilities
 per class every cell holds one probability vector and the simulation is the row simulation's.
 Above, two approximations, both bounded in the tests: a cell's counts vary by
 ``sum_i (p_ik - mean_k)^2`` more than its rows' would (about 0.2% of the class counts'
@@ -44,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from checks._params import InvalidParameter, check_interval, check_n_resamples
 from checks.bootstrap import MAX_CELLS
@@ -113,8 +117,9 @@ def _expected_auc(pos: np.ndarray, neg: np.ndarray, self_pairs: float) -> float:
     return float(concordant / pairs) if pairs > 0 else float("nan")
 
 
-def label_cells(p: np.ndarray) -> LabelCells:
-    """The :class:`LabelCells` of a validated probability matrix (one sort per class).
+def label_cells(p: np.ndarray, max_cells: int | None = None) -> LabelCells | None:
+    """The :class:`LabelCells` of a validated probability matrix (one sort per class); ``None``
+    when there would be more than ``max_cells``.
 
     The score groups are those of multiclass performance (each distinct probability when a
     class has at most :data:`~checks.metric_kernels.MAX_GROUPS`, else rank groups; ties never
@@ -124,6 +129,8 @@ def label_cells(p: np.ndarray) -> LabelCells:
     pred = np.argmax(p, axis=1)
     orders, ties, groups, n_groups = _rankings(p)
     cell_of_row, first = _cells(np.column_stack([pred, groups]), [k, *n_groups])
+    if max_cells is not None and len(first) > max_cells:
+        return None
     sizes = np.bincount(cell_of_row).astype(np.float64)
     mean_p = np.column_stack([np.bincount(cell_of_row, weights=p[:, c]) for c in range(k)]) / sizes[:, None]
     rankings, shift = [], np.zeros(k)
@@ -192,8 +199,8 @@ def realised_metrics(cells: LabelCells, counts: np.ndarray) -> np.ndarray:
     return np.column_stack([macro_auc, tp.sum(axis=1) / cells.sizes.sum(), f1.mean(axis=1)])
 
 
-def simulated_metrics(cells: LabelCells, *, n_simulations: int, seed: int) -> np.ndarray:
-    """``(n_simulations, 3)`` realised ``ESTIMATED`` metrics of labels ``y_i ~ Categorical(p_i)``.
+def cell_simulation(cells: LabelCells, *, n_simulations: int, seed: int) -> np.ndarray:
+    """``(n_simulations, 3)`` realised ``ESTIMATED`` metrics of labels ``y_i ~ Categorical(p_i)``, by cells.
 
     Each cell's class counts are drawn at once (:func:`simulated_counts`), in batches of at
     most :data:`~checks.bootstrap.MAX_CELLS` counts, so the cost is ``n_simulations`` times the
@@ -206,6 +213,61 @@ def simulated_metrics(cells: LabelCells, *, n_simulations: int, seed: int) -> np
         counts = simulated_counts(cells, min(batch, n_simulations - done), rng)
         parts.append(realised_metrics(cells, counts))
     return np.concatenate(parts)
+
+
+def row_simulation(p: np.ndarray, *, n_simulations: int, seed: int) -> np.ndarray:
+    """The same as :func:`cell_simulation`, one categorical draw per row (exact).
+
+    Draws ``y_i`` as the row simulation always did (one uniform per row against the cumulative
+    probabilities, so a seed gives the same labels); every metric then comes from counts of the
+    drawn class indices (per class: positives, true positives and the sum of the positives'
+    mid-ranks, the Mann-Whitney AUC), ``O(rows)`` per simulation whatever the classes.
+    """
+    rng = np.random.default_rng(seed)
+    n, k = p.shape
+    cum = np.ascontiguousarray(np.cumsum(p, axis=1)[:, :-1].T)
+    pred = np.argmax(p, axis=1)
+    n_pred = np.bincount(pred, minlength=k).astype(np.float64)
+    ranks = np.column_stack([stats.rankdata(p[:, c]) for c in range(k)]).ravel()
+    batch = max(1, MAX_CELLS // max(n, 1))
+    parts = []
+    for done in range(0, n_simulations, batch):
+        b = min(batch, n_simulations - done)
+        u = rng.random((b, n))
+        cls = np.zeros((b, n), dtype=np.int64)
+        for j in range(k - 1):
+            cls += u > cum[j]
+        hit = cls == pred
+        rank_of = ranks[cls + np.arange(n) * k]
+        key = (cls + k * np.arange(b)[:, None]).ravel()
+        n_pos = np.bincount(key, minlength=b * k).reshape(b, k).astype(np.float64)
+        tp = np.bincount(key, weights=hit.ravel(), minlength=b * k).reshape(b, k)
+        rank_sum = np.bincount(key, weights=rank_of.ravel(), minlength=b * k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc = (rank_sum.reshape(b, k) - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
+        auc = np.where((n_pos > 0) & (n_pos < n), auc, np.nan)
+        defined = np.isfinite(auc).sum(axis=1)
+        macro_auc = np.where(defined > 0, np.nansum(auc, axis=1) / np.maximum(defined, 1), np.nan)
+        f1 = _ratio(2 * tp, n_pred + n_pos).mean(axis=1)
+        parts.append(np.column_stack([macro_auc, hit.mean(axis=1), f1]))
+    return np.concatenate(parts)
+
+
+#: A binomial draw per cell and class costs about this many rows' categorical draws and counts.
+CELL_COST = 5
+
+
+def simulated_metrics(p: np.ndarray, *, n_simulations: int, seed: int) -> np.ndarray:
+    """``(n_simulations, 3)`` realised ``ESTIMATED`` metrics of labels ``y_i ~ Categorical(p_i)``.
+
+    By cells (:func:`cell_simulation`) when their draws are the cheaper, i.e. cells x classes x
+    :data:`CELL_COST` at most the rows (three classes from about 10,000 rows; many classes make
+    about as many cells as rows), else row by row (:func:`row_simulation`, exact).
+    """
+    cells = label_cells(p, max_cells=len(p) // (p.shape[1] * CELL_COST))
+    if cells is None:
+        return row_simulation(p, n_simulations=n_simulations, seed=seed)
+    return cell_simulation(cells, n_simulations=n_simulations, seed=seed)
 
 
 def multiclass_estimate(
@@ -253,7 +315,7 @@ def multiclass_estimate(
         return CheckResult.skipped("estimated_performance", "no predictions in the current window", n=0)
     labels, p = probability_matrix(y_score, classes, func)
     values = expected_multiclass_metrics(p, classes=labels)
-    dist = simulated_metrics(label_cells(p), n_simulations=n_resamples, seed=seed)
+    dist = simulated_metrics(p, n_simulations=n_resamples, seed=seed)
     rows = assess_rows(
         ESTIMATED,
         values,
