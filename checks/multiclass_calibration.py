@@ -45,10 +45,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, stats
 
 from checks._params import check_interval, check_n_resamples, check_one_of
-from checks.bootstrap import MAX_CELLS, poisson_weights
+from checks.bootstrap import MAX_CELLS
 from checks.calibration import (
     STRATEGIES,
     brier_decomposition,
@@ -126,19 +126,22 @@ def multiclass_calibration(
     )
 
 
+_TABLE_SIZE = 16
+
+
 @dataclass(frozen=True)
 class GapCells:
     """A window's rows grouped into cells of one true class, one top-label outcome and one bin
     of every measure (the top label, then each class), for the bootstrap of both ECEs.
 
-    ``gaps`` is ``(m, (K + 1) * n_bins)``: each cell's mean ``p - y`` of each measure in the
-    column of its bin; ``within_root`` a root ``R`` (``R.T @ R``) of the covariance of the
+    ``gaps`` is a sparse ``(m, (K + 1) * n_bins)`` matrix: each cell's mean ``p - y`` of each
+    measure in the column of its bin; ``within_root`` a root ``R`` (``R.T @ R``) of the covariance of the
     per-bin sums of ``p - y`` inside the cells (the score's spread inside a cell, which the
     cell means do not carry); ``cell_of_row`` is each row's cell.
     """
 
     sizes: np.ndarray
-    gaps: np.ndarray
+    gaps: sparse.csr_matrix
     within_root: np.ndarray
     cell_of_row: np.ndarray
 
@@ -164,8 +167,10 @@ def gap_cells(y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, str
         / sizes[:, None]
     )
     columns = ids + np.arange(measures) * n_bins
-    gaps = np.zeros((len(sizes), measures * n_bins))
-    np.put_along_axis(gaps, columns[first], mean_gap, axis=1)
+    gaps = sparse.csr_matrix(
+        (mean_gap.ravel(), (np.repeat(np.arange(len(sizes)), measures), columns[first].ravel())),
+        shape=(len(sizes), measures * n_bins),
+    )
     deviation = sparse.csr_matrix(
         ((row_gap - mean_gap[cell_of_row]).ravel(), (np.repeat(np.arange(n), measures), columns.ravel())),
         shape=(n, measures * n_bins),
@@ -174,12 +179,29 @@ def gap_cells(y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, str
     return GapCells(sizes, gaps, (vectors * np.sqrt(np.clip(values, 0.0, None))).T, cell_of_row)
 
 
+def _poisson_counts(sizes: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_resamples, m)`` Poisson(``sizes``) counts, as :func:`checks.bootstrap.poisson_weights`.
+
+    Cells of at most ``_TABLE_SIZE`` rows (every cell where each row is its own) are drawn by
+    inverting their Poisson distribution function at a uniform, about a third of the cost of
+    numpy's Poisson sampler; the rest by that sampler.
+    """
+    out = np.empty((n_resamples, len(sizes)))
+    small = sizes <= _TABLE_SIZE
+    for size in np.unique(sizes[small]):
+        cols = np.flatnonzero(sizes == size)
+        cdf = stats.poisson.cdf(np.arange(int(size) * 4 + 40), size)  # beyond: probability < 1e-20
+        out[:, cols] = np.searchsorted(cdf, rng.random((n_resamples, len(cols))))
+    out[:, ~small] = rng.poisson(sizes[~small], size=(n_resamples, int(np.count_nonzero(~small))))
+    return out
+
+
 def _bootstrap(
     cells: GapCells, k: int, n_bins: int, n_resamples: int, seed: np.random.SeedSequence
 ) -> np.ndarray:
     """``(n_resamples, 2)``: top-label and class-wise ECE of Poisson bootstrap resamples, bins fixed.
 
-    One matrix of Poisson cell counts (:func:`checks.bootstrap.poisson_weights`, in batches of
+    One matrix of Poisson cell counts (:func:`_poisson_counts`, in batches of
     at most :data:`~checks.bootstrap.MAX_CELLS`) gives each bin's sum of ``p - y`` from the cell
     means; the part that varies inside the cells is added as a normal vector with its exact
     covariance (uncorrelated with the cell counts, as it is in the Poisson bootstrap).
@@ -188,8 +210,10 @@ def _bootstrap(
     batch = max(1, MAX_CELLS // len(cells.sizes))
     out = []
     for done in range(0, n_resamples, batch):
-        w = poisson_weights(cells.sizes, n_resamples=min(batch, n_resamples - done), rng=rng)
-        sums = w @ cells.gaps + rng.standard_normal((len(w), len(cells.within_root))) @ cells.within_root
+        w = _poisson_counts(cells.sizes, min(batch, n_resamples - done), rng)
+        sums = (cells.gaps.T @ w.T).T + rng.standard_normal(
+            (len(w), len(cells.within_root))
+        ) @ cells.within_root
         binned = (
             np.abs(sums).reshape(len(w), k + 1, n_bins).sum(axis=2) / np.maximum(w.sum(axis=1), 1.0)[:, None]
         )
