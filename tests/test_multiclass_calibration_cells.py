@@ -11,10 +11,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy import sparse, stats
+from scipy import sparse
 
 import checks.multiclass_calibration as mc
 from checks.bootstrap import counts_from_indices, percentile_interval, resample_indices
+from checks.calibration import (
+    brier_decomposition,
+    calibrated_eces,
+    expected_calibration_error,
+    maximum_calibration_error,
+    reliability_curve,
+)
 from tests.multiclass_world import CLASSES, world
 
 
@@ -55,7 +62,7 @@ CASES = {
 def test_cell_bootstrap_matches_the_row_bootstrap_within_monte_carlo_error(case: str) -> None:
     (y, p, _), n_bins, strategy = CASES[case]
     new = mc._bootstrap(
-        mc.gap_cells(y, p, CLASSES, n_bins, strategy), 3, n_bins, 2000, np.random.SeedSequence(1)
+        mc.gap_cells(mc.binned(y, p, CLASSES, n_bins, strategy)), 3, n_bins, 2000, np.random.SeedSequence(1)
     )
     old = row_bootstrap(row_gaps(y, p, CLASSES, n_bins, strategy), 3, n_bins, 2000, seed=2)
     for j, name in enumerate(mc.MEASURES):
@@ -88,7 +95,7 @@ def test_cells_of_repeated_probability_vectors_give_the_weighted_rows_ece() -> N
     vectors = vectors[np.unique(bins, axis=0, return_index=True)[1]]
     p = vectors[rng.integers(0, len(vectors), 3000)]
     y = CLASSES[[rng.choice(3, p=row) for row in p]]
-    cells = mc.gap_cells(y, p, CLASSES, 10, "uniform")
+    cells = mc.gap_cells(mc.binned(y, p, CLASSES, 10, "uniform"))
     assert np.allclose(cells.within_root, 0.0)
     w = rng.poisson(1.0, 3000).astype(np.float64)
     cell_w = np.bincount(cells.cell_of_row, weights=w)
@@ -102,7 +109,7 @@ def test_cells_of_repeated_probability_vectors_give_the_weighted_rows_ece() -> N
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_cells_hold_each_window_s_eces_and_the_bootstrap_s_covariance(case: str) -> None:
     (y, p, _), n_bins, strategy = CASES[case]
-    cells = mc.gap_cells(y, p, CLASSES, n_bins, strategy)
+    cells = mc.gap_cells(mc.binned(y, p, CLASSES, n_bins, strategy))
     m = mc.multiclass_calibration(y, p, classes=CLASSES, n_bins=n_bins, strategy=strategy)
     eces = np.abs(cells.gaps.T @ cells.sizes).reshape(4, n_bins).sum(axis=1) / len(y)
     assert eces[0] == pytest.approx(m.top_label_ece, abs=1e-12)
@@ -140,7 +147,7 @@ def test_verdicts_and_p_values_agree_with_the_row_bootstrap(
         )
 
     new = run()
-    monkeypatch.setattr(mc, "gap_cells", row_gaps)
+    monkeypatch.setattr(mc, "gap_cells", lambda w: row_gaps(w.y, w.p, w.labels, w.n_bins, w.strategy))
     monkeypatch.setattr(mc, "_bootstrap", row_bootstrap)
     old = run()
     assert new.status == old.status
@@ -158,14 +165,38 @@ def test_verdicts_and_p_values_agree_with_the_row_bootstrap(
         assert abs(new.metrics[key] - p_old) < 4 * np.sqrt(2 * p_old * (1 - p_old) / 1000) + 0.002, key
 
 
-def test_poisson_counts_follow_the_poisson_distribution() -> None:
-    # Cells of 1, 3 and 16 rows are drawn by inversion, of 17 and 40 by numpy's sampler.
-    sizes = np.array([1.0, 3.0, 16.0, 17.0, 40.0])
-    w = mc._poisson_counts(sizes, 40000, np.random.default_rng(0))
-    for j, size in enumerate(sizes):
-        values, seen = np.unique(w[:, j], return_counts=True)
-        expected = stats.poisson.pmf(values, size) * len(w)
-        kept = expected > 20  # a chi-square test over the well-filled values
-        statistic = np.sum((seen[kept] - expected[kept]) ** 2 / expected[kept])
-        assert stats.chi2.sf(statistic, kept.sum() - 1) > 1e-3, size
-        assert w[:, j].mean() == pytest.approx(size, rel=4 * np.sqrt(1 / (size * len(w))))
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_the_window_s_measures_are_the_binary_functions_one_vs_rest(strategy: str) -> None:
+    # The old definitions: every measure by the binary functions of checks.calibration, binning
+    # its own column each time; the check now bins each column once and reads all from the bins.
+    y, p, _ = world(2500, seed=7, temperature=0.7)
+    r = mc.multiclass_calibration_check(y, p, classes=CLASSES, n_bins=8, strategy=strategy, seed=5)
+    m = mc.multiclass_calibration(y, p, classes=CLASSES, n_bins=8, strategy=strategy)
+    correct, conf = mc.top_label(y, p, CLASSES)
+    columns = [(correct, conf), *(((y == c).astype(float), p[:, k]) for k, c in enumerate(CLASSES))]
+    eces = [expected_calibration_error(t, s, n_bins=8, strategy=strategy) for t, s in columns]
+    noises = [
+        calibrated_eces(s, n_bins=8, strategy=strategy, seed=5 + j).mean() for j, (_, s) in enumerate(columns)
+    ]
+    parts = [brier_decomposition(t, s, n_bins=8, strategy=strategy) for t, s in columns[1:]]
+    assert r.metrics["ece"] == m.top_label_ece == pytest.approx(eces[0], abs=1e-15)
+    assert r.metrics["classwise_ece"] == pytest.approx(np.mean(eces[1:]), abs=1e-15)
+    assert r.metrics["ece_noise"] == pytest.approx(noises[0], abs=1e-15)
+    assert r.metrics["classwise_ece_noise"] == pytest.approx(np.mean(noises[1:]), abs=1e-15)
+    assert r.metrics["mce"] == pytest.approx(
+        maximum_calibration_error(correct, conf, n_bins=8, strategy=strategy), abs=1e-15
+    )
+    for field in (
+        "brier",
+        "reliability",
+        "resolution",
+        "uncertainty",
+        "within_bin_variance",
+        "within_bin_covariance",
+    ):
+        assert getattr(m, field) == pytest.approx(sum(getattr(d, field) for d in parts), abs=1e-12), field
+    curves = [r.details["reliability"], *(r.details["class_reliability"][c] for c in CLASSES)]
+    for curve, (t, s) in zip(curves, columns, strict=True):
+        old = reliability_curve(t, s, n_bins=8, strategy=strategy)
+        for field in ("mean_predicted", "fraction_positive", "count", "bin_edges"):
+            assert np.array_equal(getattr(curve, field), getattr(old, field), equal_nan=True), field
