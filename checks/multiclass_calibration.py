@@ -20,14 +20,16 @@ measures from the same resamples of the rows, bins held fixed, windows resampled
 independently) is significant after Holm's adjustment over the two measures at the binary
 check's level (one-sided ``alpha / 2``, i.e. the two-sided interval excludes 0).
 
-The resamples are Poisson bootstrap counts of *cells* (:func:`gap_cells`: rows of one true
-class, one top-label outcome and one bin of every measure), so ``b`` resamples cost ``b``
-times the cells (a few hundred for three classes), not the rows. A bin's sum of ``p - y`` is
-then its cells' counts times their mean gaps plus what varies inside the cells, which is added
-as a normal vector with its exact covariance: the bins' sums keep the row bootstrap's mean and
-covariance exactly, and the normal term, the one approximation, carries about 0.4% of their
-variance with 10 bins (5% with 3; both bounded in the tests, the intervals matching the row
-bootstrap's within Monte Carlo error).
+Each window is binned once per measure (:func:`binned`) and every measure read from those
+bins. The resamples are Poisson bootstrap counts of *cells* (:func:`gap_cells`: rows of one
+true class, one top-label outcome and one bin of every measure), so ``b`` resamples cost ``b``
+times the cells (a few hundred for three classes), not the rows; with many classes, where
+there are about as many cells as rows, the cells' totals of index resamples of the rows. A
+bin's sum of ``p - y`` is then its cells' counts times their mean gaps plus what varies inside
+the cells, added as a normal vector with its exact covariance: the bins' sums keep the row
+bootstrap's mean and covariance exactly, and the normal term, the one approximation, carries
+about 0.4% of their variance with 10 bins (5% with 3; both bounded in the tests, the
+intervals matching the row bootstrap's within Monte Carlo error).
 
 References
 ----------

@@ -77,6 +77,25 @@ def test_cell_bootstrap_matches_the_row_bootstrap_within_monte_carlo_error(case:
         assert abs(np.mean(new[:, j]) - np.mean(old[:, j])) < 0.15 * sd, name
 
 
+def test_many_classes_resample_rows_and_match_the_row_bootstrap() -> None:
+    # Ten classes: about as many cells as rows, so the cells are resampled by row index.
+    rng = np.random.default_rng(8)
+    labels = np.arange(10)
+    p = rng.dirichlet(np.full(10, 0.5), 3000)
+    y = (rng.random((3000, 1)) > np.cumsum(p, axis=1)[:, :-1]).sum(axis=1)
+    cells = mc.gap_cells(mc.binned(y, p, labels, 10, "uniform"))
+    assert cells.by_row
+    new = mc._bootstrap(cells, 10, 10, 2000, np.random.SeedSequence(1))
+    old = row_bootstrap(row_gaps(y, p, labels, 10, "uniform"), 10, 10, 2000, seed=2)
+    for j, name in enumerate(mc.MEASURES):
+        low_old, high_old = percentile_interval(old[:, j])
+        low_new, high_new = percentile_interval(new[:, j])
+        width, sd = high_old - low_old, np.std(old[:, j])
+        assert abs(low_new - low_old) < 0.12 * width, name
+        assert abs(high_new - high_old) < 0.12 * width, name
+        assert abs(np.std(new[:, j]) / sd - 1) < 0.1, name
+
+
 def weighted_ece(truth: np.ndarray, score: np.ndarray, w: np.ndarray, n_bins: int) -> float:
     """ECE of rows weighted by ``w``, bins ``(e[k-1], e[k]]``, written out bin by bin."""
     edges, total = np.linspace(0, 1, n_bins + 1), 0.0
