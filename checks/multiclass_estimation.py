@@ -14,24 +14,29 @@ expects ``TP_k = sum_{pred_i = k} p_ik`` true positives among its ``n_pred_k`` p
 
 The interval is where the *realised* metric should land if the model is still calibrated:
 labels are simulated ``y_i ~ Categorical(p_i)``, each simulated window's metrics computed,
-and percentiles taken. The simulation reads *cells* (:func:`label_cells`: rows of one predicted
-class and one score group of every class, the groups of :mod:`checks.multiclass_performance`)
-and draws each cell's class counts at once, ``Multinomial(rows, mean probabilities)``, as
-binary CBPE draws ``Binomial(rows, mean score)``: ``b`` simulations cost ``b`` times the cells,
-not the rows. When the cells would not be the cheaper (small windows, many classes: the cells
-of ``k`` classes number up to ``8 ** k``), each row's class is drawn as the row simulation
-always drew it and the metrics counted from the drawn classes (:func:`row_simulation`, exact,
-``O(rows)`` per simulation). With at most :data:`~checks.metric_kernels.MAX_GROUPS` distinct probabilities
-per class every cell holds one probability vector and the simulation is the row simulation's.
-Above, two approximations, both bounded in the tests: a cell's counts vary by
-``sum_i (p_ik - mean_k)^2`` more than its rows' would (about 0.2% of the class counts'
-variance on the test worlds, so 0.1% of their sd), and pairs inside a score group count one half in the AUC,
-which ``auc_shift`` puts back in the mean (their share of the AUC's variance is about
-``1 / groups^2``). As for binary CBPE, everything rests on calibration and the
-estimate does not see concept drift; findings are ``warn``. Compared *like for like* with the
-reference's own estimate (the same computation on the reference's probabilities), under the
-rule of :mod:`checks.performance` (:func:`checks.performance.materiality`, one-sided test on
-the simulated distribution, Holm across the metrics).
+and percentiles taken. The simulation reads *cells* (:func:`label_cells`: rows of one
+predicted class and one score group of every class, the groups of
+:mod:`checks.multiclass_performance`) and draws each cell's class counts at once,
+``Multinomial(rows, mean probabilities)``, as binary CBPE draws ``Binomial(rows, mean
+score)``: ``b`` simulations cost ``b`` times the cells, not the rows. Where the cells would
+not be the cheaper (small windows; many classes, whose cells multiply every class's groups
+until there are about as many as rows), each row's class is drawn as the row simulation
+always drew it and the metrics counted from the drawn classes (:func:`row_simulation`,
+exact, ``O(rows)`` per simulation).
+
+With at most :data:`~checks.metric_kernels.MAX_GROUPS` distinct probabilities per class every
+cell holds one probability vector and the cells simulate exactly the rows. Above, two
+approximations, both bounded in the tests: a cell's counts vary by ``sum_i (p_ik - mean_k)^2``
+more than its rows' would (about 0.2% of the class counts' variance on the test worlds, 0.1%
+of their sd), and pairs inside a score group count one half in the AUC, which ``auc_shift``
+puts back in the mean (with 16 groups a class they carry about 1/256 of its variance; the
+spread matches the row simulation's within Monte Carlo error).
+
+As for binary CBPE, everything rests on calibration and the estimate does not see concept
+drift; findings are ``warn``. Compared *like for like* with the reference's own estimate (the
+same computation on the reference's probabilities), under the rule of
+:mod:`checks.performance` (:func:`checks.performance.materiality`, one-sided test on the
+simulated distribution, Holm across the metrics).
 
 >>> rng = np.random.default_rng(0)
 >>> p = rng.dirichlet([1, 1, 1], 1000)
