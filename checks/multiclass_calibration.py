@@ -183,9 +183,9 @@ class GapCells:
     of every measure (the top label, then each class), for the bootstrap of both ECEs.
 
     ``gaps`` is a sparse ``(m, (K + 1) * n_bins)`` matrix: each cell's mean ``p - y`` of each
-    measure in the column of its bin; ``within_root`` a root ``R`` (``R.T @ R``) of the covariance of the
-    per-bin sums of ``p - y`` inside the cells (the score's spread inside a cell, which the
-    cell means do not carry); ``cell_of_row`` is each row's cell; ``by_row`` whether the cells
+    measure in the column of its bin; ``within_root`` a root ``R`` (``R.T @ R``) of the
+    covariance of the per-bin sums of ``p - y`` inside the cells (the score's spread inside a
+    cell, which the cell means do not carry); ``cell_of_row`` is each row's cell; ``by_row`` whether the cells
     hold fewer than four rows on average (then resampled by row, :func:`_cell_counts`).
     """
 
@@ -252,13 +252,11 @@ def _bootstrap(
     out = []
     for done in range(0, n_resamples, batch):
         w = _cell_counts(cells, min(batch, n_resamples - done), rng)
-        sums = (cells.gaps.T @ w.T).T + rng.standard_normal(
-            (len(w), len(cells.within_root))
-        ) @ cells.within_root
-        binned = (
-            np.abs(sums).reshape(len(w), k + 1, n_bins).sum(axis=2) / np.maximum(w.sum(axis=1), 1.0)[:, None]
-        )
-        out.append(np.column_stack([binned[:, 0], binned[:, 1:].mean(axis=1)]))
+        within = rng.standard_normal((len(w), len(cells.within_root))) @ cells.within_root
+        sums = (cells.gaps.T @ w.T).T + within
+        total = np.maximum(w.sum(axis=1), 1.0)[:, None]
+        eces = np.abs(sums).reshape(len(w), k + 1, n_bins).sum(axis=2) / total
+        out.append(np.column_stack([eces[:, 0], eces[:, 1:].mean(axis=1)]))
     return np.concatenate(out)
 
 
