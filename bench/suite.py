@@ -4,7 +4,7 @@
     .venv/bin/python bench/suite.py --rows 1000000 --repeat 1  # the 1M row (own process: peak RSS)
     .venv/bin/python bench/suite.py --rows 100000 --profile /tmp/suite.prof
     .venv/bin/python bench/suite.py --startup                 # `driftwatch check`, one small window
-    .venv/bin/python bench/suite.py --kernels --rows 2000 20000 100000  # multiclass, regression
+    .venv/bin/python bench/suite.py --kernels --rows 2000 20000 100000  # multiclass checks, regression
 
 A binary model with two numeric features, one categorical segment column, latency, and a
 labelled current window of ``--rows`` rows against a labelled reference of the same size. The
@@ -175,7 +175,11 @@ def bench(rows: list[int], repeat: int, profile: str | None) -> str:
 
 
 def kernel_thunks(n: int) -> dict[str, Callable[[], Any]]:
-    """Performance of a multiclass and a regression window against a reference of ``n`` rows each."""
+    """The multiclass checks (performance, calibration, CBPE) and regression performance of a
+    window against a reference of ``n`` rows each, as ``monitor/pipeline/multiclass_suite.py``
+    calls them with the defaults of ``config.toml``."""
+    from checks.multiclass_calibration import multiclass_calibration_check
+    from checks.multiclass_estimation import expected_multiclass_metrics, multiclass_estimate
     from checks.multiclass_performance import multiclass_performance
     from checks.performance import performance
     from tests.multiclass_world import CLASSES, world
@@ -188,6 +192,16 @@ def kernel_thunks(n: int) -> dict[str, Callable[[], Any]]:
     return {
         "multiclass performance (3 classes, 15 metrics)": lambda: multiclass_performance(
             y, p, classes=CLASSES, reference=(y_ref, p_ref), n_resamples=500, seed=SEED
+        ),
+        "multiclass calibration (3 classes, 10 bins)": lambda: multiclass_calibration_check(
+            y, p, classes=CLASSES, reference=(y_ref, p_ref), seed=SEED
+        ),
+        "multiclass CBPE (3 classes, 3 metrics)": lambda: multiclass_estimate(
+            p,
+            classes=CLASSES,
+            reference=expected_multiclass_metrics(p_ref, classes=CLASSES),
+            n_resamples=500,
+            seed=SEED,
         ),
         "regression performance (4 metrics)": lambda: performance(
             truth, guess, task="regression", reference=(truth_ref, guess_ref), n_resamples=500, seed=SEED
@@ -259,7 +273,9 @@ def main() -> None:
     parser.add_argument("--startup", action="store_true", help="time `driftwatch check` of one small window")
     parser.add_argument("--startup-rows", type=int, default=2000)
     parser.add_argument(
-        "--kernels", action="store_true", help="time multiclass and regression performance at --rows"
+        "--kernels",
+        action="store_true",
+        help="time multiclass performance, calibration and CBPE and regression performance at --rows",
     )
     args = parser.parse_args()
     if args.startup:
