@@ -57,6 +57,17 @@ def window_seed(model: str, window_end: datetime) -> int:
     return (zlib.crc32(model.encode()) ^ int(window_end.timestamp())) % (2**31 - 1)
 
 
+def reference_seed(model: str, description: Mapping[str, Any]) -> int:
+    """A seed fixed per (model, reference): its span, or its file's name; not the checked window.
+
+    >>> span = {"kind": "period", "start": "2026-10-01", "end": "2026-10-02"}
+    >>> reference_seed("m", {**span, "rows": 5}) == reference_seed("m", span) != reference_seed("n", span)
+    True
+    """
+    identity = [model, *(str(description.get(k)) for k in ("kind", "start", "end", "file"))]
+    return zlib.crc32("\x1f".join(identity).encode()) % (2**31 - 1)
+
+
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["label"].notna()] if "label" in frame.columns else frame.iloc[0:0]
 
@@ -92,10 +103,15 @@ def _with_recalibration(
     return replace(result, details=details)
 
 
-def _importance(model: ModelConfig, ref: pd.DataFrame, score: str, seed: int) -> dict[str, Any]:
-    """The configured importance, or the score's dependence on each feature estimated from the reference."""
+def reference_importance(model: ModelConfig, ref: pd.DataFrame, seed: int) -> dict[str, Any]:
+    """The configured importance, or the score's dependence on each feature estimated from the reference.
+
+    It depends on the reference alone: the runner computes it once per reference, with
+    :func:`reference_seed`, and hands it to :func:`run_suite` for every window.
+    """
     if model.importance:
         return {"importance": dict(model.importance), "importance_source": "configured"}
+    score = _output_column(model, ref)
     if score not in ref.columns:
         return {}
     estimated = score_dependence(
@@ -372,17 +388,20 @@ def run_suite(
     expected_rows: Expectation | None = None,
     n_rows: int | None = None,
     window_latency: Mapping[str, float | None] | None = None,
+    importance: Mapping[str, Any] | None = None,
 ) -> SuiteOutcome:
     """All checks of ``model`` on ``current`` against ``reference``.
 
     ``expected_rows`` (the reference rate's prediction for the window) turns on the traffic
     volume finding of the data-quality check; ``n_rows`` is the window's exact row count
     when ``current`` is a sample, ``window_latency`` its latency quantiles (with their
-    ``quantile_rank_error``) computed where it lives.
+    ``quantile_rank_error``) computed where it lives. ``importance`` is the reference's
+    :func:`reference_importance`, computed once per reference by the caller; without it the
+    importance is estimated here with ``seed``.
     """
     checks: list[CheckResult] = []
     quality = model.quality.enabled and not reference.empty
-    importance: dict[str, Any] = {}
+    used: dict[str, Any] = {}  # the drift check's importance, recorded with the reference
     if current.empty:
         reason = "no predictions in this window"
         checks = [CheckResult.skipped(name, reason) for name in ("drift", "data_quality", "latency")]
@@ -392,8 +411,8 @@ def run_suite(
     if reference.empty:
         checks.append(CheckResult.skipped("drift", "the reference has no rows"))
     elif model.drift.enabled:
-        importance = _importance(model, reference, _output_column(model, reference), seed)
-        checks.append(_drift(model, reference, current, importance))
+        used = reference_importance(model, reference, seed) if importance is None else dict(importance)
+        checks.append(_drift(model, reference, current, used))
     if quality:
         checks.append(_quality(model, reference, current, quarantined, expected_rows, n_rows))
     elif model.quality.enabled:
@@ -425,5 +444,5 @@ def run_suite(
         checks=checks,
         label_coverage=coverage.metrics.get("label_coverage") or 0.0,
         recalibration=proposal,
-        extra=importance,
+        extra=used,
     )
