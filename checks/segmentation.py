@@ -47,7 +47,9 @@ def form_segments(
         names += [f"({_fmt(a)}, {_fmt(b)}]" for a, b in itertools.pairwise(inner)]
         names.append(f"> {_fmt(inner[-1])}")
         return {"kind": "numeric", "edges": inner.tolist(), "labels": names}
-    counts = as_text(values).value_counts()
+    codes, text = _text_codes(values)
+    per_code = np.bincount(codes[codes >= 0], minlength=len(text) - 1)
+    counts = pd.Series(per_code, index=text[:-1]).groupby(level=0).sum()  # values of one text pooled
     ranked = sorted((v for v in counts.index if v != MISSING), key=lambda v: (-counts[v], v))
     return {"kind": "categorical", "kept": ranked[:top_k]}
 
@@ -64,10 +66,29 @@ def apply_segments(values: pd.Series, how: dict[str, Any]) -> pd.Series:
         codes = np.minimum(codes, len(how["labels"]) - 1)
         labels = pd.Series(np.asarray(how["labels"], dtype=object)[codes], index=values.index)
         return labels.where(values.notna(), MISSING)
-    text = as_text(values)
-    return text.where(text.isin([*how["kept"], MISSING]), OTHER)
+    codes, text = _text_codes(values)
+    kept = {*how["kept"], MISSING}
+    labels = np.array([t if t in kept else OTHER for t in text], dtype=object)
+    return pd.Series(labels[codes], index=values.index)
+
+
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's code and the text of each code, missing values last as :data:`MISSING` (code -1).
+
+    Text columns are coded as they are (equal strings are equal values); others are made
+    strings first (``1`` and ``1.0`` are equal values but not equal texts).
+    """
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        values = values.astype(str).where(values.notna())
+    codes, uniques = pd.factorize(values)
+    return codes, np.array([*(str(u) for u in uniques), MISSING], dtype=object)
 
 
 def as_text(values: pd.Series) -> pd.Series:
-    """Values as strings, missing ones as :data:`MISSING`."""
-    return values.astype(str).where(values.notna(), MISSING)
+    """Values as strings, missing ones as :data:`MISSING`.
+
+    >>> as_text(pd.Series([1.0, None, 2.5])).tolist()
+    ['1.0', '__missing__', '2.5']
+    """
+    codes, text = _text_codes(values)
+    return pd.Series(text[codes], index=values.index)

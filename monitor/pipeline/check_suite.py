@@ -215,11 +215,9 @@ def _latency(
 def _calibration_by_segment(
     model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, seed: int
 ) -> list[dict[str, Any]]:
-    frame = cur.assign(label=_y(cur, model, "label"))
-    reference = ref.assign(label=_y(ref, model, "label")) if len(ref) else None
-    return calibration_by_segment(
-        frame,
-        reference,
+    return calibration_by_segment(  # binary only: the labels are read as 0/1 floats there
+        cur,
+        ref if len(ref) else None,
         segments=list(model.segments),
         y_true="label",
         y_score="score",
@@ -234,11 +232,22 @@ def _calibration_by_segment(
     )
 
 
+def _by_score(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows in ascending order of score (stable)."""
+    return frame.take(np.argsort(frame["score"].to_numpy(dtype=float), kind="stable"))
+
+
 def _label_checks(
     model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, seed: int
 ) -> tuple[list[CheckResult], RecalibrationProposal | MulticlassRecalibrationProposal | None]:
     out: list[CheckResult] = []
     proposal: RecalibrationProposal | MulticlassRecalibrationProposal | None = None
+    by_time = cur  # as read: in time order, what the recalibrator's hold-out sorts by
+    if model.task == "binary" and model.score_column:
+        # Sorted by score once per window: every label check is blind to row order, and each
+        # sorts its scores (performance, calibration and its segments, threshold): a pass
+        # over sorted scores instead of a sort.
+        cur, ref = _by_score(cur), _by_score(ref)
     y, y_ref = _y(cur, model, "label"), _y(ref, model, "label")
     pred, pred_ref = _y(cur, model, "prediction"), _y(ref, model, "prediction")
     score, score_ref = _scores(cur, model), _scores(ref, model)
@@ -283,9 +292,10 @@ def _label_checks(
             seed=seed,
         )
         if result.status == "alert":
-            when = cur["ts"].to_numpy(dtype="datetime64[ns]")  # not objects: they sort one by one
-            proposal = propose_recalibration(y, score, when, n_bins=model.calibration.n_bins)
-            result = _with_recalibration(result, proposal, y, score, when, model.calibration.n_bins)
+            when = by_time["ts"].to_numpy(dtype="datetime64[ns]")  # not objects: they sort one by one
+            y_t, score_t = _y(by_time, model, "label"), by_time["score"].to_numpy(dtype=float)
+            proposal = propose_recalibration(y_t, score_t, when, n_bins=model.calibration.n_bins)
+            result = _with_recalibration(result, proposal, y_t, score_t, when, model.calibration.n_bins)
         if model.segments:
             result = replace(
                 result, details=result.details | {"segments": _calibration_by_segment(model, ref, cur, seed)}
