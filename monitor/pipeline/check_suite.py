@@ -232,9 +232,10 @@ def _calibration_by_segment(
     )
 
 
-def _by_score(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows in ascending order of score (stable)."""
-    return frame.take(np.argsort(frame["score"].to_numpy(dtype=float), kind="stable"))
+def _by_score(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` of ``frame`` (those it has), rows in ascending order of score (stable)."""
+    order = np.argsort(frame["score"].to_numpy(dtype=float), kind="stable")
+    return frame.iloc[order, [frame.columns.get_loc(c) for c in dict.fromkeys(columns) if c in frame.columns]]
 
 
 def _label_checks(
@@ -247,7 +248,8 @@ def _label_checks(
         # Sorted by score once per window: every label check is blind to row order, and each
         # sorts its scores (performance, calibration and its segments, threshold): a pass
         # over sorted scores instead of a sort.
-        cur, ref = _by_score(cur), _by_score(ref)
+        needed = ["label", "prediction", "score", *model.segments]
+        cur, ref = _by_score(cur, needed), _by_score(ref, needed)
     y, y_ref = _y(cur, model, "label"), _y(ref, model, "label")
     pred, pred_ref = _y(cur, model, "prediction"), _y(ref, model, "prediction")
     score, score_ref = _scores(cur, model), _scores(ref, model)
