@@ -44,7 +44,7 @@ from scipy.stats import false_discovery_control
 from checks._params import InvalidParameter, binary_labels, check_interval, probabilities
 from checks.calibration import bootstrap_eces, calibrated_eces, expected_calibration_error, reliability_curve
 from checks.details import SegmentCalibration
-from checks.segmentation import apply_segments, form_segments
+from checks.segmentation import segmentation
 from checks.segments import wilson_interval
 
 _MAX_REFERENCE_ROWS = 50_000  # a reference segment's ECE is estimated on at most this many rows
@@ -216,13 +216,10 @@ def calibration_by_segment(
     rows, tested = [], []
     for column in segments:
         has_ref = reference is not None and column in reference
-        basis = reference[column] if has_ref else current[column]
-        how = form_segments(current[column], basis, numeric_bins=numeric_bins, top_k=top_k)
-        # Segments as integer codes (order of appearance): one comparison of integers per segment.
-        codes, values = pd.factorize(apply_segments(current[column], how).to_numpy())
-        ref_codes = None
-        if has_ref:
-            ref_codes = pd.Index(values).get_indexer(apply_segments(reference[column], how).to_numpy())
+        split = segmentation(
+            current[column], reference[column] if has_ref else None, numeric_bins=numeric_bins, top_k=top_k
+        )
+        codes, values, ref_codes = split.codes, split.labels, split.reference_codes
         for code, value in enumerate(values):
             mask = codes == code
             if mask.sum() < min_support:
