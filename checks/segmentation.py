@@ -151,8 +151,8 @@ def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Text columns are coded as they are (equal strings are equal values); others are made
     strings first (``1`` and ``1.0`` are equal values but not equal texts).
     """
-    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        values = values.astype(str).where(values.notna())
     codes, uniques = pd.factorize(values)
+    if not all(isinstance(u, str) for u in uniques):
+        codes, uniques = pd.factorize(values.astype(str).where(values.notna()))
     text = np.array([*(str(u) for u in uniques), MISSING], dtype=object)
     return np.where(codes < 0, len(text) - 1, codes), text
