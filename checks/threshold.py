@@ -146,7 +146,7 @@ _RHO = -float(np.sqrt(_OUT / (1.0 - _OUT)))
 
 #: A cell of at least this many rows draws its in-bag weight and out-of-bag rows from their
 #: bivariate normal; smaller cells draw them exactly (see :func:`_cell_draws`).
-NORMAL_ROWS = 30
+NORMAL_ROWS = 20
 
 
 def _cell_draws(
@@ -159,23 +159,24 @@ def _cell_draws(
     the count and the zero indicator have variances ``1`` and ``q (1 - q)`` and covariance
     ``-q`` (``q = e^-1``), so a cell of ``m`` rows has mean ``m (1, q)`` and ``m`` times that
     covariance. A cell of at least :data:`NORMAL_ROWS` rows draws ``(W, Z)`` from that
-    bivariate normal (two standard normals, a fifth of the cost of the exact draw; the
-    objective reads sums of many cells, which cannot tell the two apart); a smaller cell
+    bivariate normal (two standard normals, a fraction of the cost of the exact draw; the
+    objective reads sums of cells, which cannot tell the two apart); a smaller cell
     leaves ``Binomial(m, q)`` rows out of bag, and its in-bag rows are drawn ``1 + extra``
     times each, the extra draws of all of them a moment-matched negative binomial.
     """
-    drawn = np.zeros((n_resamples, sizes.size))
-    out = np.zeros((n_resamples, sizes.size))
-    large = np.flatnonzero(sizes >= NORMAL_ROWS)
-    if large.size:
-        m = sizes[large].astype(np.float64)
-        z = rng.standard_normal((2, n_resamples, large.size))
-        drawn[:, large] = np.maximum(m + np.sqrt(m) * z[0], 0.0)
-        spread = np.sqrt(m * _OUT * (1.0 - _OUT))
-        z[1] *= np.sqrt(1.0 - _RHO**2)
-        z[1] += _RHO * z[0]
-        out[:, large] = np.clip(m * _OUT + spread * z[1], 0.0, m)
-    small = np.flatnonzero((sizes > 0) & (sizes < NORMAL_ROWS))  # empty cells draw nothing
+    m = sizes.astype(np.float64)
+    z = rng.standard_normal((2, n_resamples, m.size))  # every cell; small ones are drawn again below
+    out = z[1]
+    out *= np.sqrt(1.0 - _RHO**2)
+    out += _RHO * z[0]
+    out *= np.sqrt(m * _OUT * (1.0 - _OUT))
+    out += m * _OUT
+    np.clip(out, 0.0, m, out=out)
+    drawn = z[0]
+    drawn *= np.sqrt(m)
+    drawn += m
+    np.maximum(drawn, 0.0, out=drawn)
+    small = np.flatnonzero((sizes > 0) & (sizes < NORMAL_ROWS))
     if small.size:
         left = rng.binomial(sizes[small], _OUT, size=(n_resamples, small.size))
         inside = sizes[small] - left

@@ -146,22 +146,31 @@ def test_parameters_and_small_windows() -> None:
     assert skipped.status == "skipped" and "need 200 rows" in skipped.reason
 
 
-@pytest.mark.parametrize("objective", ["f1", "cost"])
-def test_cell_draws_agree_with_row_poisson_counts_on_a_large_window(objective: str) -> None:
-    # 30,000 rows: the bootstrap's candidates are GRID_POINTS score quantiles and most cells hold
-    # NORMAL_ROWS rows or more (their draws are normal). The definition: every row gets its own
-    # Poisson(1) count; the best candidate on the counts, both thresholds scored on the rows
-    # counted 0. 3,000 resamples of the check against 600 of the definition.
-    y, s = scored(30_000, 0.3, seed=11)
+@pytest.mark.parametrize(
+    ("objective", "target", "n"),
+    [("f1", None, 30_000), ("cost", None, 30_000), ("f1", None, 12_000), ("precision_at", 0.75, 12_000)],
+)
+def test_cell_draws_agree_with_row_poisson_counts_on_a_large_window(
+    objective: str, target: float | None, n: int
+) -> None:
+    # Above GRID_POINTS distinct scores the bootstrap's candidates are score quantiles: at
+    # 30,000 rows most cells hold NORMAL_ROWS rows or more (their draws are normal), at 12,000
+    # most hold 10 to 40 (both kinds of draw, small cells next to the precision target's
+    # threshold). The definition: every row gets its own Poisson(1) count; the best candidate
+    # on the counts, both thresholds scored on the rows counted 0. 3,000 resamples of the check
+    # against 600 of the definition.
+    y, s = scored(n, 0.3, seed=11)
     current = 0.7
-    result = threshold_check(y, s, current_threshold=current, objective=objective, n_resamples=3000, seed=12)
-    obj = Objective(objective)
+    result = threshold_check(
+        y, s, current_threshold=current, objective=objective, target=target, n_resamples=3000, seed=12
+    )
+    obj = Objective(objective, target=target)
     s_asc = np.sort(s)
     grid = _grid(s_asc, current)
     cell = np.searchsorted(grid, s, side="right")  # bin b: grid[b - 1] <= score < grid[b]
     at_current = int(np.searchsorted(grid, current))
-    cells_large = np.bincount(cell * 2 + y, minlength=2 * (grid.size + 1))
-    assert np.mean(cells_large[cells_large > 0] >= NORMAL_ROWS) > 0.5
+    sizes = np.bincount(cell * 2 + y, minlength=2 * (grid.size + 1))
+    assert np.mean(sizes[sizes > 0] >= NORMAL_ROWS) > (0.5 if n > 20_000 else 0.1)
 
     size = grid.size + 1
     code = cell * 2 + y  # (bin, label) of each row
@@ -191,6 +200,3 @@ def test_cell_draws_agree_with_row_poisson_counts_on_a_large_window(objective: s
     assert result.metrics["gain"] == pytest.approx(np.mean(gains), abs=0.2 * sd)
     low, high = np.quantile(gains, [0.025, 0.975])
     assert result.details["gain_ci"] == pytest.approx([low, high], abs=0.35 * sd)
-    assert np.std(gains) == pytest.approx(
-        (result.details["gain_ci"][1] - result.details["gain_ci"][0]) / (2 * 1.96), rel=0.15
-    )
