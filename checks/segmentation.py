@@ -48,29 +48,10 @@ def _top_k(codes: np.ndarray, text: np.ndarray, top_k: int) -> dict[str, Any]:
     return {"kind": "categorical", "kept": ranked[:top_k]}
 
 
-def form_segments(
-    values: pd.Series, basis: pd.Series, *, numeric_bins: int = 4, top_k: int = 20
-) -> dict[str, Any]:
-    """How a column is split: reference-quantile bins (numeric) or the top-k values (other).
-
-    Numeric columns with more than ``numeric_bins`` distinct values in ``basis`` (the
-    reference column) are cut at its quantiles; other columns keep the ``top_k`` most
-    frequent values of ``values`` (the current column) and pool the rest.
-
-    >>> form_segments(pd.Series([1.0, 5.0, 9.0]), pd.Series(range(11)), numeric_bins=2)["edges"]
-    [5.0]
-    >>> form_segments(pd.Series(list("aabbbc")), pd.Series([], dtype=str), top_k=2)["kept"]
-    ['b', 'a']
-    """
-    if _numeric(values, basis, numeric_bins):
-        return _bins(basis, numeric_bins)
-    return _top_k(*_text_codes(values), top_k)
-
-
 def _label_codes(
     values: pd.Series, how: dict[str, Any], coded: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each value's code into an array of segment labels (labels may repeat), per :func:`form_segments`.
+    """Each value's code into an array of segment labels (labels may repeat), split as ``how`` says.
 
     ``coded`` is ``values``' :func:`_text_codes` when already at hand.
     """
@@ -82,17 +63,6 @@ def _label_codes(
     codes, text = coded if coded is not None else _text_codes(values)
     kept = {*how["kept"], MISSING}
     return codes, np.array([t if t in kept else OTHER for t in text], dtype=object)
-
-
-def apply_segments(values: pd.Series, how: dict[str, Any]) -> pd.Series:
-    """The segment label (str) of every value, per :func:`form_segments`.
-
-    >>> how = form_segments(pd.Series([1.0, 5.0, 9.0]), pd.Series(range(11)), numeric_bins=2)
-    >>> apply_segments(pd.Series([1.0, 5.0, 9.0, None]), how).tolist()
-    ['<= 5', '<= 5', '> 5', '__missing__']
-    """
-    codes, labels = _label_codes(values, how)
-    return pd.Series(labels[codes], index=values.index)
 
 
 @dataclass(frozen=True)
@@ -117,14 +87,20 @@ def segmentation(
     top_k: int = 20,
     sort: bool = False,
 ) -> Segmentation:
-    """:func:`form_segments` (on the reference, else ``values``) and :func:`apply_segments` to both, as codes.
+    """How ``values`` splits into segments, and the segment of each of its and ``reference``'s rows.
 
-    Each column is coded once (strings per distinct value, not per row). The labels are in
-    order of first appearance in ``values`` (numeric bins: in bin order), or sorted with ``sort``.
+    Numeric columns with more than ``numeric_bins`` distinct values in the reference (else in
+    ``values``) are cut at its quantiles; other columns keep the ``top_k`` most frequent values
+    of ``values`` and pool the rest. Each column is coded once (strings per distinct value, not
+    per row). The labels are in order of first appearance in ``values`` (numeric bins: in bin
+    order; missing values last), or sorted with ``sort``.
 
+    >>> seg = segmentation(pd.Series([1.0, 5.0, 9.0, None]), pd.Series(range(11)), numeric_bins=2)
+    >>> seg.how["edges"], seg.labels, seg.codes.tolist()
+    ([5.0], ['<= 5', '> 5', '__missing__'], [0, 0, 1, 2])
     >>> seg = segmentation(pd.Series(list("abca")), pd.Series(list("cd")), top_k=2, sort=True)
-    >>> seg.labels, seg.codes.tolist(), seg.reference_codes.tolist()
-    (['__other__', 'a', 'b'], [1, 2, 0, 1], [0, 0])
+    >>> seg.how["kept"], seg.labels, seg.codes.tolist(), seg.reference_codes.tolist()
+    (['a', 'b'], ['__other__', 'a', 'b'], [1, 2, 0, 1], [0, 0])
     """
     basis = values if reference is None else reference
     if _numeric(values, basis, numeric_bins):
