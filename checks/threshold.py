@@ -146,7 +146,7 @@ _RHO = -float(np.sqrt(_OUT / (1.0 - _OUT)))
 
 #: A cell of at least this many rows draws its in-bag weight and out-of-bag rows from their
 #: bivariate normal; smaller cells draw them exactly (see :func:`_cell_draws`).
-NORMAL_ROWS = 20
+NORMAL_ROWS = 10
 
 
 def _cell_draws(
