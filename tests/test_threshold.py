@@ -161,9 +161,10 @@ def test_cell_draws_agree_with_row_poisson_counts_on_a_large_window(
 ) -> None:
     # Above GRID_POINTS distinct scores the bootstrap's candidates are score quantiles: at
     # 30,000 rows most cells hold NORMAL_ROWS rows or more (their draws are normal), at 12,000
-    # most hold 10 to 40, at 6,000 most 3 to 15 (both kinds of draw side by side). The definition: every row gets its own Poisson(1) count; the best candidate
-    # on the counts, both thresholds scored on the rows counted 0. 3,000 resamples of the check
-    # against 600 of the definition.
+    # most hold 10 to 40, at 6,000 most 3 to 15 (both kinds of draw side by side). The
+    # definition: every row gets its own Poisson(1) count; the best candidate on the counts,
+    # both thresholds scored on the rows counted 0. 3,000 resamples of the check against 600
+    # of the definition.
     y, s = scored(n, 0.3, seed=11)
     current = 0.7
     result = threshold_check(
