@@ -69,7 +69,11 @@ def reference_seed(model: str, description: Mapping[str, Any]) -> int:
 
 
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["label"].notna()] if "label" in frame.columns else frame.iloc[0:0]
+    """The labelled rows (the frame itself when every row is: no copy)."""
+    if "label" not in frame.columns:
+        return frame.iloc[0:0]
+    known = frame["label"].notna()
+    return frame if known.all() else frame[known]
 
 
 def _y(frame: pd.DataFrame, model: ModelConfig, column: str) -> np.ndarray:
