@@ -88,9 +88,7 @@ def checks(model: Any, ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, Callab
     pred, pred_ref = cur["prediction"].to_numpy(), ref["prediction"].to_numpy()
     perf, cal = model.performance, model.calibration
     return {
-        "drift": lambda: cs._drift(
-            model, ref, cur, cs._importance(model, ref, cs._output_column(model, ref), SEED)
-        ),
+        "drift": lambda: cs._drift(model, ref, cur, cs.reference_importance(model, ref, SEED)),
         "data quality": lambda: cs._quality(model, ref, cur, 0, None, None),
         "latency": lambda: cs._latency(model, ref, cur, 86_400.0),
         "performance": lambda: performance(

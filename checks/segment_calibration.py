@@ -41,17 +41,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
-from checks._params import InvalidParameter, check_interval
-from checks.calibration import (
-    bootstrap_eces,
-    brier_decomposition,
-    calibrated_eces,
-    expected_calibration_error,
-    maximum_calibration_error,
-    reliability_curve,
-)
+from checks._params import InvalidParameter, binary_labels, check_interval, probabilities
+from checks.calibration import bootstrap_eces, calibrated_eces, expected_calibration_error, reliability_curve
 from checks.details import SegmentCalibration
-from checks.segmentation import apply_segments, form_segments
+from checks.segmentation import segmentation
 from checks.segments import wilson_interval
 
 _MAX_REFERENCE_ROWS = 50_000  # a reference segment's ECE is estimated on at most this many rows
@@ -61,16 +54,19 @@ def _segment_row(
     column: str, value: str, y: np.ndarray, p: np.ndarray, *, n: int, n_bins: int, confidence: float
 ) -> dict[str, Any]:
     low, high = wilson_interval(float(y.sum()), len(y), confidence=confidence)
+    curve = reliability_curve(y, p, n_bins=n_bins)  # one binning: ECE and MCE are its gaps
+    filled = curve.count > 0
+    gaps = np.abs(curve.mean_predicted[filled] - curve.fraction_positive[filled])
     return {
         "column": column,
         "value": value,
         "support": len(y),
         "share": len(y) / n,
-        "ece": expected_calibration_error(y, p, n_bins=n_bins),
+        "ece": float(np.sum(curve.count[filled] * gaps) / len(y)),
         "ece_noise": None,
         "ece_noise_floor": None,
-        "mce": maximum_calibration_error(y, p, n_bins=n_bins),
-        "brier": brier_decomposition(y, p, n_bins=n_bins).brier,
+        "mce": float(np.max(gaps)),
+        "brier": float(np.mean((p - y) ** 2)),
         "mean_score": float(p.mean()),
         "observed_rate": float(y.mean()),
         "observed_ci_low": low,
@@ -82,7 +78,7 @@ def _segment_row(
         "p_value": None,
         "p_adjusted": None,
         "miscalibrated": False,
-        "reliability": reliability_curve(y, p, n_bins=n_bins),
+        "reliability": curve,
     }
 
 
@@ -122,17 +118,21 @@ def _test(
     return min(1.0, len(p_values) * min(p_values)) if p_values else None
 
 
+def _in_score_order(order: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The rows of ``mask`` in ascending score order, from the window's ``order``: no sort per segment."""
+    return order[mask[order]]
+
+
 def _reference_segment(
-    reference: pd.DataFrame, mask: np.ndarray, y_true: str, y_score: str, rng: np.random.Generator
+    y: np.ndarray, p: np.ndarray, order: np.ndarray, mask: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The segment's reference outcomes and scores, at most ``_MAX_REFERENCE_ROWS`` of them."""
+    """The segment's reference outcomes and scores (score order), at most ``_MAX_REFERENCE_ROWS`` of them."""
     rows = np.flatnonzero(mask)
     if rows.size > _MAX_REFERENCE_ROWS:
-        rows = np.sort(rng.choice(rows, _MAX_REFERENCE_ROWS, replace=False))
-    return (
-        reference[y_true].to_numpy(dtype=np.float64)[rows],
-        reference[y_score].to_numpy(dtype=np.float64)[rows],
-    )
+        mask = np.zeros_like(mask)
+        mask[rng.choice(rows, _MAX_REFERENCE_ROWS, replace=False)] = True
+    rows = _in_score_order(order, mask)
+    return y[rows], p[rows]
 
 
 def calibration_by_segment(
@@ -196,8 +196,15 @@ def calibration_by_segment(
     if missing:
         raise InvalidParameter(f"columns {missing} of {func} are not in the current frame")
     rng = np.random.default_rng(seed)
-    y = current[y_true].to_numpy(dtype=np.float64)
-    p = current[y_score].to_numpy(dtype=np.float64)
+    y = binary_labels(current[y_true], "y_true", func)
+    p = probabilities(current[y_score], "y_score", func)
+    # Sorted by score once per window: each segment's rows are taken in that order, so the
+    # score groups of its simulated and resampled ECEs need no sort of their own.
+    order = np.argsort(p, kind="stable")
+    if reference is not None:
+        y_ref = binary_labels(reference[y_true], "y_true", func)
+        p_ref = probabilities(reference[y_score], "y_score", func)
+        ref_order = np.argsort(p_ref, kind="stable")
     settings = {
         "n_bins": n_bins,
         "ece_threshold": ece_threshold,
@@ -209,24 +216,23 @@ def calibration_by_segment(
     rows, tested = [], []
     for column in segments:
         has_ref = reference is not None and column in reference
-        basis = reference[column] if has_ref else current[column]
-        how = form_segments(current[column], basis, numeric_bins=numeric_bins, top_k=top_k)
-        # Segments as integer codes (order of appearance): one comparison of integers per segment.
-        codes, values = pd.factorize(apply_segments(current[column], how).to_numpy())
-        ref_codes = None
-        if has_ref:
-            ref_codes = pd.Index(values).get_indexer(apply_segments(reference[column], how).to_numpy())
+        split = segmentation(
+            current[column], reference[column] if has_ref else None, numeric_bins=numeric_bins, top_k=top_k
+        )
+        codes, values, ref_codes = split.codes, split.labels, split.reference_codes
         for code, value in enumerate(values):
             mask = codes == code
             if mask.sum() < min_support:
                 continue
+            rows_in = _in_score_order(order, mask)
+            y_seg, p_seg = y[rows_in], p[rows_in]
             row = _segment_row(
-                column, str(value), y[mask], p[mask], n=len(y), n_bins=n_bins, confidence=confidence
+                column, str(value), y_seg, p_seg, n=len(y), n_bins=n_bins, confidence=confidence
             )
             ref = None
             if ref_codes is not None and (ref_mask := ref_codes == code).sum() >= min_support:
-                ref = _reference_segment(reference, ref_mask, y_true, y_score, rng)
-            row["p_value"] = _test(row, y[mask], p[mask], ref, **settings)
+                ref = _reference_segment(y_ref, p_ref, ref_order, ref_mask, rng)
+            row["p_value"] = _test(row, y_seg, p_seg, ref, **settings)
             if row["p_value"] is not None:
                 tested.append(row)
             rows.append(row)

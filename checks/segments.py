@@ -86,7 +86,7 @@ from checks._params import InvalidParameter, check_interval, check_n_resamples, 
 from checks.bootstrap import bootstrap_ci
 from checks.details import SegmentRow
 from checks.result import CheckResult, Finding, Severity, worst_status
-from checks.segmentation import apply_segments, form_segments
+from checks.segmentation import segmentation
 
 TASKS = ("binary", "multiclass", "regression")
 METRIC_FOR_TASK = {"binary": "error_rate", "multiclass": "error_rate", "regression": "mae"}
@@ -350,14 +350,18 @@ def segment_check(
     tests: list[tuple[int, float]] = []  # (row index, raw p)
     binning: dict[str, Any] = {}
     for column in segments:
-        basis = ref[column] if ref is not None else cur[column]
-        how = binning[column] = form_segments(cur[column], basis, numeric_bins=numeric_bins, top_k=top_k)
-        codes, values = pd.factorize(apply_segments(cur[column], how), sort=True)
+        split = segmentation(
+            cur[column],
+            None if ref is None else ref[column],
+            numeric_bins=numeric_bins,
+            top_k=top_k,
+            sort=True,
+        )
+        binning[column], codes, values = split.how, split.codes, split.labels
         sums = _sums(codes, x, len(values))
         ref_sums = None
-        if ref is not None:
-            ref_codes = pd.Index(values).get_indexer(apply_segments(ref[column], how))
-            ref_sums = _sums(ref_codes, ref_x, len(values))
+        if ref_x is not None and split.reference_codes is not None:
+            ref_sums = _sums(split.reference_codes, ref_x, len(values))
         for j, value in enumerate(values):
             seg = _Group(int(sums[0][j]), float(sums[1][j]), float(sums[2][j]))
             pair = (seg, _minus(whole, seg))

@@ -68,15 +68,15 @@ class Objective:
     def score(self, tp: np.ndarray, fp: np.ndarray, positives: Any, n: Any) -> np.ndarray:
         tp, fp = np.asarray(tp, float), np.asarray(fp, float)
         predicted = tp + fp
-        positives_a = np.asarray(positives, float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            precision = np.where(predicted > 0, tp / predicted, 1.0)
-            recall = np.where(positives_a > 0, tp / positives_a, 0.0)
         if self.name == "f1":
             denominator = predicted + positives
             return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
         if self.name == "cost":
             return -(self.fp_cost * fp + self.fn_cost * (positives - tp)) / n
+        positives_a = np.asarray(positives, float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = np.where(predicted > 0, tp / predicted, 1.0)
+            recall = np.where(positives_a > 0, tp / positives_a, 0.0)
         if self.name == "precision_at":
             return np.where(precision >= self.target, recall, 0.0)
         return np.where(recall >= self.target, precision, 0.0)
@@ -86,6 +86,19 @@ class Objective:
         return -score if self.name == "cost" else score
 
 
+def _sorted(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores in ascending order and the positives among the lowest ``k`` rows (``k = 0..n``): one sort."""
+    order = np.argsort(s, kind="stable")
+    return s[order], np.r_[0, np.cumsum(y[order].astype(np.int64))]
+
+
+def _curve(s_asc: np.ndarray, below: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`confusion_curve` from :func:`_sorted`."""
+    starts = np.flatnonzero(np.r_[True, s_asc[1:] != s_asc[:-1]])
+    tp = below[-1] - below[starts]
+    return s_asc[starts][::-1], tp[::-1], (s_asc.size - starts - tp)[::-1]
+
+
 def confusion_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct scores (descending) as thresholds, with true and false positives at each.
 
@@ -93,19 +106,7 @@ def confusion_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarra
     >>> t.tolist(), tp.tolist(), fp.tolist()
     ([0.8, 0.4, 0.35, 0.1], [0, 1, 2, 2], [1, 1, 1, 2])
     """
-    order = np.argsort(-s, kind="stable")
-    s_sorted, y_sorted = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s_sorted)), s.size - 1]
-    tp = np.cumsum(y_sorted)[last].astype(np.int64)
-    return s_sorted[last], tp, (last + 1) - tp
-
-
-def _counts_at(y: np.ndarray, s: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """True and false positives at arbitrary thresholds (``score >= t``)."""
-    pos, neg = np.sort(s[y == 1]), np.sort(s[y == 0])
-    tp = pos.size - np.searchsorted(pos, thresholds, side="left")
-    fp = neg.size - np.searchsorted(neg, thresholds, side="left")
-    return tp, fp
+    return _curve(*_sorted(y, s))
 
 
 def best_threshold(y: np.ndarray, s: np.ndarray, objective: Objective) -> tuple[float, float]:
@@ -120,21 +121,68 @@ def best_threshold(y: np.ndarray, s: np.ndarray, objective: Objective) -> tuple[
 GRID_POINTS = 512
 
 
-def _grid(s: np.ndarray, current: float) -> np.ndarray:
-    """Candidate thresholds: the distinct scores (or ``GRID_POINTS`` quantiles of them) and ``current``."""
-    grid = np.unique(s)
+def _grid(s_asc: np.ndarray, current: float) -> np.ndarray:
+    """Candidate thresholds: the distinct scores (or ``GRID_POINTS`` quantiles of them) and ``current``.
+
+    The quantiles are ``np.quantile(s, q, method="inverted_cdf")`` read off the sorted scores.
+    """
+    grid = np.unique(s_asc)
     if grid.size > GRID_POINTS:
-        grid = np.unique(np.quantile(s, np.linspace(0.0, 1.0, GRID_POINTS), method="inverted_cdf"))
+        at = np.ceil(s_asc.size * np.linspace(0.0, 1.0, GRID_POINTS) - 1).astype(np.int64)
+        grid = np.unique(s_asc[np.maximum(at, 0)])
     return np.unique(np.append(grid, current))
 
 
 #: Draws of an in-bag row beyond its first: a zero-truncated Poisson(1) ``X`` has mean
 #: ``1 / (1 - e^-1)`` and ``E[X^2] = 2 / (1 - e^-1)``; the negative binomial with the mean and
 #: variance of ``X - 1`` (size ``_NB_SIZE`` per in-bag row, success probability ``_NB_P``) stands in for it.
-_EXTRA_MEAN = float(np.exp(-1.0) / (1.0 - np.exp(-1.0)))
-_EXTRA_VAR = float(2.0 / (1.0 - np.exp(-1.0)) - (1.0 + _EXTRA_MEAN) ** 2)
+_OUT = float(np.exp(-1.0))  # P(Poisson(1) = 0): a row's chance to be out of bag
+_EXTRA_MEAN = float(_OUT / (1.0 - _OUT))
+_EXTRA_VAR = float(2.0 / (1.0 - _OUT) - (1.0 + _EXTRA_MEAN) ** 2)
 _NB_P = _EXTRA_MEAN / _EXTRA_VAR
 _NB_SIZE = _EXTRA_MEAN * _NB_P / (1.0 - _NB_P)
+#: Correlation of a row's Poisson(1) count with its out-of-bag indicator (covariance ``-e^-1``).
+_RHO = -float(np.sqrt(_OUT / (1.0 - _OUT)))
+
+#: A cell of at least this many rows draws its in-bag weight and out-of-bag rows from their
+#: bivariate normal; smaller cells draw them exactly (see :func:`_cell_draws`).
+NORMAL_ROWS = 10
+
+
+def _cell_draws(
+    sizes: np.ndarray, n_resamples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """In-bag weight and out-of-bag rows of cells of ``sizes`` rows: two ``(n_resamples, k)`` matrices.
+
+    Every row gets a Poisson(1) count (the Poisson bootstrap): a cell's in-bag weight ``W`` is
+    the sum of its rows' counts, its out-of-bag rows ``Z`` the number of zero counts. Per row,
+    the count and the zero indicator have variances ``1`` and ``q (1 - q)`` and covariance
+    ``-q`` (``q = e^-1``), so a cell of ``m`` rows has mean ``m (1, q)`` and ``m`` times that
+    covariance. A cell of at least :data:`NORMAL_ROWS` rows draws ``(W, Z)`` from that
+    bivariate normal (two standard normals, a fraction of the cost of the exact draw; the
+    objective reads sums of cells, which cannot tell the two apart); a smaller cell
+    leaves ``Binomial(m, q)`` rows out of bag, and its in-bag rows are drawn ``1 + extra``
+    times each, the extra draws of all of them a moment-matched negative binomial.
+    """
+    m = sizes.astype(np.float64)
+    z = rng.standard_normal((2, n_resamples, m.size))  # every cell; small ones are drawn again below
+    out = z[1]
+    out *= np.sqrt(1.0 - _RHO**2)
+    out += _RHO * z[0]
+    out *= np.sqrt(m * _OUT * (1.0 - _OUT))
+    out += m * _OUT
+    np.clip(out, 0.0, m, out=out)
+    drawn = z[0]
+    drawn *= np.sqrt(m)
+    drawn += m
+    np.maximum(drawn, 0.0, out=drawn)
+    small = np.flatnonzero((sizes > 0) & (sizes < NORMAL_ROWS))
+    if small.size:
+        left = rng.binomial(sizes[small], _OUT, size=(n_resamples, small.size))
+        inside = sizes[small] - left
+        extra = rng.negative_binomial(np.maximum(_NB_SIZE * inside, 1e-9), _NB_P) * (inside > 0)
+        drawn[:, small], out[:, small] = inside + extra, left
+    return drawn, out
 
 
 def _above(counts: np.ndarray) -> np.ndarray:
@@ -143,46 +191,39 @@ def _above(counts: np.ndarray) -> np.ndarray:
 
 
 def _oob_gains(
-    y: np.ndarray, s: np.ndarray, current: float, objective: Objective, n_resamples: int, seed: int
+    s_asc: np.ndarray, below: np.ndarray, current: float, objective: Objective, n_resamples: int, seed: int
 ) -> np.ndarray:
     """Out-of-bag gain of "choose the best threshold on a resample" over ``current``.
 
-    Each resample picks the best candidate threshold on the rows it drew (the highest on
-    ties) and both thresholds are scored on the rows it did not draw. Candidates are every
-    distinct score when there are at most :data:`GRID_POINTS` (then the selection is exactly
-    the one over all observed scores), else that many score quantiles: the selection is then
-    within one quantile step of the exact optimum, which can only lower the estimated gain.
+    ``s_asc`` and ``below`` are the window sorted by score (:func:`_sorted`). Each resample
+    picks the best candidate threshold on the rows it drew (the highest on ties) and both
+    thresholds are scored on the rows it did not draw. Candidates are every distinct score
+    when there are at most :data:`GRID_POINTS` (then the selection is exactly the one over all
+    observed scores), else that many score quantiles: the selection is then within one
+    quantile step of the exact optimum, which can only lower the estimated gain.
 
-    Rows are resampled with Poisson(1) counts (the Poisson bootstrap), drawn per cell of equal
-    candidate bin and label at once: a cell of ``m`` rows leaves ``Binomial(m, e^-1)`` of them
-    out of bag, and its in-bag rows are drawn ``1 + extra`` times each, the extra draws of
-    all of them a moment-matched negative binomial. All resamples are one matrix: the cost is
-    ``n_resamples`` times the number of candidates, not of rows.
+    The rows fall in cells of equal candidate bin and label, read off the sorted scores; each
+    resample draws every cell's in-bag weight and out-of-bag rows at once (:func:`_cell_draws`),
+    and every threshold's confusion counts are cumulative sums of the cells. All resamples are
+    one matrix: the cost is ``n_resamples`` times the number of candidates, not of rows.
     """
     rng = np.random.default_rng(seed)
-    grid = _grid(s, current)
+    grid = _grid(s_asc, current)
     size = grid.size + 1
-    code = np.searchsorted(grid, s, side="right") * 2 + y.astype(np.int64)
-    sizes = np.bincount(code, minlength=2 * size)
-    filled = np.flatnonzero(sizes)  # draw for the cells that hold rows only
-    out = rng.binomial(sizes[filled], np.exp(-1.0), size=(n_resamples, filled.size))
-    inside = sizes[filled] - out
-    extra = rng.negative_binomial(np.maximum(_NB_SIZE * inside, 1e-9), _NB_P) * (inside > 0)
-    drawn = np.zeros((n_resamples, 2 * size))
-    drawn[:, filled] = inside + extra
-    out_all = np.zeros((n_resamples, 2 * size))
-    out_all[:, filled] = out
-    drawn, out3 = drawn.reshape(n_resamples, size, 2), out_all.reshape(n_resamples, size, 2)
-    n_in, pos_in = drawn.sum(axis=(1, 2)), drawn[:, :, 1].sum(axis=1)
-    n_out, pos_out = out3.sum(axis=(1, 2)), out3[:, :, 1].sum(axis=1)
-    tp_in = _above(drawn[:, :, 1])
-    scores = objective.score(tp_in, _above(drawn[:, :, 0]), pos_in[:, None], n_in[:, None])
+    # Bin b holds the rows with grid[b - 1] <= score < grid[b]: bounds in the sorted rows.
+    bounds = np.r_[0, np.searchsorted(s_asc, grid, side="left"), s_asc.size]
+    rows, positives = np.diff(bounds), np.diff(below[bounds])
+    drawn, out = _cell_draws(np.r_[rows - positives, positives], n_resamples, rng)
+    neg_in, pos_in, neg_out, pos_out = drawn[:, :size], drawn[:, size:], out[:, :size], out[:, size:]
+    n_pos_in, n_pos_out = pos_in.sum(axis=1), pos_out.sum(axis=1)
+    n_in, n_out = n_pos_in + neg_in.sum(axis=1), n_pos_out + neg_out.sum(axis=1)
+    scores = objective.score(_above(pos_in), _above(neg_in), n_pos_in[:, None], n_in[:, None])
     chosen = scores.shape[1] - 1 - np.argmax(scores[:, ::-1], axis=1)
     at = np.column_stack([chosen, np.full(n_resamples, int(np.searchsorted(grid, current)))])
-    tp_out = np.take_along_axis(_above(out3[:, :, 1]), at, axis=1)
-    fp_out = np.take_along_axis(_above(out3[:, :, 0]), at, axis=1)
-    oob = objective.score(tp_out, fp_out, pos_out[:, None], n_out[:, None])
-    usable = (pos_out > 0) & (pos_out < n_out) & (pos_in > 0) & (pos_in < n_in)
+    tp_out = np.take_along_axis(_above(pos_out), at, axis=1)
+    fp_out = np.take_along_axis(_above(neg_out), at, axis=1)
+    oob = objective.score(tp_out, fp_out, n_pos_out[:, None], n_out[:, None])
+    usable = (n_pos_out > 0) & (n_pos_out < n_out) & (n_pos_in > 0) & (n_pos_in < n_in)
     return (oob[:, 0] - oob[:, 1])[usable]
 
 
@@ -264,13 +305,15 @@ def threshold_check(
         return CheckResult.skipped("threshold", reason, n=y.size)
 
     obj = Objective(objective, fp_cost, fn_cost, target)
-    thresholds, tp, fp = confusion_curve(y, s)
+    s_asc, below = _sorted(y, s)  # the one sort: the curve, the current counts and the bootstrap cells
+    thresholds, tp, fp = _curve(s_asc, below)
     scores = obj.score(tp, fp, positives, y.size)
     best = int(np.argmax(scores))
     proposed = float(thresholds[best])
-    tp_cur, fp_cur = _counts_at(y, s, np.array([current_threshold]))
-    current_score = float(obj.score(tp_cur, fp_cur, positives, y.size)[0])
-    gains = _oob_gains(y, s, current_threshold, obj, n_resamples, seed)
+    k = int(np.searchsorted(s_asc, current_threshold, side="left"))  # rows below the current threshold
+    tp_cur = positives - below[k]
+    current_score = float(obj.score(tp_cur, y.size - k - tp_cur, positives, y.size))
+    gains = _oob_gains(s_asc, below, current_threshold, obj, n_resamples, seed)
     if gains.size < n_resamples // 2:
         reason = f"too few positives ({positives}) for out-of-bag resamples to hold both classes"
         return CheckResult.skipped("threshold", reason, n=y.size)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,8 @@ import pytest
 from monitor.config import Config, ModelConfig
 from monitor.engines.reference import REFERENCES, ReferenceCache, load_reference
 from monitor.ingest import ingest_frame
+from monitor.pipeline import runner as runner_module
+from monitor.pipeline.check_suite import reference_importance, reference_seed
 from monitor.pipeline.runner import Runner
 from monitor.service.daemon import Daemon
 from monitor.store import Store, open_store
@@ -186,3 +190,96 @@ def test_a_window_is_read_as_typed_columns_with_missing_values(store_url: str, t
     assert empty.empty and str(empty["ts"].dtype) == "datetime64[ns, UTC]"
     assert empty["score"].dtype == np.float64
     store.dispose()
+
+
+def counted_importance(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the seed of every importance estimate the runner makes."""
+    seeds: list[int] = []
+
+    def estimate(model: ModelConfig, frame: pd.DataFrame, seed: int) -> dict[str, Any]:
+        seeds.append(seed)
+        return reference_importance(model, frame, seed)
+
+    monkeypatch.setattr(runner_module, "reference_importance", estimate)
+    return seeds
+
+
+def test_the_importance_is_estimated_once_per_reference_with_its_own_seed(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drifting = {**LIGHT, "reference": FIXED, "drift": {"enabled": True}}
+    config = make_config(store_url, tmp_path, [model_dict(**drifting)])
+    store = open_store(config)
+    seeds = counted_importance(monkeypatch)
+    try:
+        model = config.models[0]
+        for day in range(4):
+            put(store, model, traffic(day, N))
+        runner = Runner(
+            store, config, clock=lambda: START + 4 * DAY + timedelta(hours=1), references=ReferenceCache()
+        )
+        done = runner.cycle(model)
+        assert len(done) == 4 and len(seeds) == 1  # four windows, one reference, one estimate
+        assert all(r.reference["importance_source"] == "estimated" for r in done)
+        assert len({json.dumps(r.reference["importance"], sort_keys=True) for r in done}) == 1
+        fresh = load_reference(store, model, START + 3 * DAY, now=START + 5 * DAY)
+        assert seeds == [reference_seed(model.name, fresh.description)]
+        assert (
+            done[0].reference["importance"]
+            == reference_importance(model, fresh.frame, seeds[0])["importance"]
+        )
+
+        put(store, model, traffic(1, N, seed=99, prefix="late"))  # the reference's rows changed
+        again = runner.check_window(model, START + 4 * DAY, force=True)
+        assert again is not None and len(seeds) == 2 and seeds[1] == seeds[0]  # same span, same seed
+        assert again.reference["importance"] != done[-1].reference["importance"]
+    finally:
+        store.dispose()
+
+
+def test_trailing_and_file_references_and_configured_importance(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference_file = tmp_path / "reference.csv"
+    traffic(0, 2 * N, prefix="f").to_csv(reference_file, index=False)
+    models = [
+        model_dict(
+            **{**LIGHT, "name": "trailing", "reference": {"trailing": "1d"}, "drift": {"enabled": True}}
+        ),
+        model_dict(
+            **{
+                **LIGHT,
+                "name": "file",
+                "reference": {"file": str(reference_file)},
+                "drift": {"enabled": True},
+            }
+        ),
+        model_dict(
+            **{**LIGHT, "name": "configured", "drift": {"enabled": True}, "importance": {"amount": 3.0}}
+        ),
+    ]
+    config = make_config(store_url, tmp_path, models)
+    store = open_store(config)
+    seeds = counted_importance(monkeypatch)
+    try:
+        for model in config.models:
+            for day in range(4):
+                put(store, model, traffic(day, N))
+        runner = Runner(
+            store, config, clock=lambda: START + 4 * DAY + timedelta(hours=1), references=ReferenceCache()
+        )
+        trailing = runner.cycle(config.models[0])[1:]  # the first window has no day before it
+        assert len(trailing) == 3 and len(set(seeds)) == 3  # a new span: a new estimate, with its own seed
+        estimates = {json.dumps(r.reference["importance"], sort_keys=True) for r in trailing}
+        assert len(estimates) == 3
+
+        seeds.clear()
+        files = runner.cycle(config.models[1])
+        assert len(files) == 4 and len(seeds) == 1  # one file, one estimate
+        assert len({json.dumps(r.reference["importance"], sort_keys=True) for r in files}) == 1
+
+        configured = runner.cycle(config.models[2])
+        assert {r.reference["importance_source"] for r in configured} == {"configured"}
+        assert all(r.reference["importance"] == {"amount": 3.0} for r in configured)
+    finally:
+        store.dispose()

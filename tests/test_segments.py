@@ -12,7 +12,7 @@ from scipy import stats
 
 from checks._params import InvalidParameter
 from checks.details import Detail
-from checks.segmentation import OTHER
+from checks.segmentation import OTHER, segmentation
 from checks.segments import segment_check, wilson_interval
 
 COUNTRIES = ["DE", "FR", "IT", "ES", "NL"]
@@ -235,6 +235,38 @@ def test_high_cardinality_keeps_top_k_and_pools_the_rest() -> None:
     assert set(support) == {*kept, OTHER, "__missing__"}
     assert support[OTHER] == cur["merchant"].notna().sum() - cur["merchant"].isin(kept).sum()
     assert support["__missing__"] == 10
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series(["US", "DE", None, "FR", "US", "BR", "DE", "US"] * 50, dtype=object),
+        pd.Series(
+            [1, "1", 1.0, None, "a", np.nan, True, "b"] * 50, dtype=object
+        ),  # equal values, other texts
+        pd.Series(pd.array([1, 2, None, 3, 1, 1, 2, 4] * 50, dtype="Int64")),
+        pd.Series(pd.Categorical(["a", "b", None, "c", "a", "a", "d", "e"] * 50)),
+    ],
+)
+def test_segments_are_the_text_of_each_value_top_k_kept(column: pd.Series) -> None:
+    # The definition, row by row: each value as text (missing apart), the top_k texts by count
+    # (ties by text) kept, the rest pooled; the reference's rows labelled the same way.
+    reference = column.sample(frac=0.7, random_state=1).reset_index(drop=True)
+    split = segmentation(column, reference, top_k=3, sort=True)
+
+    def labels(values: pd.Series) -> np.ndarray:
+        text = values.astype(str).where(values.notna(), "__missing__")
+        counts = column.astype(str)[column.notna()].value_counts()
+        kept = sorted(counts.index, key=lambda v: (-counts[v], v))[:3]
+        return np.where(text.isin([*kept, "__missing__"]), text, OTHER).astype(object)
+
+    expected, expected_ref = labels(column), labels(reference)
+    assert split.labels == sorted(set(expected))
+    assert (np.asarray(split.labels, dtype=object)[split.codes] == expected).all()
+    assert split.reference_codes is not None
+    ref_labels = np.asarray(split.labels, dtype=object)[split.reference_codes]
+    known = np.isin(expected_ref, split.labels)
+    assert (ref_labels[known] == expected_ref[known]).all() and (split.reference_codes[~known] == -1).all()
 
 
 def test_wilson_intervals_and_one_sided_two_proportion_p_values_agree_with_scipy() -> None:

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve
 
 from checks._params import InvalidParameter
-from checks.threshold import Objective, best_threshold, threshold_check
+from checks.threshold import NORMAL_ROWS, Objective, _grid, best_threshold, threshold_check
 
 
 def scored(n: int, base_rate: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,3 +144,65 @@ def test_parameters_and_small_windows() -> None:
         threshold_check(y, s, current_threshold=0.5, objective="youden")
     skipped = threshold_check(y[:100], s[:100], current_threshold=0.5)
     assert skipped.status == "skipped" and "need 200 rows" in skipped.reason
+
+
+@pytest.mark.parametrize(
+    ("objective", "target", "n"),
+    [
+        ("f1", None, 30_000),
+        ("cost", None, 30_000),
+        ("f1", None, 12_000),
+        ("precision_at", 0.75, 12_000),
+        ("recall_at", 0.9, 6_000),
+    ],
+)
+def test_cell_draws_agree_with_row_poisson_counts_on_a_large_window(
+    objective: str, target: float | None, n: int
+) -> None:
+    # Above GRID_POINTS distinct scores the bootstrap's candidates are score quantiles: at
+    # 30,000 rows most cells hold NORMAL_ROWS rows or more (their draws are normal), at 12,000
+    # most hold 10 to 40, at 6,000 most 3 to 15 (both kinds of draw side by side). The
+    # definition: every row gets its own Poisson(1) count; the best candidate on the counts,
+    # both thresholds scored on the rows counted 0. 3,000 resamples of the check against 600
+    # of the definition.
+    y, s = scored(n, 0.3, seed=11)
+    current = 0.7
+    result = threshold_check(
+        y, s, current_threshold=current, objective=objective, target=target, n_resamples=3000, seed=12
+    )
+    obj = Objective(objective, target=target)
+    s_asc = np.sort(s)
+    grid = _grid(s_asc, current)
+    cell = np.searchsorted(grid, s, side="right")  # bin b: grid[b - 1] <= score < grid[b]
+    at_current = int(np.searchsorted(grid, current))
+    sizes = np.bincount(cell * 2 + y, minlength=2 * (grid.size + 1))
+    assert np.mean(sizes[sizes > 0] >= NORMAL_ROWS) > (0.5 if n > 20_000 else 0.1)
+
+    size = grid.size + 1
+    code = cell * 2 + y  # (bin, label) of each row
+
+    def above(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positive and negative weight at or above each candidate, per resample (rows of ``weights``)."""
+        flat = (code + np.arange(len(weights))[:, None] * 2 * size).ravel()
+        sums = np.bincount(flat, weights=weights.ravel(), minlength=len(weights) * 2 * size)
+        sums = sums.reshape(len(weights), size, 2)
+        cum = np.cumsum(sums[:, ::-1], axis=1)[:, ::-1][:, 1:]
+        return cum[:, :, 1], cum[:, :, 0]
+
+    rng = np.random.default_rng(13)
+    gains = []
+    for _ in range(6):
+        counts = rng.poisson(1.0, (100, y.size)).astype(float)
+        tp, fp = above(counts)
+        scores = obj.score(tp, fp, (counts @ y)[:, None], counts.sum(axis=1)[:, None])
+        chosen = scores.shape[1] - 1 - np.argmax(scores[:, ::-1], axis=1)
+        out = (counts == 0).astype(float)
+        tp, fp = above(out)
+        at = np.column_stack([chosen, np.full(len(out), at_current)])
+        taken = (np.take_along_axis(tp, at, axis=1), np.take_along_axis(fp, at, axis=1))
+        value = obj.score(*taken, (out @ y)[:, None], out.sum(axis=1)[:, None])
+        gains.extend(value[:, 0] - value[:, 1])
+    sd = np.std(gains)
+    assert result.metrics["gain"] == pytest.approx(np.mean(gains), abs=0.2 * sd)
+    low, high = np.quantile(gains, [0.025, 0.975])
+    assert result.details["gain_ci"] == pytest.approx([low, high], abs=0.35 * sd)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,14 +34,25 @@ class ReferenceError(ValueError):
 
 @dataclass(frozen=True)
 class Reference:
+    """The reference's rows and description.
+
+    ``derived`` holds what is computed from the rows alone (the importance estimate), keyed by
+    its caller: it is shared by every copy the caches hand out of the same loaded rows and
+    starts empty when they are read again, so it is computed once per reference.
+    """
+
     frame: pd.DataFrame
     description: dict[str, Any]
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-_FILE_CACHE: dict[tuple[str, int], pd.DataFrame] = {}
+_FILE_CACHE: dict[tuple[str, int], tuple[pd.DataFrame, dict[Any, Any]]] = {}
 
 
-def _read_reference_file(path: Path, model: ModelConfig, now: datetime) -> pd.DataFrame:
+def _read_reference_file(
+    path: Path, model: ModelConfig, now: datetime
+) -> tuple[pd.DataFrame, dict[Any, Any]]:
+    """The file's rows and what was derived from them (kept until the file changes)."""
     try:
         key = (str(path), os.stat(path).st_mtime_ns)
     except FileNotFoundError:
@@ -62,8 +73,8 @@ def _read_reference_file(path: Path, model: ModelConfig, now: datetime) -> pd.Da
     keep = ["event_id", "ts", "prediction", *score_columns(model), "latency_ms", "error", "label"]
     frame = frame[[c for c in keep if c in frame.columns] + model.feature_columns]
     _FILE_CACHE.clear()
-    _FILE_CACHE[key] = frame
-    return frame
+    _FILE_CACHE[key] = (frame, {})
+    return _FILE_CACHE[key]
 
 
 def reference_span(
@@ -135,22 +146,21 @@ def load_reference(
     ref = model.reference
     if ref.kind == "file":
         assert ref.file is not None
-        frame = _read_reference_file(ref.file, model, now)
-        description: dict[str, Any] = {"kind": "file", "file": ref.file.name}
-    else:
-        start, end = reference_span(model, current_start, timezone)
-        fraction = None
-        if max_rows is not None:
-            total = window_counts(store, model, start, end).predictions
-            fraction = max_rows / total if total > max_rows else None
-        frame = read_window(store, model, start, end, fraction=fraction)
-        description = {"kind": ref.kind, "start": start.isoformat(), "end": end.isoformat()}
-        if ref.kind == "period":
-            frame, cached = cached_reference(store, model, start, end, frame, now=now)
-            if cached:
-                description["cached"] = True
-        if fraction is not None:
-            description["sampled_fraction"] = round(fraction, 6)
+        frame, derived = _read_reference_file(ref.file, model, now)
+        return Reference(frame, {"kind": "file", "file": ref.file.name, "rows": len(frame)}, derived)
+    start, end = reference_span(model, current_start, timezone)
+    fraction = None
+    if max_rows is not None:
+        total = window_counts(store, model, start, end).predictions
+        fraction = max_rows / total if total > max_rows else None
+    frame = read_window(store, model, start, end, fraction=fraction)
+    description: dict[str, Any] = {"kind": ref.kind, "start": start.isoformat(), "end": end.isoformat()}
+    if ref.kind == "period":
+        frame, cached = cached_reference(store, model, start, end, frame, now=now)
+        if cached:
+            description["cached"] = True
+    if fraction is not None:
+        description["sampled_fraction"] = round(fraction, 6)
     description["rows"] = len(frame)
     return Reference(frame=frame, description=description)
 

@@ -57,8 +57,23 @@ def window_seed(model: str, window_end: datetime) -> int:
     return (zlib.crc32(model.encode()) ^ int(window_end.timestamp())) % (2**31 - 1)
 
 
+def reference_seed(model: str, description: Mapping[str, Any]) -> int:
+    """A seed fixed per (model, reference): its span, or its file's name; not the checked window.
+
+    >>> span = {"kind": "period", "start": "2026-10-01", "end": "2026-10-02"}
+    >>> reference_seed("m", {**span, "rows": 5}) == reference_seed("m", span) != reference_seed("n", span)
+    True
+    """
+    identity = [model, *(str(description.get(k)) for k in ("kind", "start", "end", "file"))]
+    return zlib.crc32("\x1f".join(identity).encode()) % (2**31 - 1)
+
+
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["label"].notna()] if "label" in frame.columns else frame.iloc[0:0]
+    """The labelled rows (the frame itself when every row is: no copy)."""
+    if "label" not in frame.columns:
+        return frame.iloc[0:0]
+    known = frame["label"].notna()
+    return frame if known.all() else frame[known]
 
 
 def _y(frame: pd.DataFrame, model: ModelConfig, column: str) -> np.ndarray:
@@ -92,10 +107,15 @@ def _with_recalibration(
     return replace(result, details=details)
 
 
-def _importance(model: ModelConfig, ref: pd.DataFrame, score: str, seed: int) -> dict[str, Any]:
-    """The configured importance, or the score's dependence on each feature estimated from the reference."""
+def reference_importance(model: ModelConfig, ref: pd.DataFrame, seed: int) -> dict[str, Any]:
+    """The configured importance, or the score's dependence on each feature estimated from the reference.
+
+    It depends on the reference alone: the runner computes it once per reference, with
+    :func:`reference_seed`, and hands it to :func:`run_suite` for every window.
+    """
     if model.importance:
         return {"importance": dict(model.importance), "importance_source": "configured"}
+    score = _output_column(model, ref)
     if score not in ref.columns:
         return {}
     estimated = score_dependence(
@@ -199,11 +219,9 @@ def _latency(
 def _calibration_by_segment(
     model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, seed: int
 ) -> list[dict[str, Any]]:
-    frame = cur.assign(label=_y(cur, model, "label"))
-    reference = ref.assign(label=_y(ref, model, "label")) if len(ref) else None
-    return calibration_by_segment(
-        frame,
-        reference,
+    return calibration_by_segment(  # binary only: the labels are read as 0/1 floats there
+        cur,
+        ref if len(ref) else None,
         segments=list(model.segments),
         y_true="label",
         y_score="score",
@@ -218,11 +236,24 @@ def _calibration_by_segment(
     )
 
 
+def _by_score(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` of ``frame`` (those it has), rows in ascending order of score (stable)."""
+    order = np.argsort(frame["score"].to_numpy(dtype=float), kind="stable")
+    return frame.iloc[order, [frame.columns.get_loc(c) for c in dict.fromkeys(columns) if c in frame.columns]]
+
+
 def _label_checks(
     model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, seed: int
 ) -> tuple[list[CheckResult], RecalibrationProposal | MulticlassRecalibrationProposal | None]:
     out: list[CheckResult] = []
     proposal: RecalibrationProposal | MulticlassRecalibrationProposal | None = None
+    by_time = cur  # as read: in time order, what the recalibrator's hold-out sorts by
+    if model.task == "binary" and model.score_column:
+        # Sorted by score once per window: every label check is blind to row order, and each
+        # sorts its scores (performance, calibration and its segments, threshold): a pass
+        # over sorted scores instead of a sort.
+        needed = ["label", "prediction", "score", *model.segments]
+        cur, ref = _by_score(cur, needed), _by_score(ref, needed)
     y, y_ref = _y(cur, model, "label"), _y(ref, model, "label")
     pred, pred_ref = _y(cur, model, "prediction"), _y(ref, model, "prediction")
     score, score_ref = _scores(cur, model), _scores(ref, model)
@@ -267,9 +298,10 @@ def _label_checks(
             seed=seed,
         )
         if result.status == "alert":
-            when = cur["ts"].to_numpy(dtype="datetime64[ns]")  # not objects: they sort one by one
-            proposal = propose_recalibration(y, score, when, n_bins=model.calibration.n_bins)
-            result = _with_recalibration(result, proposal, y, score, when, model.calibration.n_bins)
+            when = by_time["ts"].to_numpy(dtype="datetime64[ns]")  # not objects: they sort one by one
+            y_t, score_t = _y(by_time, model, "label"), by_time["score"].to_numpy(dtype=float)
+            proposal = propose_recalibration(y_t, score_t, when, n_bins=model.calibration.n_bins)
+            result = _with_recalibration(result, proposal, y_t, score_t, when, model.calibration.n_bins)
         if model.segments:
             result = replace(
                 result, details=result.details | {"segments": _calibration_by_segment(model, ref, cur, seed)}
@@ -350,7 +382,7 @@ def _estimated(model: ModelConfig, reference: pd.DataFrame, current: pd.DataFram
         baseline = expected_metrics(scores, threshold=model.threshold)
     settings = model.performance
     return estimate_performance(
-        current["score"].to_numpy(dtype=float),
+        np.sort(current["score"].to_numpy(dtype=float)),  # order-free; sorted once, its own sorts are passes
         threshold=model.threshold,
         reference=baseline,
         min_delta={k: v for k, v in settings.min_delta.items() if k in ESTIMATED_METRICS} or None,
@@ -372,17 +404,20 @@ def run_suite(
     expected_rows: Expectation | None = None,
     n_rows: int | None = None,
     window_latency: Mapping[str, float | None] | None = None,
+    importance: Mapping[str, Any] | None = None,
 ) -> SuiteOutcome:
     """All checks of ``model`` on ``current`` against ``reference``.
 
     ``expected_rows`` (the reference rate's prediction for the window) turns on the traffic
     volume finding of the data-quality check; ``n_rows`` is the window's exact row count
     when ``current`` is a sample, ``window_latency`` its latency quantiles (with their
-    ``quantile_rank_error``) computed where it lives.
+    ``quantile_rank_error``) computed where it lives. ``importance`` is the reference's
+    :func:`reference_importance`, computed once per reference by the caller; without it the
+    importance is estimated here with ``seed``.
     """
     checks: list[CheckResult] = []
     quality = model.quality.enabled and not reference.empty
-    importance: dict[str, Any] = {}
+    used: dict[str, Any] = {}  # the drift check's importance, recorded with the reference
     if current.empty:
         reason = "no predictions in this window"
         checks = [CheckResult.skipped(name, reason) for name in ("drift", "data_quality", "latency")]
@@ -392,8 +427,8 @@ def run_suite(
     if reference.empty:
         checks.append(CheckResult.skipped("drift", "the reference has no rows"))
     elif model.drift.enabled:
-        importance = _importance(model, reference, _output_column(model, reference), seed)
-        checks.append(_drift(model, reference, current, importance))
+        used = reference_importance(model, reference, seed) if importance is None else dict(importance)
+        checks.append(_drift(model, reference, current, used))
     if quality:
         checks.append(_quality(model, reference, current, quarantined, expected_rows, n_rows))
     elif model.quality.enabled:
@@ -425,5 +460,5 @@ def run_suite(
         checks=checks,
         label_coverage=coverage.metrics.get("label_coverage") or 0.0,
         recalibration=proposal,
-        extra=importance,
+        extra=used,
     )

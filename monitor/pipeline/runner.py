@@ -22,12 +22,20 @@ from monitor.alerting.recording import record_run_alerts
 from monitor.config import Config, ModelConfig
 from monitor.engines.reference import (
     REFERENCES,
+    Reference,
     ReferenceCache,
     expected_rows_in,
     reference_span,
     window_overlap,
 )
-from monitor.pipeline.check_suite import LABEL_CHECKS, SuiteOutcome, run_suite, window_seed
+from monitor.pipeline.check_suite import (
+    LABEL_CHECKS,
+    SuiteOutcome,
+    reference_importance,
+    reference_seed,
+    run_suite,
+    window_seed,
+)
 from monitor.pipeline.due import due_windows, owner_gone, windows_with_new_labels
 from monitor.policy.decision import decide
 from monitor.redact import redact_urls
@@ -173,6 +181,7 @@ class Runner:
             expected_rows=expected_rows_in(reference, model, (claim.window_start, claim.window_end), self.tz),
             n_rows=counts.predictions,
             window_latency=window_latency,
+            importance=self._importance(model, reference) if not current.empty else None,
         )
         if large:
             outcome = self._pushed_down(model, claim, outcome, counts.predictions)
@@ -231,6 +240,23 @@ class Runner:
             claim.run_id,
         )
         return run
+
+    def _importance(self, model: ModelConfig, reference: Reference) -> dict[str, Any] | None:
+        """The drift check's importance for ``reference``, computed once per loaded reference.
+
+        It depends on the reference's rows alone, so it is kept with them
+        (``Reference.derived``, shared by the cache's copies) under the model's settings and
+        estimated with a seed of the reference, not of the window: every window compared
+        with one fixed reference uses the same estimate, and rows read again (changed, or a
+        trailing reference's new span) get a new one.
+        """
+        if not model.drift.enabled or reference.frame.empty:
+            return None
+        key = ("importance", model.model_dump_json())
+        if key not in reference.derived:
+            seed = reference_seed(model.name, reference.description)
+            reference.derived[key] = reference_importance(model, reference.frame, seed)
+        return reference.derived[key]
 
     def _read_in_place(self, model: ModelConfig, claim: RunClaim, now: datetime) -> InPlaceWindow:
         """The window of a model checked where its data lives (:mod:`monitor.engines.window`)."""
