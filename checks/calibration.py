@@ -85,17 +85,17 @@ def _check_binning(n_bins: int, strategy: str, func: str) -> None:
     check_one_of("strategy", strategy, STRATEGIES, func)
 
 
-def _bin_edges(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
+def bin_edges(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
     if strategy == "quantile":
         return np.percentile(p, np.linspace(0.0, 100.0, n_bins + 1))
     return np.linspace(0.0, 1.0, n_bins + 1)
 
 
-def _bin_ids(p: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def bin_ids(p: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges[1:-1], p)
 
 
-def _bin_sums(
+def bin_sums(
     ids: np.ndarray, y: np.ndarray, p: np.ndarray, n_bins: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     count = np.bincount(ids, minlength=n_bins).astype(np.float64)
@@ -131,8 +131,8 @@ def reliability_curve(
     func = "reliability_curve"
     y, p = _binary_inputs(y_true, y_prob, func)
     _check_binning(n_bins, strategy, func)
-    edges = _bin_edges(p, n_bins, strategy)
-    count, sum_p, sum_y = _bin_sums(_bin_ids(p, edges), y, p, n_bins)
+    edges = bin_edges(p, n_bins, strategy)
+    count, sum_p, sum_y = bin_sums(bin_ids(p, edges), y, p, n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.where(count > 0, sum_p / count, np.nan)
         frac_y = np.where(count > 0, sum_y / count, np.nan)
@@ -159,8 +159,8 @@ def expected_calibration_error(
     func = "expected_calibration_error"
     y, p = _binary_inputs(y_true, y_prob, func)
     _check_binning(n_bins, strategy, func)
-    ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
-    return float(_ece_from_sums(*_bin_sums(ids, y, p, n_bins)))
+    ids = bin_ids(p, bin_edges(p, n_bins, strategy))
+    return float(_ece_from_sums(*bin_sums(ids, y, p, n_bins)))
 
 
 def maximum_calibration_error(
@@ -197,8 +197,8 @@ def brier_decomposition(
     func = "brier_decomposition"
     y, p = _binary_inputs(y_true, y_prob, func)
     _check_binning(n_bins, strategy, func)
-    ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
-    count, sum_p, sum_y = _bin_sums(ids, y, p, n_bins)
+    ids = bin_ids(p, bin_edges(p, n_bins, strategy))
+    count, sum_p, sum_y = bin_sums(ids, y, p, n_bins)
     n = float(y.size)
     safe = np.maximum(count, 1.0)
     f_k, o_k, o = sum_p / safe, sum_y / safe, y.mean()
@@ -213,7 +213,7 @@ def brier_decomposition(
     )
 
 
-def _groups(p: np.ndarray) -> np.ndarray:
+def score_group_of_rows(p: np.ndarray) -> np.ndarray:
     """Each row's score group (:func:`checks.metric_kernels.score_groups`, at most ``_GROUPS``): one sort."""
     order = np.argsort(p, kind="stable")
     starts = score_groups(p[order], _GROUPS)
@@ -225,7 +225,7 @@ def _groups(p: np.ndarray) -> np.ndarray:
 def _cells(
     ids: np.ndarray, group: np.ndarray, p: np.ndarray, n_bins: int, y: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Rows grouped into cells of one score group (:func:`_groups`), one bin and (with ``y``)
+    """Rows grouped into cells of one score group (:func:`score_group_of_rows`), one bin and (with ``y``)
     one label: each cell's rows, bin, label and mean score.
 
     With at most ``_GROUPS`` distinct scores every cell holds equal scores, so the resampled
@@ -290,8 +290,8 @@ def bootstrap_eces(
     y, p = _binary_inputs(y_true, y_prob, func)
     _check_binning(n_bins, strategy, func)
     check_n_resamples(n_resamples, func)
-    ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
-    return _bootstrap_ece(ids, _groups(p), y, p, n_bins, n_resamples, np.random.default_rng(seed))
+    ids = bin_ids(p, bin_edges(p, n_bins, strategy))
+    return _bootstrap_ece(ids, score_group_of_rows(p), y, p, n_bins, n_resamples, np.random.default_rng(seed))
 
 
 def calibrated_eces(
@@ -314,11 +314,11 @@ def calibrated_eces(
     p = probabilities(y_prob, "y_prob", func)
     _check_binning(n_bins, strategy, func)
     check_n_resamples(n_simulations, func, name="n_simulations")
-    ids = _bin_ids(p, _bin_edges(p, n_bins, strategy))
-    return _simulated_eces(ids, _groups(p), p, n_bins, n_simulations, seed)
+    ids = bin_ids(p, bin_edges(p, n_bins, strategy))
+    return simulated_eces(ids, score_group_of_rows(p), p, n_bins, n_simulations, seed)
 
 
-def _simulated_eces(
+def simulated_eces(
     ids: np.ndarray, group: np.ndarray, p: np.ndarray, n_bins: int, n_simulations: int, seed: int
 ) -> np.ndarray:
     """:func:`calibrated_eces` from the rows' bins and score groups."""
@@ -431,8 +431,8 @@ def calibration_check(
         "mean_score": float(p.mean()),
     }
     details: dict[str, Any] = {"reliability": curve, "strategy": strategy, "n_bins": n_bins}
-    ids, group = _bin_ids(p, _bin_edges(p, n_bins, strategy)), _groups(p)  # one sort per window
-    metrics["ece_noise"] = float(_simulated_eces(ids, group, p, n_bins, 200, seed).mean())
+    ids, group = bin_ids(p, bin_edges(p, n_bins, strategy)), score_group_of_rows(p)  # one sort per window
+    metrics["ece_noise"] = float(simulated_eces(ids, group, p, n_bins, 200, seed).mean())
     findings: list[Finding] = []
     if ece - metrics["ece_noise"] > ece_threshold:
         findings.append(
@@ -496,9 +496,9 @@ def _compare_with_reference(
     """
     ids, group, y, p = window
     rng = np.random.default_rng(seed)
-    ids_ref, group_ref = _bin_ids(p_ref, _bin_edges(p_ref, n_bins, strategy)), _groups(p_ref)
-    ref_ece = float(_ece_from_sums(*_bin_sums(ids_ref, y_ref, p_ref, n_bins)))
-    ref_noise = float(_simulated_eces(ids_ref, group_ref, p_ref, n_bins, 200, seed + 1).mean())
+    ids_ref, group_ref = bin_ids(p_ref, bin_edges(p_ref, n_bins, strategy)), score_group_of_rows(p_ref)
+    ref_ece = float(_ece_from_sums(*bin_sums(ids_ref, y_ref, p_ref, n_bins)))
+    ref_noise = float(simulated_eces(ids_ref, group_ref, p_ref, n_bins, 200, seed + 1).mean())
     # The rise of the ECE beyond its noise: a small window's ECE is larger by noise alone.
     noise_gap = metrics["ece_noise"] - ref_noise
     delta = metrics["ece"] - ref_ece - noise_gap

@@ -51,9 +51,9 @@ from scipy import sparse
 
 from checks._params import check_interval, check_n_resamples, check_one_of
 from checks.bootstrap import MAX_CELLS, counts_from_indices, poisson_weights
-from checks.calibration import STRATEGIES, _bin_edges, _bin_ids, _bin_sums, _groups, _simulated_eces
+from checks.calibration import STRATEGIES, bin_edges, bin_ids, bin_sums, score_group_of_rows, simulated_eces
 from checks.details import ReliabilityCurve
-from checks.multiclass_performance import _cells, multiclass_inputs
+from checks.multiclass_performance import cells_of_keys, multiclass_inputs
 from checks.performance import holm_adjusted
 from checks.result import CheckResult, Finding
 
@@ -141,9 +141,9 @@ def binned(y: np.ndarray, p: np.ndarray, labels: np.ndarray, n_bins: int, strate
     ids = np.empty((n, measures), dtype=np.int64)
     sums = np.empty((3, measures, n_bins))
     for j in range(measures):
-        edges[j] = _bin_edges(score[:, j], n_bins, strategy)
-        ids[:, j] = _bin_ids(score[:, j], edges[j])
-        sums[:, j] = _bin_sums(ids[:, j], truth[:, j], score[:, j], n_bins)
+        edges[j] = bin_edges(score[:, j], n_bins, strategy)
+        ids[:, j] = bin_ids(score[:, j], edges[j])
+        sums[:, j] = bin_sums(ids[:, j], truth[:, j], score[:, j], n_bins)
     return BinnedWindow(y, p, labels, n_bins, strategy, truth, score, edges, ids, *sums)
 
 
@@ -205,7 +205,7 @@ def gap_cells(w: BinnedWindow) -> GapCells:
     n, measures = score.shape
     correct = truth[:, 0]
     key = np.column_stack([truth[:, 1:].argmax(axis=1), correct.astype(np.int64), ids])
-    cell_of_row, first = _cells(key, [len(w.labels), 2, *([n_bins] * measures)])
+    cell_of_row, first = cells_of_keys(key, [len(w.labels), 2, *([n_bins] * measures)])
     sizes = np.bincount(cell_of_row).astype(np.float64)
     row_gap = score - truth
     mean_gap = (
@@ -264,7 +264,9 @@ def _noise(w: BinnedWindow, seed: int) -> tuple[float, float]:
     """Top-label and class-wise ECE noise: :func:`checks.calibration.calibrated_eces` of each
     measure's probabilities (seeds ``seed``, then ``seed + 1 + k``), means, from the window's bins."""
     eces = [
-        _simulated_eces(w.ids[:, j], _groups(w.score[:, j]), w.score[:, j], w.n_bins, 200, seed + j).mean()
+        simulated_eces(
+            w.ids[:, j], score_group_of_rows(w.score[:, j]), w.score[:, j], w.n_bins, 200, seed + j
+        ).mean()
         for j in range(w.score.shape[1])
     ]
     return float(eces[0]), float(np.mean(eces[1:]))

@@ -61,9 +61,9 @@ from checks.estimation import expected_metrics
 from checks.metric_kernels import ranking_from_groups
 from checks.multiclass_performance import (
     SPECS,
-    _cells,
-    _rankings,
     assess_rows,
+    cells_of_keys,
+    class_rankings,
     probability_matrix,
     row_finding,
 )
@@ -132,8 +132,8 @@ def label_cells(p: np.ndarray, max_cells: int | None = None) -> LabelCells | Non
     """
     k = p.shape[1]
     pred = np.argmax(p, axis=1)
-    orders, ties, groups, n_groups = _rankings(p)
-    cell_of_row, first = _cells(np.column_stack([pred, groups]), [k, *n_groups])
+    orders, ties, groups, n_groups = class_rankings(p)
+    cell_of_row, first = cells_of_keys(np.column_stack([pred, groups]), [k, *n_groups])
     if max_cells is not None and len(first) > max_cells:
         return None
     sizes = np.bincount(cell_of_row).astype(np.float64)

@@ -130,7 +130,7 @@ def multiclass_window(
     """The metrics of one window and the kernel recomputing them for rows of resample counts.
 
     The kernel reads *cells*: rows of the same true class, predicted class and score group of
-    every class (:func:`_rankings`), so ``b`` resamples cost ``b x cells`` operations whatever
+    every class (:func:`class_rankings`), so ``b`` resamples cost ``b x cells`` operations whatever
     the number of rows (:func:`checks.metric_kernels.metric_distribution`). With at most
     :data:`~checks.metric_kernels.MAX_GROUPS` distinct probabilities per class the cells are
     exact: a row of cell counts gives scikit-learn's metrics on the rows weighted by them.
@@ -146,9 +146,9 @@ def multiclass_window(
     row_ll = -np.log(np.clip(np.sum(score * onehot, axis=1), _EPS, 1 - _EPS))
     row_brier = np.sum((score - onehot) ** 2, axis=1)
     names = [*OVERALL, *(class_metric(m, c) for m in PER_CLASS for c in labels.tolist())]
-    orders, ties, groups, n_groups = _rankings(score)
+    orders, ties, groups, n_groups = class_rankings(score)
     yi, pi = onehot.argmax(axis=1), onehot_pred.argmax(axis=1)
-    cell_of_row, first = _cells(np.column_stack([yi, pi, groups]), [k, k, *n_groups])
+    cell_of_row, first = cells_of_keys(np.column_stack([yi, pi, groups]), [k, k, *n_groups])
     sizes = np.bincount(cell_of_row).astype(np.float64)
     means, within = {}, {}
     for name, v in (("log_loss", row_ll), ("brier", row_brier)):
@@ -170,7 +170,7 @@ def multiclass_window(
     return MetricWindow(n, tuple(names), values, kernel, sizes, shift, within_row, cell_of_row)
 
 
-def _rankings(
+def class_rankings(
     score: np.ndarray,
 ) -> tuple[list[np.ndarray], list[np.ndarray | None], np.ndarray, list[int]]:
     """Each class's ranking of the rows: its order, its tie groups, and the rows' score groups.
@@ -199,7 +199,7 @@ def _rankings(
     return orders, ties, groups, counts
 
 
-def _cells(key: np.ndarray, sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def cells_of_keys(key: np.ndarray, sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """The cell of each row (rows with equal ``key`` rows share one) and the first row of each cell.
 
     ``sizes`` bounds each key column (values in ``0 .. size - 1``).
