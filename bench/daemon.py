@@ -5,6 +5,7 @@
     .venv/bin/python bench/daemon.py --only cycle --models 10 --rows 100000
     .venv/bin/python bench/daemon.py --only cycle --profile /tmp/cycle.prof   # cProfile of the cycle
     .venv/bin/python bench/daemon.py --only cycle --workers 2   # jobs in a pool, as the scheduler runs them
+    .venv/bin/python bench/daemon.py --only cycle --workers 0   # as many as [daemon] check_workers (the CPUs)
     .venv/bin/python bench/daemon.py --only soak --cycles 100
 
 - ``startup``: ``python -m monitor --config ... run`` as a subprocess with ``--models``
@@ -15,7 +16,8 @@
   of ``--rows`` rows each (so 2 x rows per model), every check enabled; the time of one check
   job per model (what the scheduler runs) and of the whole cycle. By default the jobs run one
   after another; ``--workers N`` runs them in a pool of N threads, as the daemon's scheduler
-  does (its pool has ``monitor.service.scheduling.WORKERS`` threads; on 2 cores, 2 is enough).
+  does (its check jobs run in a pool of ``[daemon] check_workers`` threads, by default the
+  CPUs it may use; ``--workers 0`` takes that number).
   The CPU figure is this process's; the helper process that reads large SQLite windows
   (``monitor/store/columnar.py``) has a line of its own.
 - ``soak``: one model with hourly windows of ``--soak-rows`` rows; ``--cycles`` check jobs,
@@ -217,6 +219,7 @@ def bench_cycle(
             Path(tmp), "".join(model_toml(f"m{i}", reference=reference) for i in range(models))
         )
         config = load_config(path)
+        workers = workers or config.daemon.check_workers
         now = START + timedelta(days=2, minutes=5)
         daemon = Daemon(config, clock=lambda: now, serve=False)
         store = daemon.store()
@@ -321,7 +324,12 @@ def main() -> None:
     parser.add_argument("--soak-rows", type=int, default=2_000)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--profile", metavar="PATH", help="cProfile the cycle into PATH")
-    parser.add_argument("--workers", type=int, default=1, help="check jobs at a time in the cycle")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="check jobs at a time in the cycle (0: the daemon's check_workers)",
+    )
     args = parser.parse_args()
     parts = args.only or ["startup", "cycle", "soak"]
     results = {}

@@ -140,6 +140,14 @@ class ServerConfig(_Strict):
     max_connections: int = Field(default=64, ge=1, le=10_000)
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, e.g. a container's limit), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class DaemonConfig(_Strict):
     timezone: str = "UTC"
     misfire_grace_time: Duration = timedelta(hours=1)
@@ -154,6 +162,11 @@ class DaemonConfig(_Strict):
     liveness_timeout: Duration = Field(
         default=timedelta(minutes=10),
         description="/healthz fails when no scheduled job has finished for this long.",
+    )
+    check_workers: int = Field(
+        default_factory=_usable_cpus,
+        ge=1,
+        description="Check jobs run at once (CPU-bound): by default the CPUs this process may use.",
     )
 
     @model_validator(mode="after")

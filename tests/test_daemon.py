@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from monitor.config import parse_config
+from monitor.config import ConfigError, parse_config
 from monitor.ingest import ingest_frame
 from monitor.service.daemon import Daemon
 from monitor.service.logs import make_handler
-from monitor.service.scheduling import job_specs, make_scheduler
+from monitor.service.scheduling import job_specs, make_scheduler, schedule
 from monitor.store.alerts import alert_outbox
 from monitor.store.runs import claim_window
 from monitor.store.schema import quarantine, runs
@@ -428,3 +428,50 @@ print(sorted(m for m in ("pandas", "scipy", "sklearn", "evidently", "pyarrow") i
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_check_jobs_run_at_most_check_workers_at_once_and_never_hold_up_dispatch() -> None:
+    """Three models due together with ``check_workers = 1``: one check at a time, dispatch beside it."""
+    config = parse_config(
+        {
+            "daemon": {"check_workers": 1},
+            "models": [{"name": f"m{i}", "features": {"numeric": ["x"]}} for i in range(3)],
+        }
+    )
+    lock, running, most = threading.Lock(), [0], [0]
+    release, dispatched, checked = threading.Event(), threading.Event(), threading.Semaphore(0)
+
+    def check(model: str) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(30)  # held until dispatch has run: dispatch must not wait for the checks
+        with lock:
+            running[0] -= 1
+        checked.release()
+
+    scheduler = make_scheduler(config.daemon)
+    schedule(
+        scheduler,
+        [s for s in job_specs(config) if s.kind in ("check", "dispatch")],
+        {"check": check, "dispatch": dispatched.set},
+        run_now=lambda spec: True,
+        grace=timedelta(hours=1),
+    )
+    scheduler.start()
+    try:
+        assert dispatched.wait(30), "dispatch waited for the check jobs"
+        release.set()
+        assert all(checked.acquire(timeout=30) for _ in range(3))
+    finally:
+        release.set()
+        scheduler.shutdown(wait=True)
+    assert most[0] == 1
+
+
+def test_check_workers_defaults_to_the_usable_cpus() -> None:
+    import os
+
+    assert parse_config({}).daemon.check_workers == len(os.sched_getaffinity(0))
+    with pytest.raises(ConfigError, match="check_workers"):
+        parse_config({"daemon": {"check_workers": 0}}, "c.toml")

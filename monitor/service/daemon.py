@@ -247,6 +247,8 @@ class Daemon:
             configure_logging(new.daemon.log_format, new.daemon.log_level)
         if new.server != old.server:
             log.warning("[server] changes take effect when the daemon restarts")
+        if new.daemon.check_workers != old.daemon.check_workers:
+            log.warning("[daemon] check_workers takes effect when the daemon restarts")
         self.config = new
         if new.store != old.store or new.models != old.models or new.alerts != old.alerts:
             # New models need their tables and the dispatcher new receivers: reopen. Jobs running

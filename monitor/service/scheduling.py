@@ -37,9 +37,13 @@ from monitor.config import Config, DaemonConfig, ModelConfig
 
 JobKind = Literal["ingest", "check", "dispatch", "retention"]
 
-#: Worker threads of the scheduler. Checks are CPU-bound (and share the GIL), ingestion and
-#: dispatch wait on I/O; more threads than this only adds contention.
+#: Worker threads for ingestion, dispatch and retention, which mostly wait on I/O. Check jobs
+#: run in an executor of their own, ``daemon.check_workers`` threads: they are CPU-bound, and
+#: each holds a window and its reference in memory, so more of them at once than there are
+#: CPUs adds memory, not speed.
 WORKERS = 8
+#: The executor of the check jobs.
+CHECKS = "checks"
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,14 @@ def _seconds(delta: timedelta) -> float:
 
 
 def make_scheduler(daemon: DaemonConfig) -> BackgroundScheduler:
-    """A scheduler with an in-memory job store, coalescing missed runs, one instance per job."""
+    """A scheduler with an in-memory job store, coalescing missed runs, one instance per job,
+    and at most ``daemon.check_workers`` check jobs at once."""
     return BackgroundScheduler(
         jobstores={"default": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(max_workers=WORKERS)},
+        executors={
+            "default": ThreadPoolExecutor(max_workers=WORKERS),
+            CHECKS: ThreadPoolExecutor(max_workers=daemon.check_workers),
+        },
         job_defaults={
             "coalesce": True,
             "max_instances": 1,
@@ -136,6 +144,7 @@ def schedule(
             coalesce=True,
             max_instances=1,
             misfire_grace_time=misfire,
+            executor=CHECKS if spec.kind == "check" else "default",
             **extra,
         )
     keep = {s.id for s in specs}
