@@ -14,7 +14,7 @@ import pytest
 from scipy import sparse
 
 import checks.multiclass_calibration as mc
-from checks.bootstrap import counts_from_indices, percentile_interval, resample_indices
+from checks.bootstrap import counts_from_indices, resample_indices
 from checks.calibration import (
     brier_decomposition,
     calibrated_eces,
@@ -22,7 +22,7 @@ from checks.calibration import (
     maximum_calibration_error,
     reliability_curve,
 )
-from tests.multiclass_world import CLASSES, world
+from tests.multiclass_world import CLASSES, assert_same_distribution, world
 
 
 def row_gaps(
@@ -65,16 +65,7 @@ def test_cell_bootstrap_matches_the_row_bootstrap_within_monte_carlo_error(case:
         mc.gap_cells(mc.binned(y, p, CLASSES, n_bins, strategy)), 3, n_bins, 2000, np.random.SeedSequence(1)
     )
     old = row_bootstrap(row_gaps(y, p, CLASSES, n_bins, strategy), 3, n_bins, 2000, seed=2)
-    for j, name in enumerate(mc.MEASURES):
-        low_old, high_old = percentile_interval(old[:, j])
-        low_new, high_new = percentile_interval(new[:, j])
-        width, sd = high_old - low_old, np.std(old[:, j])
-        # Each endpoint of a 2,000-resample 95% interval has a Monte Carlo sd of about 1.5% of the
-        # width (a difference of two, 2.2%); the sd and the mean about 1.6% and 2.2% of the sd.
-        assert abs(low_new - low_old) < 0.12 * width, name
-        assert abs(high_new - high_old) < 0.12 * width, name
-        assert abs(np.std(new[:, j]) / sd - 1) < 0.1, name
-        assert abs(np.mean(new[:, j]) - np.mean(old[:, j])) < 0.15 * sd, name
+    assert_same_distribution(new, old, mc.MEASURES)
 
 
 def test_many_classes_resample_rows_and_match_the_row_bootstrap() -> None:
@@ -87,13 +78,7 @@ def test_many_classes_resample_rows_and_match_the_row_bootstrap() -> None:
     assert cells.by_row
     new = mc._bootstrap(cells, 10, 10, 2000, np.random.SeedSequence(1))
     old = row_bootstrap(row_gaps(y, p, labels, 10, "uniform"), 10, 10, 2000, seed=2)
-    for j, name in enumerate(mc.MEASURES):
-        low_old, high_old = percentile_interval(old[:, j])
-        low_new, high_new = percentile_interval(new[:, j])
-        width, sd = high_old - low_old, np.std(old[:, j])
-        assert abs(low_new - low_old) < 0.12 * width, name
-        assert abs(high_new - high_old) < 0.12 * width, name
-        assert abs(np.std(new[:, j]) / sd - 1) < 0.1, name
+    assert_same_distribution(new, old, mc.MEASURES, means=False)
 
 
 def weighted_ece(truth: np.ndarray, score: np.ndarray, w: np.ndarray, n_bins: int) -> float:

@@ -12,8 +12,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 import checks.multiclass_estimation as me
-from checks.bootstrap import percentile_interval
-from tests.multiclass_world import CLASSES, rounded, world
+from tests.multiclass_world import CLASSES, assert_same_distribution, rounded, world
 
 
 def row_simulation(p: np.ndarray, n_simulations: int, seed: int) -> np.ndarray:
@@ -57,16 +56,7 @@ def test_cell_simulation_matches_the_row_simulation_within_monte_carlo_error(win
     p = WINDOWS[window]()
     new = me.cell_simulation(label_cells(p), n_simulations=2000, seed=1)
     old = row_simulation(p, 2000, seed=2)
-    for j, name in enumerate(me.ESTIMATED):
-        low_old, high_old = percentile_interval(old[:, j])
-        low_new, high_new = percentile_interval(new[:, j])
-        width, sd = high_old - low_old, np.std(old[:, j])
-        # Each endpoint of a 2,000-draw 95% interval has a Monte Carlo sd of about 1.5% of the
-        # width (a difference of two, 2.2%); the sd and the mean about 1.6% and 2.2% of the sd.
-        assert abs(low_new - low_old) < 0.12 * width, name
-        assert abs(high_new - high_old) < 0.12 * width, name
-        assert abs(np.std(new[:, j]) / sd - 1) < 0.1, name
-        assert abs(np.mean(new[:, j]) - np.mean(old[:, j])) < 0.15 * sd, name
+    assert_same_distribution(new, old, me.ESTIMATED)
 
 
 def test_realised_metrics_of_exact_cells_are_sklearns_with_the_counts_as_weights() -> None:

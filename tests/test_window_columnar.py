@@ -254,12 +254,20 @@ def test_without_the_driver_windows_are_read_with_sqlite3(opened, arrow_frames, 
     assert "adbc_driver_sqlite is not installed" in caplog.text
 
 
-def test_a_helper_that_died_is_replaced(opened, arrow_frames, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
-    store, model = opened(task="binary")
-    put(store, model, events("binary"))
+@pytest.fixture
+def own_helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[columnar._Helper]:
+    """A helper process of the test's own, used for every window (``MIN_ROWS`` 0), closed after."""
     helper = columnar._Helper()
     monkeypatch.setattr(columnar, "_HELPER", helper)
     monkeypatch.setattr(columnar, "MIN_ROWS", 0)
+    yield helper
+    helper.close()
+
+
+def test_a_helper_that_died_is_replaced(opened, arrow_frames, own_helper, caplog) -> None:  # type: ignore[no-untyped-def]
+    store, model = opened(task="binary")
+    put(store, model, events("binary"))
+    helper = own_helper
     first = read_window(store, model, START, START + DAY)
     assert helper._proc is not None
     os.kill(helper._proc.pid, signal.SIGKILL)
@@ -273,7 +281,6 @@ def test_a_helper_that_died_is_replaced(opened, arrow_frames, monkeypatch, caplo
     assert "the helper process died" in caplog.text
     pd.testing.assert_frame_equal(after_death, first, check_exact=True)
     pd.testing.assert_frame_equal(again, first, check_exact=True)
-    helper.close()
 
 
 def test_commits_after_a_helper_read_reach_other_processes(opened, arrow_frames, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -302,12 +309,10 @@ def test_commits_after_a_helper_read_reach_other_processes(opened, arrow_frames,
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_reads_through_its_own_helper(opened, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_forked_child_reads_through_its_own_helper(opened, own_helper) -> None:  # type: ignore[no-untyped-def]
     store, model = opened(task="binary")
     put(store, model, events("binary"))
-    helper = columnar._Helper()
-    monkeypatch.setattr(columnar, "_HELPER", helper)
-    monkeypatch.setattr(columnar, "MIN_ROWS", 0)
+    helper = own_helper
     expected = read_window(store, model, START, START + DAY)
     parents = helper._proc
     assert parents is not None
@@ -327,7 +332,6 @@ def test_a_forked_child_reads_through_its_own_helper(opened, monkeypatch) -> Non
     assert os.waitstatus_to_exitcode(status) == 0
     assert helper._proc is parents and parents.poll() is None
     pd.testing.assert_frame_equal(read_window(store, model, START, START + DAY), expected, check_exact=True)
-    helper.close()
 
 
 # -- PostgreSQL: COPY ... TO STDOUT parsed by pyarrow -----------------------------------------
