@@ -158,8 +158,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 ends = window_ends(args.start, until, model.window, config.daemon.timezone)
                 print(f"{model.name}: {len(ends)} window(s), each named by its end", file=sys.stderr)
                 for i, end in enumerate(ends, 1):
+                    after = ends[i] if i < len(ends) else None
                     try:
-                        run = runner.check_window(model, end, force=args.force)
+                        run = runner.check_window(model, end, force=args.force, next_end=after)
                     except Exception as exc:
                         failures += 1
                         print(f"  [{i}/{len(ends)}] {end:%Y-%m-%d %H:%M}: failed: {exc}", file=sys.stderr)

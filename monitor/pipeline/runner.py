@@ -37,6 +37,7 @@ from monitor.pipeline.check_suite import (
     window_seed,
 )
 from monitor.pipeline.due import due_windows, owner_gone, windows_with_new_labels
+from monitor.pipeline.read_ahead import ReadAhead
 from monitor.policy.decision import decide
 from monitor.redact import redact_urls
 from monitor.reports import report_relpath, write_index, write_run_report
@@ -90,6 +91,7 @@ class Runner:
         self.notify = notify
         self.references = references  # shared by default: a fixed reference is read once per process
         self._stale_pages: set[str] | None = None  # None: not in a batch; refresh after every run
+        self.read_ahead = ReadAhead(store, config.store.pushdown_rows)
 
     @property
     def tz(self) -> str:
@@ -107,8 +109,13 @@ class Runner:
 
     # -- one window -----------------------------------------------------------------------
 
-    def check_window(self, model: ModelConfig, end: datetime, *, force: bool = False) -> ModelRun | None:
-        """Check the window of ``model`` ending at ``end``; ``None`` if another process has it."""
+    def check_window(
+        self, model: ModelConfig, end: datetime, *, force: bool = False, next_end: datetime | None = None
+    ) -> ModelRun | None:
+        """Check the window of ``model`` ending at ``end``; ``None`` if another process has it.
+
+        ``next_end``: the window checked next, read meanwhile (:mod:`monitor.pipeline.read_ahead`).
+        """
         now = self.clock()
         start = window_start(end, model.window, self.tz)
         claim = claim_window(self.store.engine, model.name, start, end, owner=self.owner, now=now)
@@ -120,7 +127,8 @@ class Runner:
             claim = self._claim_existing(model, end, now)
         if claim is None:
             return None
-        return self._execute(model, claim)
+        upcoming = None if next_end is None else (window_start(next_end, model.window, self.tz), next_end)
+        return self._execute(model, claim, upcoming)
 
     def reevaluate(self, model: ModelConfig, run_id: int) -> ModelRun | None:
         """Check a finished window again because late labels arrived."""
@@ -131,7 +139,9 @@ class Runner:
         run_id = run_id_for_window(self.store.engine, model.name, end)
         return claim_reevaluation(self.store.engine, run_id, owner=self.owner, now=now) if run_id else None
 
-    def _execute(self, model: ModelConfig, claim: RunClaim) -> ModelRun | None:
+    def _execute(
+        self, model: ModelConfig, claim: RunClaim, upcoming: tuple[datetime, datetime] | None = None
+    ) -> ModelRun | None:
         log.info(
             'Checking model "%s" window %s..%s (run %d)',
             model.name,
@@ -140,7 +150,7 @@ class Runner:
             claim.run_id,
         )
         try:
-            return self._check(model, claim)
+            return self._check(model, claim, upcoming)
         except Exception as exc:
             log.exception(
                 'Check of model "%s" window ending %s failed (run %d)',
@@ -151,7 +161,11 @@ class Runner:
             fail_run(self.store.engine, claim, redact_urls(f"{type(exc).__name__}: {exc}"), now=self.clock())
             raise
 
-    def _check(self, model: ModelConfig, claim: RunClaim) -> ModelRun:
+    def _check(
+        self, model: ModelConfig, claim: RunClaim, upcoming: tuple[datetime, datetime] | None = None
+    ) -> ModelRun:
+        """Read, check, decide, report and record one claimed window; ``upcoming``: the window to
+        read ahead once this one is read (it is then read while this one is checked)."""
         now = self.clock()
         in_place = self._read_in_place(model, claim, now) if model.data is not None else None
         window_latency = None
@@ -168,9 +182,15 @@ class Runner:
                 self.store, model, claim.window_start, now=now, timezone=self.tz, max_rows=sample_rows
             )
             fraction = sample_rows / counts.predictions if sample_rows else None
-            current = read_window(self.store, model, claim.window_start, claim.window_end, fraction=fraction)
+            current = self.read_ahead.take(model, claim.window_start, claim.window_end)
+            if current is None or fraction is not None:
+                current = read_window(
+                    self.store, model, claim.window_start, claim.window_end, fraction=fraction
+                )
             if large and model.latency.enabled:
                 window_latency = self._latency_in_sql(model, claim)
+            if upcoming is not None:
+                self.read_ahead.start(model, *upcoming)
         outcome = run_suite(
             model,
             reference.frame,
@@ -442,7 +462,7 @@ class Runner:
 
     def work(self, model: ModelConfig, ends: list[datetime], run_ids: list[int]) -> Work:
         """Check the windows ending at ``ends``, then re-evaluate the runs ``run_ids``."""
-        steps = [partial(self.check_window, model, end) for end in ends]
+        steps = [partial(self.check_window, model, end, next_end=after) for end, after in _pairs(ends)]
         steps += [partial(self.reevaluate, model, run_id) for run_id in run_ids]
         done = Work()
         with self.batch():
@@ -457,6 +477,11 @@ class Runner:
 
     def latest_end(self, model: ModelConfig, at: datetime | None = None) -> datetime:
         return latest_window_end(at or self.clock(), model.window, self.tz)
+
+
+def _pairs(ends: list[datetime]) -> list[tuple[datetime, datetime | None]]:
+    """Each window end with the one after it (``None`` for the last)."""
+    return [(end, ends[i + 1] if i + 1 < len(ends) else None) for i, end in enumerate(ends)]
 
 
 def _label_part(run: ModelRun) -> ModelRun:
