@@ -285,12 +285,13 @@ def test_slack_down_ten_minutes_with_429s_then_everything_delivered_once(outbox_
 
 
 class SlowWebhook:
-    """A webhook receiver whose first ``slow`` requests answer after ``delay`` s (past the timeout)."""
+    """A webhook receiver whose first ``slow`` requests answer only once ``release`` is set
+    (long past the client's timeout, however loaded the machine); the others at once."""
 
-    def __init__(self, *, slow: int, delay: float) -> None:
+    def __init__(self, *, slow: int) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.slow = slow
-        self.delay = delay
+        self.release = threading.Event()
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -303,7 +304,7 @@ class SlowWebhook:
                     late = hook.slow > 0
                     hook.slow -= 1
                 if late:
-                    time.sleep(hook.delay)
+                    hook.release.wait(30)
                 with lock:
                     hook.bodies.append(body)
                 try:
@@ -321,6 +322,7 @@ class SlowWebhook:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
 
     def close(self) -> None:
+        self.release.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -328,7 +330,7 @@ class SlowWebhook:
 @pytest.mark.postgres
 def test_webhook_timeouts_are_retried_then_delivered(outbox_engine: Any) -> None:
     clock = Clock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
-    hook = SlowWebhook(slow=2, delay=1.0)
+    hook = SlowWebhook(slow=2)
     config = AlertsConfig.model_validate(
         {
             "route": {"receivers": ["hook"]},
@@ -338,7 +340,9 @@ def test_webhook_timeouts_are_retried_then_delivered(outbox_engine: Any) -> None
             "delivery": {"initial_backoff": "10s"},
         }
     )
-    spec = config.receivers[0].model_copy(update={"timeout": timedelta(seconds=0.3)})
+    # the timed-out requests never answer in time; the third must answer within the timeout,
+    # so the timeout is generous for a loaded CI machine
+    spec = config.receivers[0].model_copy(update={"timeout": timedelta(seconds=2)})
     config = config.model_copy(update={"receivers": [spec]})
     environ = {"HOOK_URL": hook.url, "HOOK_SECRET": "hook-secret"}
     dispatcher = Dispatcher(outbox_engine, config, clock=clock, environ=environ, sleep=lambda _: None)
@@ -354,7 +358,10 @@ def test_webhook_timeouts_are_retried_then_delivered(outbox_engine: Any) -> None
         clock.advance(minutes=1)
         third = dispatcher.dispatch_once()
         assert third.delivered == 1
-        time.sleep(1.2)  # let the timed-out requests finish on the receiver's side
+        hook.release.set()  # the receiver now accepts the timed-out requests too
+        deadline = time.monotonic() + 30
+        while len(hook.bodies) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         hook.close()
     with outbox_engine.connect() as conn:

@@ -166,7 +166,7 @@ def test_planted_secrets_never_leak(
         with_password = make_url(pg_url).set(password=STORE_PASSWORD).render_as_string(hide_password=False)
     else:  # libpq's password parameter: SQLAlchemy's hide_password does not hide it
         with_password = f"{pg_url}&password={STORE_PASSWORD}"
-    hook = SlowWebhook(slow=1, delay=1.0)
+    hook = SlowWebhook(slow=1)
     outputs: list[str] = []
     with FakeSlack(token=SLACK_TOKEN, channels={"#alerts"}) as slack:
         for name, value in {
