@@ -7,6 +7,7 @@ really used: a silent fallback would make the comparison vacuous.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -281,6 +282,28 @@ def test_a_helper_that_died_is_replaced(opened, arrow_frames, own_helper, caplog
     assert "the helper process died" in caplog.text
     pd.testing.assert_frame_equal(after_death, first, check_exact=True)
     pd.testing.assert_frame_equal(again, first, check_exact=True)
+
+
+def test_a_helper_that_stops_answering_is_ended_and_the_window_read_with_sqlite3(  # type: ignore[no-untyped-def]
+    opened, arrow_frames, own_helper, monkeypatch, caplog
+) -> None:
+    store, model = opened(task="binary")
+    put(store, model, events("binary"))
+    first = read_window(store, model, START, START + DAY)
+    stuck = own_helper._proc
+    assert stuck is not None
+    os.kill(stuck.pid, signal.SIGSTOP)  # alive, never answering
+    monkeypatch.setattr(columnar, "REPLY_TIMEOUT", 0.5)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="driftwatch.store.columnar"):
+            read = read_window(store, model, START, START + DAY)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # already ended
+            os.kill(stuck.pid, signal.SIGCONT)
+    assert stuck.poll() is not None and own_helper._proc is None  # ended, not waited for forever
+    assert "did not answer within 0.5 s" in caplog.text
+    assert arrow_frames == [True]  # the second read was sqlite3's
+    pd.testing.assert_frame_equal(read, first, check_exact=True)
 
 
 def test_commits_after_a_helper_read_reach_other_processes(opened, arrow_frames, monkeypatch) -> None:  # type: ignore[no-untyped-def]

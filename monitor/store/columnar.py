@@ -14,8 +14,8 @@ resident while idle) and ends with this process.
 :func:`read_table` returns ``None`` wherever this does not apply or fails, and the caller
 reads the window itself: PostgreSQL, an in-memory or URI-memory database (no other
 connection can reach it), a window of fewer than :data:`MIN_ROWS` rows (the helper's start
-would cost more than it saves), the driver not installed, a driver error or a helper that
-died (logged at debug).
+would cost more than it saves), the driver not installed, a driver error, a helper that
+died or one that did not answer within :data:`REPLY_TIMEOUT` (ended; logged at debug).
 
 References
 ----------
@@ -32,10 +32,12 @@ import importlib.util
 import json
 import logging
 import os
+import selectors
 import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -55,6 +57,9 @@ MIN_ROWS = 20_000
 BATCH_ROWS: int | None = None
 #: Times the helper may die in a row before this process stops starting it.
 MAX_DEATHS = 3
+#: Longest wait for one reply (start-up or a window) before the helper is ended and the
+#: window read with sqlite3: a stuck helper must not hold every check job of the daemon.
+REPLY_TIMEOUT = 600.0
 
 
 class ColumnarError(RuntimeError):
@@ -141,7 +146,7 @@ class _Helper:
                 proc.stdin.write(struct.pack("<I", len(body)) + body)
                 proc.stdin.flush()
                 ok, payload = _receive(proc.stdout)
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError) as exc:  # TimeoutError is an OSError: ended like a dead one
                 self._stop()
                 self._deaths += 1
                 if self._deaths >= MAX_DEATHS:
@@ -198,14 +203,27 @@ class _Helper:
 
 
 def _receive(stream: IO[bytes]) -> tuple[bool, bytes]:
-    head = stream.read(9)
-    if len(head) < 9:
-        raise EOFError("the helper process closed its output")
-    status, size = struct.unpack("<BQ", head)
-    payload = stream.read(size)
-    if len(payload) < size:
-        raise EOFError("the helper process closed its output mid-reply")
-    return status == 0, payload
+    """One reply of the helper, read within :data:`REPLY_TIMEOUT` seconds."""
+    deadline = time.monotonic() + REPLY_TIMEOUT
+    status, size = struct.unpack("<BQ", _read_exactly(stream.fileno(), 9, deadline))
+    return status == 0, bytes(_read_exactly(stream.fileno(), size, deadline))
+
+
+def _read_exactly(fd: int, size: int, deadline: float) -> bytearray:
+    """``size`` bytes of pipe ``fd``; ``EOFError`` if it closes first, ``TimeoutError`` past ``deadline``."""
+    out = bytearray(size)
+    view, got = memoryview(out), 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while got < size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                raise TimeoutError(f"the helper process did not answer within {REPLY_TIMEOUT:g} s")
+            n = os.readv(fd, [view[got : got + (1 << 20)]])
+            if n == 0:
+                raise EOFError("the helper process closed its output")
+            got += n
+    return out
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
