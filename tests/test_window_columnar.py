@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import CompileError
 
 from monitor.config import ModelConfig
 from monitor.ingest import ingest_frame
-from monitor.store import Store, columnar, open_store, windows
+from monitor.store import Store, columnar, copy_read, open_store, windows
 from monitor.store.windows import read_window
 from tests.conftest import DAY, START, make_config, model_dict
 
@@ -438,3 +439,26 @@ def test_features_named_like_sql_keywords_are_read(store_url, tmp_path, monkeypa
     assert list(read.columns[-6:-2]) == ["nothing", "order", "select", "Group"]
     np.testing.assert_array_equal(read["nothing"].to_numpy(), frame["nothing"].to_numpy())
     assert list(read["Group"]) == list(frame["Group"])
+
+
+def test_a_query_that_cannot_be_written_inline_is_read_by_the_driver(  # type: ignore[no-untyped-def]
+    store_url, tmp_path, monkeypatch, arrow_frames
+) -> None:
+    """Both columnar reads send SQL with its values inline; a value with no literal form falls back."""
+    config = make_config(store_url, tmp_path, [model(task="binary")])
+    store, model_ = open_store(config), config.models[0]
+    put(store, model_, events("binary"))
+    monkeypatch.setattr(columnar, "MIN_ROWS", 0)
+    expected = read_window(store, model_, START, START + DAY)
+
+    def no_literal(*args: Any) -> str:
+        raise CompileError("No literal value renderer is available")
+
+    monkeypatch.setattr(columnar, "inline_sql", no_literal)
+    monkeypatch.setattr(copy_read, "inline_sql", no_literal)
+    try:
+        read = read_window(store, model_, START, START + DAY)
+    finally:
+        store.dispose()
+    assert arrow_frames == [True]  # the first read only
+    pd.testing.assert_frame_equal(read, expected, check_exact=True)

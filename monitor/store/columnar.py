@@ -87,8 +87,8 @@ def read_table(
     try:
         request = {
             "path": path,
-            "count": _literal(conn, select(func.count()).select_from(events).where(window)),
-            "query": _literal(conn, query),
+            "count": inline_sql(conn, select(func.count()).select_from(events).where(window)),
+            "query": inline_sql(conn, query),
             "busy_ms": int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()),
             "batch_rows": BATCH_ROWS,
         }
@@ -112,8 +112,11 @@ def _database_file(conn: Connection) -> str:
     return ""
 
 
-def _literal(conn: Connection, query: Select[Any]) -> str:
-    """``query`` with its values inline, rendered as the dialect renders them for binding (timestamps)."""
+def inline_sql(conn: Connection, query: Select[Any]) -> str:
+    """``query`` with its values inline, rendered as the dialect renders them for binding (timestamps).
+
+    Raises ``CompileError`` for a value with no SQL literal form.
+    """
     return str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
 
 

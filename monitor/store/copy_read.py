@@ -24,19 +24,26 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, Connection, Float, Select
+from sqlalchemy.exc import CompileError
 from sqlalchemy.types import TypeEngine
+
+from monitor.store.columnar import inline_sql
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 
 def read_copy(conn: Connection, query: Select[Any], types: Sequence[TypeEngine[Any]]) -> pa.Table | None:
-    """The rows of ``query`` (whose columns have the store types ``types``), or ``None`` off PostgreSQL."""
+    """The rows of ``query`` (whose columns have the store types ``types``); ``None`` off PostgreSQL
+    or for a query that cannot be written with its values inline."""
     if conn.dialect.name != "postgresql":
         return None
     import pyarrow as pa
 
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    try:
+        sql = inline_sql(conn, query)
+    except CompileError:  # a value with no SQL literal form: the caller reads the rows itself
+        return None
     names = [f"c{i}" for i in range(len(types))]
     raw = conn.connection.driver_connection
     buffer = io.BytesIO()
