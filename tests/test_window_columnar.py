@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import CompileError
@@ -460,5 +461,23 @@ def test_a_query_that_cannot_be_written_inline_is_read_by_the_driver(  # type: i
         read = read_window(store, model_, START, START + DAY)
     finally:
         store.dispose()
+    assert arrow_frames == [True]  # the first read only
+    pd.testing.assert_frame_equal(read, expected, check_exact=True)
+
+
+@pytest.mark.postgres
+def test_postgresql_csv_that_pyarrow_refuses_is_read_from_psycopgs_rows(  # type: ignore[no-untyped-def]
+    opened, arrow_frames, monkeypatch, pg_url
+) -> None:
+    store, model = opened(pg_url, task="binary")
+    put(store, model, events("binary"))
+    expected = read_window(store, model, START, START + DAY)
+
+    def refuse(*args: Any) -> Any:
+        raise pa.ArrowInvalid("CSV conversion error to double: invalid value 'x'")
+
+    monkeypatch.setattr(copy_read, "_parse", refuse)
+    read = read_window(store, model, START, START + DAY)
+
     assert arrow_frames == [True]  # the first read only
     pd.testing.assert_frame_equal(read, expected, check_exact=True)

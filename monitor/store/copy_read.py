@@ -20,6 +20,7 @@ References
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +33,12 @@ from monitor.store.columnar import inline_sql
 if TYPE_CHECKING:
     import pyarrow as pa
 
+log = logging.getLogger("driftwatch.store.copy_read")
+
 
 def read_copy(conn: Connection, query: Select[Any], types: Sequence[TypeEngine[Any]]) -> pa.Table | None:
-    """The rows of ``query`` (whose columns have the store types ``types``); ``None`` off PostgreSQL
-    or for a query that cannot be written with its values inline."""
+    """The rows of ``query`` (whose columns have the store types ``types``); ``None`` off PostgreSQL,
+    for a query that cannot be written with its values inline, or CSV that pyarrow refuses."""
     if conn.dialect.name != "postgresql":
         return None
     import pyarrow as pa
@@ -55,7 +58,11 @@ def read_copy(conn: Connection, query: Select[Any], types: Sequence[TypeEngine[A
         table = pa.table([pa.array([], type=t) for t in arrow_types], names=names)
     else:
         buffer.seek(0)
-        table = _parse(buffer, names, arrow_types)
+        try:
+            table = _parse(buffer, names, arrow_types)
+        except pa.ArrowInvalid as exc:  # one value pyarrow cannot read must not lose the window
+            log.debug("COPY read not used (%s); reading the rows with psycopg", exc)
+            return None
     columns = [
         column.cast(pa.int64()) if isinstance(kind, Boolean) else column
         for column, kind in zip(table.columns, types, strict=True)
