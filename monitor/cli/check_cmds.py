@@ -8,12 +8,13 @@ import sys
 from datetime import UTC, datetime
 
 from checks.result import JSON_SCHEMA_VERSION, STATUS_ORDER, ModelRun
+from monitor import stack
 from monitor.config import Config, ModelConfig, load_config
 from monitor.store import open_store
 from monitor.windows import window_ends
 
 # The runner pulls in scipy, scikit-learn and the checks: imported inside the commands
-# that run checks, so `driftwatch validate` and `--help` stay fast.
+# that run checks (monitor.stack), so `driftwatch validate` and `--help` stay fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,7 +102,8 @@ def summarize(run: ModelRun) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.pipeline.runner import Runner
+    with stack.loading():
+        from monitor.pipeline.runner import Runner
 
     config = load_config(args.config)
     store = open_store(config)
@@ -145,7 +147,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from monitor.pipeline.runner import Runner
+    with stack.loading():
+        from monitor.pipeline.runner import Runner
 
     config = load_config(args.config)
     store = open_store(config)
@@ -173,7 +176,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from monitor.pipeline.runner import Runner
+    with stack.loading():
+        from monitor.pipeline.runner import Runner
 
     config = load_config(args.config)
     store = open_store(config)

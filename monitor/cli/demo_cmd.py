@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from monitor import stack
 from monitor.config import load_config
 
 
@@ -28,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from monitor.demo.run import DemoConfigError, run_demo  # scikit-learn and pandas: only for the demo
+    with stack.loading():  # scikit-learn and pandas: only for the demo
+        from monitor.demo.run import DemoConfigError, run_demo
 
     config = load_config(args.config)
     model = config.model(args.model) if args.model else config.models[0]

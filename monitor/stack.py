@@ -1,0 +1,44 @@
+"""Load the check stack (pandas, scipy, scikit-learn, the checks) once per process, cheaply.
+
+Commands and jobs import it lazily, only when a window is due, so that ``driftwatch validate``
+and an idle daemon stay small. The first import makes over 100,000 objects that live as long
+as the process; with the cycle collector on, it walks them again in every full collection,
+during the import and in every check after it: about 0.45 s of a 2 s ``driftwatch check`` of
+one small window (docs/BENCHMARKS.md, ``bench/suite.py --startup``). So the first load runs
+with the collector paused and then moves everything alive into the permanent generation
+(:func:`gc.freeze`, which the CPython documentation suggests for long-lived start-up state).
+A frozen object is still freed when its last reference goes, only never collected as part of
+a cycle; that is done once per process, when little else is alive.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_lock = threading.Lock()
+_loaded = threading.Event()
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Around the lazy import of the check stack: the process's first use pauses the collector
+    and freezes what is alive after it; later uses do nothing."""
+    if _loaded.is_set():
+        yield
+        return
+    with _lock:
+        if _loaded.is_set():
+            yield
+            return
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            gc.freeze()
+            _loaded.set()
+            if enabled:
+                gc.enable()
