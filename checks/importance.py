@@ -14,6 +14,11 @@ Numeric missing values are set to the column's median and flagged by nothing els
 that is mostly missing carries little dependence); categorical values, missing included, are
 codes of a discrete variable. At most ``max_rows`` rows are used, drawn with ``seed``.
 
+The estimate is made in two steps, so that a caller can keep it: :func:`dependence_sample`
+draws the rows and builds the estimator's inputs (pandas alone), whose :meth:`digest
+<DependenceSample.digest>` names them; :func:`estimate_dependence` runs the estimator
+(scikit-learn, imported only then).
+
 >>> rng = np.random.default_rng(0)
 >>> df = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000)})
 >>> df["score"] = 1 / (1 + np.exp(-3 * df["a"]))
@@ -31,16 +36,39 @@ References
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
 from checks._params import InvalidParameter, check_interval
 
 #: How the estimate is described in findings, reports and recommendations.
 METHOD = "mutual information with the score (reference window)"
+
+
+@dataclass(frozen=True)
+class DependenceSample:
+    """The estimator's inputs: features as float columns, the score, which features are discrete."""
+
+    features: list[str]
+    x: np.ndarray
+    target: np.ndarray
+    discrete: np.ndarray
+    categorical_score: bool
+    n_neighbors: int
+    seed: int
+
+    def digest(self) -> str:
+        """A SHA-256 of everything the estimate depends on: equal digests, equal estimates."""
+        h = hashlib.sha256()
+        h.update(repr((METHOD, self.features, self.categorical_score, self.n_neighbors, self.seed)).encode())
+        for array in (self.x, self.target, self.discrete):
+            h.update(repr((array.dtype.str, array.shape)).encode())
+            h.update(np.ascontiguousarray(array).tobytes())
+        return h.hexdigest()
 
 
 def score_dependence(
@@ -76,6 +104,30 @@ def score_dependence(
         Feature -> share of the summed mutual information. Empty when there are no rows with
         a score or the score depends on no feature (all estimates 0).
     """
+    sample = dependence_sample(
+        frame,
+        numeric=numeric,
+        categorical=categorical,
+        score=score,
+        max_rows=max_rows,
+        n_neighbors=n_neighbors,
+        seed=seed,
+    )
+    return {} if sample is None else estimate_dependence(sample)
+
+
+def dependence_sample(
+    frame: pd.DataFrame,
+    *,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    score: str,
+    max_rows: int = 5000,
+    n_neighbors: int = 3,
+    seed: int = 0,
+) -> DependenceSample | None:
+    """The rows and columns :func:`score_dependence` estimates from (same parameters); ``None``
+    when there is nothing to estimate (no features, too few rows with a score)."""
     func = "score_dependence"
     numeric, categorical = list(numeric), list(categorical)
     check_interval("max_rows", max_rows, func, low=2)
@@ -88,24 +140,34 @@ def score_dependence(
     if len(rows) > max_rows:
         rows = rows.sample(max_rows, random_state=seed)
     if len(rows) <= n_neighbors or not features:
-        return {}
+        return None
     columns = [rows[c].astype(float).fillna(rows[c].median()).fillna(0.0).to_numpy() for c in numeric]
     columns += [pd.factorize(rows[c], use_na_sentinel=False)[0].astype(float) for c in categorical]
-    x = np.column_stack(columns)
-    discrete = np.array([False] * len(numeric) + [True] * len(categorical))
     target = rows[score]
-    if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
-        mi = mutual_info_regression(
-            x,
-            target.to_numpy(dtype=float),
-            discrete_features=discrete,
-            n_neighbors=n_neighbors,
-            random_state=seed,
-        )
-    else:
-        mi = mutual_info_classif(
-            x, pd.factorize(target)[0], discrete_features=discrete, n_neighbors=n_neighbors, random_state=seed
-        )
+    categorical_score = not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target)
+    return DependenceSample(
+        features=features,
+        x=np.column_stack(columns),
+        target=pd.factorize(target)[0] if categorical_score else target.to_numpy(dtype=float),
+        discrete=np.array([False] * len(numeric) + [True] * len(categorical)),
+        categorical_score=categorical_score,
+        n_neighbors=n_neighbors,
+        seed=seed,
+    )
+
+
+def estimate_dependence(sample: DependenceSample) -> dict[str, float]:
+    """The shares of :func:`score_dependence` from its inputs."""
+    from sklearn.feature_selection import mutual_info_classif, mutual_info_regression  # ~0.15 s to import
+
+    estimator = mutual_info_classif if sample.categorical_score else mutual_info_regression
+    mi = estimator(
+        sample.x,
+        sample.target,
+        discrete_features=sample.discrete,
+        n_neighbors=sample.n_neighbors,
+        random_state=sample.seed,
+    )
     mi = np.clip(mi, 0.0, None)
     total = float(mi.sum())
-    return {} if total <= 0 else {f: float(v / total) for f, v in zip(features, mi, strict=True)}
+    return {} if total <= 0 else {f: float(v / total) for f, v in zip(sample.features, mi, strict=True)}

@@ -175,6 +175,22 @@ def test_check_loads_no_slack_client_and_no_dispatcher(stored_model):
     assert out.stdout.strip().splitlines()[-1] == "0 []"
 
 
+def test_a_second_check_reads_the_importance_instead_of_loading_scikit_learn(stored_model):
+    """The importance of the fixed reference is kept in the store: a quiet window needs no sklearn."""
+    program = (
+        "import sys\n"
+        "from monitor.cli import main\n"
+        f"code = main(['--config', {str(stored_model)!r}, 'check', '--at', '2026-10-08T00:05:00Z'])\n"
+        "print(code, 'sklearn' in sys.modules)\n"
+    )
+    said = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        said.append(out.stdout.strip().splitlines()[-1])
+    assert said == ["0 True", "0 False"]  # estimated by the first check, read by the second
+
+
 def test_evidently_report_is_written_and_linked(tmp_path, capsys):
     path = write_config(tmp_path, f"sqlite:///{tmp_path / 'dw.db'}")
     path.write_text(path.read_text().replace("[reports]\n", "[reports]\nevidently = true\n"))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from checks._params import InvalidParameter
-from checks.importance import score_dependence
+from checks.importance import dependence_sample, estimate_dependence, score_dependence
 from monitor.config import load_config
 from monitor.pipeline.check_suite import run_suite
 
@@ -76,3 +76,31 @@ def test_the_suite_estimates_importance_when_none_is_configured(tmp_path: Path) 
     assert max(outcome.extra["importance"], key=outcome.extra["importance"].get) == "x0"
     x0 = next(f for f in drift.findings if f.subject == "feature:x0")
     assert x0.evidence["importance"] == pytest.approx(outcome.extra["importance"]["x0"])
+
+
+def test_the_sample_digest_names_what_the_estimate_depends_on() -> None:
+    frame = gaussian_frame(3000, seed=3)
+    options = {"numeric": FEATURES, "categorical": ["channel"], "score": "score", "max_rows": 1000}
+    sample = dependence_sample(frame, seed=7, **options)
+    assert sample is not None
+    assert estimate_dependence(sample) == score_dependence(frame, seed=7, **options)
+    assert dependence_sample(frame.copy(), seed=7, **options).digest() == sample.digest()  # type: ignore[union-attr]
+    changed = frame.copy()
+    changed.loc[sample_row(frame, seed=7, max_rows=1000), "x3"] += 1e-9
+    others = [
+        dependence_sample(frame, seed=8, **options),
+        dependence_sample(changed, seed=7, **options),
+        dependence_sample(
+            frame.rename(columns={"x5": "z"}), seed=7, **{**options, "numeric": [*FEATURES[:5], "z"]}
+        ),
+        dependence_sample(frame, seed=7, n_neighbors=4, **options),
+        dependence_sample(frame.assign(score=frame["score"] > 0.5), seed=7, **options),
+    ]
+    digests = {s.digest() for s in others if s is not None}
+    assert len(digests) == len(others) and sample.digest() not in digests
+    assert dependence_sample(frame.iloc[:3], seed=7, **options) is None  # too few rows to estimate
+
+
+def sample_row(frame: pd.DataFrame, *, seed: int, max_rows: int) -> int:
+    """A row the seeded subset of ``score_dependence`` uses."""
+    return int(frame.sample(max_rows, random_state=seed).index[0])

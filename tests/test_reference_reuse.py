@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from checks.importance import DependenceSample, estimate_dependence
 from monitor.config import Config, ModelConfig
 from monitor.engines.reference import REFERENCES, ReferenceCache, load_reference
 from monitor.ingest import ingest_frame
@@ -196,9 +197,9 @@ def counted_importance(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record the seed of every importance estimate the runner makes."""
     seeds: list[int] = []
 
-    def estimate(model: ModelConfig, frame: pd.DataFrame, seed: int) -> dict[str, Any]:
+    def estimate(model: ModelConfig, frame: pd.DataFrame, seed: int, **options: Any) -> dict[str, Any]:
         seeds.append(seed)
-        return reference_importance(model, frame, seed)
+        return reference_importance(model, frame, seed, **options)
 
     monkeypatch.setattr(runner_module, "reference_importance", estimate)
     return seeds
@@ -281,5 +282,42 @@ def test_trailing_and_file_references_and_configured_importance(
         configured = runner.cycle(config.models[2])
         assert {r.reference["importance_source"] for r in configured} == {"configured"}
         assert all(r.reference["importance"] == {"amount": 3.0} for r in configured)
+    finally:
+        store.dispose()
+
+
+def test_the_estimate_is_kept_in_the_store_for_the_next_process(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process (an empty reference cache) reads the estimate of the same rows back."""
+    config = make_config(
+        store_url, tmp_path, [model_dict(**{**LIGHT, "reference": FIXED, "drift": {"enabled": True}})]
+    )
+    store = open_store(config)
+    made: list[str] = []
+
+    def estimate(sample: DependenceSample) -> dict[str, float]:
+        made.append(sample.digest())
+        return estimate_dependence(sample)
+
+    monkeypatch.setattr(runner_module, "estimate_dependence", estimate)
+    clock = lambda: START + 4 * DAY + timedelta(hours=1)  # noqa: E731
+    try:
+        model = config.models[0]
+        for day in range(4):
+            put(store, model, traffic(day, N))
+        first = Runner(store, config, clock=clock, references=ReferenceCache()).cycle(model)
+        assert len(made) == 1
+        second = Runner(store, config, clock=clock, references=ReferenceCache())
+        again = second.check_window(model, START + 4 * DAY, force=True)
+        assert len(made) == 1  # read back, not estimated
+        assert again is not None and again.reference["importance"] == first[-1].reference["importance"]
+        assert list(again.reference["importance"]) == list(first[-1].reference["importance"])
+
+        put(store, model, traffic(1, N, seed=99, prefix="late"))  # the reference's rows changed
+        third = Runner(store, config, clock=clock, references=ReferenceCache())
+        changed = third.check_window(model, START + 4 * DAY, force=True)
+        assert len(made) == 2 and made[1] != made[0]
+        assert changed is not None and changed.reference["importance"] != first[-1].reference["importance"]
     finally:
         store.dispose()

@@ -11,7 +11,7 @@ checks then run as without a labelled reference and say why in ``details["refere
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from checks.calibration import calibration_check, reliability_curve
 from checks.drift import dataset_drift
 from checks.estimation import ESTIMATED_METRICS, estimate_performance, expected_metrics
 from checks.importance import METHOD as IMPORTANCE_METHOD
-from checks.importance import score_dependence
+from checks.importance import DependenceSample, dependence_sample, estimate_dependence
 from checks.labels import LabelCoverage, label_coverage
 from checks.latency import latency_check
 from checks.performance import performance
@@ -107,24 +107,32 @@ def _with_recalibration(
     return replace(result, details=details)
 
 
-def reference_importance(model: ModelConfig, ref: pd.DataFrame, seed: int) -> dict[str, Any]:
+def reference_importance(
+    model: ModelConfig,
+    ref: pd.DataFrame,
+    seed: int,
+    *,
+    estimate: Callable[[DependenceSample], dict[str, float]] = estimate_dependence,
+) -> dict[str, Any]:
     """The configured importance, or the score's dependence on each feature estimated from the reference.
 
     It depends on the reference alone: the runner computes it once per reference, with
-    :func:`reference_seed`, and hands it to :func:`run_suite` for every window.
+    :func:`reference_seed`, and hands it to :func:`run_suite` for every window; its
+    ``estimate`` keeps the estimate in the store, keyed by the sample's digest.
     """
     if model.importance:
         return {"importance": dict(model.importance), "importance_source": "configured"}
     score = _output_column(model, ref)
     if score not in ref.columns:
         return {}
-    estimated = score_dependence(
+    sample = dependence_sample(
         ref,
         numeric=list(model.features.numeric),
         categorical=list(model.features.categorical),
         score=score,
         seed=seed,
     )
+    estimated = {} if sample is None else estimate(sample)
     if not estimated:
         return {}
     return {"importance": estimated, "importance_source": "estimated", "importance_method": IMPORTANCE_METHOD}

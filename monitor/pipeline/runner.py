@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from checks.importance import DependenceSample, estimate_dependence
 from checks.result import ModelRun, Recommendation
 from monitor.alerting.recording import record_run_alerts
 from monitor.config import Config, ModelConfig
@@ -54,6 +55,7 @@ from monitor.store.runs import (
     load_runs,
     run_id_for_window,
 )
+from monitor.store.summary_cache import IMPORTANCE, load_entry, save_entry
 from monitor.store.windows import read_window, window_counts
 from monitor.windows import latest_window_end, window_start
 
@@ -275,8 +277,24 @@ class Runner:
         key = ("importance", model.model_dump_json())
         if key not in reference.derived:
             seed = reference_seed(model.name, reference.description)
-            reference.derived[key] = reference_importance(model, reference.frame, seed)
+            estimate = partial(self._kept_estimate, model.name)
+            reference.derived[key] = reference_importance(model, reference.frame, seed, estimate=estimate)
         return reference.derived[key]
+
+    def _kept_estimate(self, model: str, sample: DependenceSample) -> dict[str, float]:
+        """The importance estimate of ``sample``, kept in the store for the next process.
+
+        A fixed reference gives the same sample every time, so a ``driftwatch check`` or a
+        restarted daemon reads the estimate instead of making it (and importing
+        scikit-learn); other rows have another digest and are estimated again.
+        """
+        key = sample.digest()
+        kept = load_entry(self.store, model, IMPORTANCE, key)
+        if kept is not None:
+            return {str(f): float(v) for f, v in kept["shares"].items()}
+        shares = estimate_dependence(sample)
+        save_entry(self.store, model, IMPORTANCE, key, {"shares": shares}, now=self.clock())
+        return shares
 
     def _read_in_place(self, model: ModelConfig, claim: RunClaim, now: datetime) -> InPlaceWindow:
         """The window of a model checked where its data lives (:mod:`monitor.engines.window`)."""

@@ -10,6 +10,10 @@ or newest ingestion, sum of the scores) and of everything the summary depends on
 and its datasets, monitored columns, ``edge_sample_rows``). A different key recomputes and
 replaces the entry: new or rewritten reference rows, another configuration. At most
 :data:`KEEP_SPANS` spans per model are kept (a trailing reference has a span per window).
+
+Other results derived from a model's reference alone are kept the same way under a name of
+their own instead of a span (:func:`load_entry`, :func:`save_entry`): the importance estimate
+(:data:`IMPORTANCE`), keyed by the digest of the rows it was estimated from.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from monitor.store.schema import summary_cache
 #: Reference spans kept per model, newest first.
 KEEP_SPANS = 16
 
+#: The entry of the importance estimate (monitor.pipeline.runner).
+IMPORTANCE = "importance"
+
 
 def summary_key(*parts: Any) -> str:
     """A stable hash of what a cached summary depends on (JSON of ``parts``, ``str`` for the rest)."""
@@ -42,7 +49,12 @@ def _span(start: datetime, end: datetime) -> str:
 
 def load_summary(store: Store, model: str, start: datetime, end: datetime, key: str) -> dict[str, Any] | None:
     """The cached summary of the span when its key is ``key``, else ``None``."""
-    where = (summary_cache.c.model == model) & (summary_cache.c.span == _span(start, end))
+    return load_entry(store, model, _span(start, end), key)
+
+
+def load_entry(store: Store, model: str, name: str, key: str) -> dict[str, Any] | None:
+    """The model's entry ``name`` (a span, or another name) when its key is ``key``, else ``None``."""
+    where = (summary_cache.c.model == model) & (summary_cache.c.span == name)
     with store.engine.connect() as conn:
         row = conn.execute(select(summary_cache.c.key, summary_cache.c.summary).where(where)).first()
     if row is None or row.key != key:
@@ -61,8 +73,15 @@ def save_summary(
     now: datetime,
 ) -> None:
     """Keep ``summary`` for the span under ``key`` (replacing its entry); drop the model's oldest spans."""
-    with suppress(IntegrityError):  # a replica saved the same span meanwhile: its entry serves
-        _replace(store, model, _span(start, end), key, json.dumps(summary), now)
+    save_entry(store, model, _span(start, end), key, summary, now=now)
+
+
+def save_entry(
+    store: Store, model: str, name: str, key: str, value: dict[str, Any], *, now: datetime
+) -> None:
+    """Keep ``value`` as the model's entry ``name`` under ``key`` (replacing it)."""
+    with suppress(IntegrityError):  # a replica saved the same entry meanwhile: its entry serves
+        _replace(store, model, name, key, json.dumps(value), now)
 
 
 def _replace(store: Store, model: str, span: str, key: str, summary: str, now: datetime) -> None:
