@@ -281,7 +281,7 @@ class Runner:
             reference.derived[key] = reference_importance(model, reference.frame, seed, estimate=estimate)
         return reference.derived[key]
 
-    def _kept_estimate(self, model: str, sample: DependenceSample) -> dict[str, float]:
+    def _kept_estimate(self, model_name: str, sample: DependenceSample) -> dict[str, float]:
         """The importance estimate of ``sample``, kept in the store for the next process.
 
         A fixed reference gives the same sample every time, so a ``driftwatch check`` or a
@@ -289,11 +289,11 @@ class Runner:
         scikit-learn); other rows have another digest and are estimated again.
         """
         key = sample.digest()
-        kept = load_entry(self.store, model, IMPORTANCE, key)
+        kept = load_entry(self.store, model_name, IMPORTANCE, key)
         if kept is not None:
             return {str(f): float(v) for f, v in kept["shares"].items()}
         shares = estimate_dependence(sample)
-        save_entry(self.store, model, IMPORTANCE, key, {"shares": shares}, now=self.clock())
+        save_entry(self.store, model_name, IMPORTANCE, key, {"shares": shares}, now=self.clock())
         return shares
 
     def _read_in_place(self, model: ModelConfig, claim: RunClaim, now: datetime) -> InPlaceWindow:
