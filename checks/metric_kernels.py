@@ -40,6 +40,9 @@ _EPS = float(np.finfo(np.float64).eps)
 #: A binary window with more distinct scores than this is resampled in this many rank groups.
 MAX_GROUPS = 256
 
+#: Resample counts drawn at once by :func:`metric_distribution` (16 Mi float64: 128 MB).
+MAX_DRAWN = 2**24
+
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
     return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, empty), where=den > 0)
@@ -133,12 +136,22 @@ def metric_distribution(window: MetricWindow, n_resamples: int, seed: np.random.
     """The ``(n_resamples, n_metrics)`` bootstrap distribution of the window's metrics.
 
     One matrix of Poisson counts of the cells read by every metric, plus the window's ``shift``
-    and ``within`` terms.
+    and ``within`` terms. The matrix is drawn and read in blocks of resamples of at most
+    :data:`MAX_DRAWN` counts: where cells are nearly rows (a multiclass window of many
+    classes, whose Holm adjustment also asks for thousands of resamples) one matrix would
+    not fit in memory. The blocks take the same draws from the generator in the same order,
+    so the distribution does not depend on the block size (beyond the rounding of the
+    matrix products).
     """
     rng = np.random.default_rng(seed)
-    w = poisson_weights(window.sizes, n_resamples=n_resamples, rng=rng)
-    total = w.sum(axis=1)
-    dist = window.kernel(w)
+    block = max(1, MAX_DRAWN // max(len(window.sizes), 1))
+    total = np.empty(n_resamples)
+    dist = np.empty((n_resamples, len(window.names)))
+    for start in range(0, n_resamples, block):
+        stop = min(start + block, n_resamples)
+        w = poisson_weights(window.sizes, n_resamples=stop - start, rng=rng)
+        total[start:stop] = w.sum(axis=1)
+        dist[start:stop] = window.kernel(w)
     if window.within is not None and window.within.any():
         dist += rng.standard_normal(dist.shape) * np.sqrt(window.within) / np.maximum(total, 1.0)[:, None]
     dist[total == 0] = np.nan  # a resample that drew no row (tiny windows) has no metrics

@@ -34,6 +34,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from checks._params import InvalidParameter, check_interval, check_n_resamples, plain
 from checks.bootstrap import bootstrap_p_value, percentile_interval
@@ -57,20 +58,6 @@ def class_metric(name: str, label: Any) -> str:
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=den > 0)
-
-
-def _auc(w: np.ndarray, y_sorted: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
-    """ROC AUC (Mann-Whitney, ties count one half) per row of weights over score-sorted rows.
-
-    The AUC half of :func:`checks.metric_kernels.weighted_ranking_metrics`, without the
-    average precision this module does not report.
-    """
-    pos = w * y_sorted
-    neg = w - pos
-    if starts is not None:
-        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
-    pairs = np.einsum("ij,ij->i", pos, np.cumsum(neg, axis=1)) - 0.5 * np.einsum("ij,ij->i", pos, neg)
-    return _ratio(pairs, pos.sum(axis=1) * neg.sum(axis=1))
 
 
 def probability_matrix(y_score: Any, classes: Sequence[Any], func: str) -> tuple[np.ndarray, np.ndarray]:
@@ -154,15 +141,11 @@ def multiclass_window(
     for name, v in (("log_loss", row_ll), ("brier", row_brier)):
         means[name] = np.bincount(cell_of_row, weights=v, minlength=len(sizes)) / sizes
         within[name] = float(np.sum((v - means[name][cell_of_row]) ** 2))
-    cell_rankings = []
-    for j in range(k):
-        order = np.argsort(groups[first, j], kind="stable")
-        cell_rankings.append((order, tie_groups(groups[first[order], j].astype(np.float64))))
-    kernel = _kernel(onehot[first], onehot_pred[first], means["log_loss"], means["brier"], cell_rankings)
+    cell_ranks = ClassRanks(groups[first], yi[first], n_groups)
+    kernel = _kernel(onehot[first], onehot_pred[first], means["log_loss"], means["brier"], cell_ranks)
     # The exact values: one weight per row, each class's tie groups of the probabilities.
-    exact = _kernel(onehot, onehot_pred, row_ll, row_brier, list(zip(orders, ties, strict=True)))(
-        np.ones((1, n))
-    )[0]
+    exact_ranks = ClassRanks.of_ties(orders, ties, yi)
+    exact = _kernel(onehot, onehot_pred, row_ll, row_brier, exact_ranks)(np.ones((1, n)))[0]
     grouped = kernel(sizes[None, :])[0]
     shift = np.where(np.isfinite(exact) & np.isfinite(grouped), exact - grouped, 0.0)
     within_row = np.array([within.get(name, 0.0) for name in names])
@@ -212,31 +195,77 @@ def cells_of_keys(key: np.ndarray, sizes: Sequence[int]) -> tuple[np.ndarray, np
     return cell_of_row.reshape(-1), first
 
 
+class ClassRanks:
+    """Each unit's rank group in every class's ranking, as the columns its weight is summed into.
+
+    ``groups[u, j]`` is unit ``u``'s group in the ascending order of class ``j``'s probability
+    (``n_groups[j]`` of them, ties never split) and ``labels[u]`` its true class. Column
+    ``offset[j] + 2 g + [labels[u] == j]`` of :attr:`columns` collects the negatives and
+    positives of class ``j`` in group ``g``, so one sparse product sums a batch of weights into
+    every class's ranked positives and negatives: ``b x units x classes`` operations in one
+    pass, instead of a gather, two products and two group sums per class.
+    """
+
+    def __init__(self, groups: np.ndarray, labels: np.ndarray, n_groups: Sequence[int]) -> None:
+        m, k = groups.shape
+        self.offsets = np.r_[0, np.cumsum(2 * np.asarray(n_groups, dtype=np.int64))]
+        column = self.offsets[:-1][None, :] + 2 * groups + (labels[:, None] == np.arange(k)[None, :])
+        self.columns = sparse.csc_matrix(
+            (np.ones(m * k), (np.repeat(np.arange(m), k), column.reshape(-1))),
+            shape=(m, int(self.offsets[-1])),
+        )
+
+    @classmethod
+    def of_ties(
+        cls, orders: Sequence[np.ndarray], ties: Sequence[np.ndarray | None], labels: np.ndarray
+    ) -> ClassRanks:
+        """Rank groups of the exact probabilities, one per distinct value (orders and ties of
+        :func:`class_rankings`)."""
+        n = len(labels)
+        groups = np.empty((n, len(orders)), dtype=np.int64)
+        n_groups = []
+        for j, (order, starts) in enumerate(zip(orders, ties, strict=True)):
+            rank = np.arange(n)
+            if starts is not None:
+                rank = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+            groups[order, j] = rank
+            n_groups.append(n if starts is None else len(starts))
+        return cls(groups, labels, n_groups)
+
+    def aucs(self, w: np.ndarray) -> np.ndarray:
+        """The ``(b, k)`` one-vs-rest ROC AUC of each class (Mann-Whitney, ties count one half)."""
+        summed = np.asarray(w @ self.columns)
+        out = []
+        for start, stop in zip(self.offsets[:-1], self.offsets[1:], strict=True):
+            neg, pos = summed[:, start:stop:2], summed[:, start + 1 : stop : 2]
+            pairs = np.einsum("ij,ij->i", pos, np.cumsum(neg, axis=1)) - 0.5 * np.einsum("ij,ij->i", pos, neg)
+            out.append(_ratio(pairs, pos.sum(axis=1) * neg.sum(axis=1)))
+        return np.column_stack(out)
+
+
 def _kernel(
     onehot: np.ndarray,
     onehot_pred: np.ndarray,
     ll: np.ndarray,
     brier: np.ndarray,
-    rankings: Sequence[tuple[np.ndarray, np.ndarray | None]],
+    ranks: ClassRanks,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The ``(b, n_metrics)`` metrics of ``(b, m)`` counts of ``m`` units (cells or rows).
 
     ``onehot``/``onehot_pred``: each unit's true and predicted class; ``ll``/``brier``: its mean
-    log-loss and Brier terms; ``rankings[j]``: the units in ascending order of class ``j``'s
-    probability and the starts of their tie groups. Every sum is one matrix product; each
-    class's AUC the Mann-Whitney statistic of the units' weights.
+    log-loss and Brier terms; ``ranks``: its rank group in each class's ranking. Every sum is
+    one matrix product; each class's AUC the Mann-Whitney statistic of the units' weights.
     """
     k = onehot.shape[1]
     both, correct = onehot * onehot_pred, np.sum(onehot * onehot_pred, axis=1)
     per_unit = np.column_stack([both, onehot, onehot_pred, correct, ll, brier])
-    ranked = [(order, onehot[order, j], starts) for j, (order, starts) in enumerate(rankings)]
 
     def kernel(w: np.ndarray) -> np.ndarray:
         total = w.sum(axis=1)
         sums = w @ per_unit
         tp, pos, pp = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k : 3 * k]
         f1 = np.nan_to_num(_ratio(2 * tp, pos + pp))
-        auc = np.column_stack([_auc(w[:, o], yk, st) for o, yk, st in ranked])
+        auc = ranks.aucs(w)
         defined = np.isfinite(auc).sum(axis=1)
         macro_auc = _ratio(np.nansum(auc, axis=1), defined.astype(np.float64))
         overall = [

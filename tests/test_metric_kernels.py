@@ -82,3 +82,22 @@ def test_score_groups_never_split_ties_and_cover_the_window():
     assert starts[0] == 0 and np.all(np.diff(starts) > 0)
     assert np.all(s[starts[1:]] != s[starts[1:] - 1])
     assert 20 <= len(starts) <= 30
+
+
+def test_the_distribution_does_not_depend_on_how_many_counts_are_drawn_at_once(monkeypatch):
+    """Blocks of resamples (bounded memory for many cells) take the same draws in the same order."""
+    from checks.multiclass_performance import multiclass_window
+
+    y, s = window(3000, seed=8)
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet([1, 1, 1, 1, 1], 2000)
+    windows = [
+        metric_window(y, None, s, "binary", 0.5, None),  # cells with a within-cell normal term
+        multiclass_window(rng.integers(0, 5, 2000), p, classes=list(range(5))),  # cells ~ rows
+    ]
+    whole = [metric_distribution(w, 301, np.random.SeedSequence(5)) for w in windows]
+    for cells in (1, 97):
+        monkeypatch.setattr(metric_kernels, "MAX_DRAWN", cells * len(windows[1].sizes))
+        for w, expected in zip(windows, whole, strict=True):
+            got = metric_distribution(w, 301, np.random.SeedSequence(5))
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)  # BLAS rounding only

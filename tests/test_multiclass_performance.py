@@ -10,7 +10,7 @@ from checks._params import InvalidParameter
 from checks.bootstrap import bootstrap_distribution, percentile_interval
 from checks.details import Detail
 from checks.metric_kernels import metric_distribution, tie_groups
-from checks.multiclass_performance import _kernel, multiclass_performance, multiclass_window
+from checks.multiclass_performance import ClassRanks, _kernel, multiclass_performance, multiclass_window
 from tests.multiclass_world import CLASSES, rounded, world
 
 
@@ -65,7 +65,8 @@ def row_kernel(y, p):  # type: ignore[no-untyped-def]
     ll = -np.log(np.clip(np.sum(p * onehot, axis=1), 1e-15, 1 - 1e-15))
     brier = np.sum((p - onehot) ** 2, axis=1)
     orders = [np.argsort(p[:, j], kind="stable") for j in range(3)]
-    kernel = _kernel(onehot, pred, ll, brier, [(o, tie_groups(p[o, j])) for j, o in enumerate(orders)])
+    ranks = ClassRanks.of_ties(orders, [tie_groups(p[o, j]) for j, o in enumerate(orders)], onehot.argmax(1))
+    kernel = _kernel(onehot, pred, ll, brier, ranks)
     return lambda counts, _rows: kernel(counts.astype(float))
 
 
