@@ -5,6 +5,7 @@
     .venv/bin/python bench/suite.py --rows 100000 --profile /tmp/suite.prof
     .venv/bin/python bench/suite.py --startup                 # `driftwatch check`, one small window
     .venv/bin/python bench/suite.py --kernels --rows 2000 20000 100000  # multiclass checks, regression
+    .venv/bin/python bench/suite.py --kernels --classes 30 --rows 100000 --repeat 1  # many classes
 
 A binary model with two numeric features, one categorical segment column, latency, and a
 labelled current window of ``--rows`` rows against a labelled reference of the same size. The
@@ -172,52 +173,71 @@ def bench(rows: list[int], repeat: int, profile: str | None) -> str:
     return head + "\n".join(lines) + f"\n\npeak RSS of the process: {rss:.0f} MB\n"
 
 
-def kernel_thunks(n: int) -> dict[str, Callable[[], Any]]:
+def class_world(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """``n`` rows of a ``k``-class model: softmax probabilities, labels drawn from them."""
+    rng = np.random.default_rng(seed)
+    p = np.exp(rng.normal(size=(n, k)) * 2)
+    p /= p.sum(axis=1, keepdims=True)
+    y = (p.cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1).clip(0, k - 1)
+    return y, p, list(range(k))
+
+
+def kernel_thunks(n: int, k: int = 3) -> dict[str, Callable[[], Any]]:
     """The multiclass checks (performance, calibration, CBPE) and regression performance of a
     window against a reference of ``n`` rows each, as ``monitor/pipeline/multiclass_suite.py``
-    calls them with the defaults of ``config.toml``."""
+    calls them with the defaults of ``config.toml`` (``n_resamples`` raised for Holm over every
+    metric, as the pipeline does); ``k`` classes (3: ``tests/multiclass_world.py``)."""
     from checks.multiclass_calibration import multiclass_calibration_check
     from checks.multiclass_estimation import expected_multiclass_metrics, multiclass_estimate
-    from checks.multiclass_performance import multiclass_performance
+    from checks.multiclass_performance import OVERALL, PER_CLASS, multiclass_performance
     from checks.performance import performance
     from tests.multiclass_world import CLASSES, world
 
-    y, p, _ = world(n, seed=1)
-    y_ref, p_ref, _ = world(n, seed=2)
+    if k == 3:
+        (y, p, _), (y_ref, p_ref, _), classes = world(n, seed=1), world(n, seed=2), CLASSES
+    else:
+        (y, p, classes), (y_ref, p_ref, _) = class_world(n, k, seed=1), class_world(n, k, seed=2)
+    metrics = len(OVERALL) + len(PER_CLASS) * k
+    resamples = max(500, int(metrics / 0.05) + 1)  # monitor.pipeline.multiclass_suite.resamples_for
     rng = np.random.default_rng(SEED)
     truth, truth_ref = rng.gamma(2.0, 3.0, n), rng.gamma(2.0, 3.0, n)
     guess, guess_ref = truth + rng.normal(0, 1.5, n), truth_ref + rng.normal(0, 1.5, n)
-    return {
-        "multiclass performance (3 classes, 15 metrics)": lambda: multiclass_performance(
-            y, p, classes=CLASSES, reference=(y_ref, p_ref), n_resamples=500, seed=SEED
+    thunks = {
+        f"multiclass performance ({k} classes, {metrics} metrics, {resamples} resamples)": lambda: (
+            multiclass_performance(
+                y, p, classes=classes, reference=(y_ref, p_ref), n_resamples=resamples, seed=SEED
+            )
         ),
-        "multiclass calibration (3 classes, 10 bins)": lambda: multiclass_calibration_check(
-            y, p, classes=CLASSES, reference=(y_ref, p_ref), seed=SEED
+        f"multiclass calibration ({k} classes, 10 bins)": lambda: multiclass_calibration_check(
+            y, p, classes=classes, reference=(y_ref, p_ref), seed=SEED
         ),
-        "multiclass CBPE (3 classes, 3 metrics)": lambda: multiclass_estimate(
+        f"multiclass CBPE ({k} classes, 3 metrics)": lambda: multiclass_estimate(
             p,
-            classes=CLASSES,
-            reference=expected_multiclass_metrics(p_ref, classes=CLASSES),
+            classes=classes,
+            reference=expected_multiclass_metrics(p_ref, classes=classes),
             n_resamples=500,
             seed=SEED,
         ),
-        "regression performance (4 metrics)": lambda: performance(
-            truth, guess, task="regression", reference=(truth_ref, guess_ref), n_resamples=500, seed=SEED
-        ),
     }
+    if k == 3:
+        thunks["regression performance (4 metrics)"] = lambda: performance(
+            truth, guess, task="regression", reference=(truth_ref, guess_ref), n_resamples=500, seed=SEED
+        )
+    return thunks
 
 
-def kernels(rows: list[int], repeat: int) -> str:
-    """The table of :func:`kernel_thunks` at each size."""
+def kernels(rows: list[int], repeat: int, classes: int = 3) -> str:
+    """The table of :func:`kernel_thunks` at each size, and the process's peak RSS."""
     lines = []
     for n in rows:
         load = os.getloadavg()[0]
-        for name, thunk in kernel_thunks(n).items():
+        for name, thunk in kernel_thunks(n, classes).items():
             thunk()  # warm-up
             wall, cpu = timed(thunk, repeat)
             lines.append(f"| {n:,} | {name} | {wall:.3f} | {cpu:.3f} | {load:.2f} |")
     head = "| rows (window = reference) | check | wall s | CPU s | load (1 min) |\n|---|---|---|---|---|\n"
-    return head + "\n".join(lines)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return head + "\n".join(lines) + f"\n\npeak RSS of the process: {peak:.0f} MB"
 
 
 def startup(rows: int, repeat: int) -> str:
@@ -275,11 +295,12 @@ def main() -> None:
         action="store_true",
         help="time multiclass performance, calibration and CBPE and regression performance at --rows",
     )
+    parser.add_argument("--classes", type=int, default=3, help="classes of the --kernels model")
     args = parser.parse_args()
     if args.startup:
         print(startup(args.startup_rows, args.repeat))
     elif args.kernels:
-        print(kernels(args.rows, args.repeat))
+        print(kernels(args.rows, args.repeat, args.classes))
     else:
         print(bench(args.rows, args.repeat, args.profile))
 

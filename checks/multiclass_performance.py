@@ -39,7 +39,14 @@ from scipy import sparse
 from checks._params import InvalidParameter, check_interval, check_n_resamples, plain
 from checks.bootstrap import bootstrap_p_value, percentile_interval
 from checks.details import ClassMetric, ClassRow, Confusion, MetricRow
-from checks.metric_kernels import MAX_GROUPS, MetricWindow, metric_distribution, score_groups, tie_groups
+from checks.metric_kernels import (
+    MAX_DRAWN,
+    MAX_GROUPS,
+    MetricWindow,
+    metric_distribution,
+    score_groups,
+    tie_groups,
+)
 from checks.performance import METRICS, MetricSpec, check_resolution, holm_adjusted, materiality, metric_row
 from checks.result import CheckResult, Finding
 
@@ -233,14 +240,31 @@ class ClassRanks:
         return cls(groups, labels, n_groups)
 
     def aucs(self, w: np.ndarray) -> np.ndarray:
-        """The ``(b, k)`` one-vs-rest ROC AUC of each class (Mann-Whitney, ties count one half)."""
-        summed = np.asarray(w @ self.columns)
+        """The ``(b, k)`` one-vs-rest ROC AUC of each class (Mann-Whitney, ties count one half).
+
+        Classes are summed together while their columns times ``b`` stay within
+        :data:`~checks.metric_kernels.MAX_DRAWN` (the exact ranking of a large window has a
+        group per row: one class at a time).
+        """
         out = []
-        for start, stop in zip(self.offsets[:-1], self.offsets[1:], strict=True):
-            neg, pos = summed[:, start:stop:2], summed[:, start + 1 : stop : 2]
-            pairs = np.einsum("ij,ij->i", pos, np.cumsum(neg, axis=1)) - 0.5 * np.einsum("ij,ij->i", pos, neg)
-            out.append(_ratio(pairs, pos.sum(axis=1) * neg.sum(axis=1)))
+        k, first = len(self.offsets) - 1, 0
+        while first < k:
+            last = first + 1
+            while last < k and len(w) * (self.offsets[last + 1] - self.offsets[first]) <= MAX_DRAWN:
+                last += 1
+            base = self.offsets[first]
+            summed = np.asarray(w @ self.columns[:, base : self.offsets[last]])
+            for j in range(first, last):
+                start, stop = self.offsets[j] - base, self.offsets[j + 1] - base
+                out.append(_mann_whitney(summed[:, start + 1 : stop : 2], summed[:, start:stop:2]))
+            first = last
         return np.column_stack(out)
+
+
+def _mann_whitney(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC AUC per row of ``(b, groups)`` positive and negative weights in ascending score groups."""
+    pairs = np.einsum("ij,ij->i", pos, np.cumsum(neg, axis=1)) - 0.5 * np.einsum("ij,ij->i", pos, neg)
+    return _ratio(pairs, pos.sum(axis=1) * neg.sum(axis=1))
 
 
 def _kernel(

@@ -168,3 +168,19 @@ def test_confusion_matches_sklearn(classes: list) -> None:  # type: ignore[type-
     rng = np.random.default_rng(0)
     y, pred = rng.choice(classes, 500), rng.choice(classes, 500)
     assert confusion(y, pred, classes) == skm.confusion_matrix(y, pred, labels=classes).tolist()
+
+
+def test_the_class_aucs_do_not_depend_on_how_many_classes_are_summed_at_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One class at a time (the exact ranking of a large window) or all together: the same AUCs."""
+    from checks import multiclass_performance as mp
+
+    y, p, _ = world(3000, seed=11)
+    orders = [np.argsort(p[:, j], kind="stable") for j in range(3)]
+    ranks = ClassRanks.of_ties(orders, [tie_groups(p[o, j]) for j, o in enumerate(orders)], y)
+    w = np.random.default_rng(0).poisson(1.0, size=(4, len(y))).astype(float)
+    together = ranks.aucs(w)
+    monkeypatch.setattr(mp, "MAX_DRAWN", 1)
+    np.testing.assert_array_equal(ranks.aucs(w), together)
+    for j in range(3):
+        expected = [skm.roc_auc_score(y == j, p[:, j], sample_weight=w[r]) for r in range(4)]
+        np.testing.assert_allclose(together[:, j], expected, rtol=1e-12)
