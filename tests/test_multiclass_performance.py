@@ -175,12 +175,14 @@ def test_the_class_aucs_do_not_depend_on_how_many_classes_are_summed_at_once(mon
     from checks import multiclass_performance as mp
 
     y, p, _ = world(3000, seed=11)
+    index = np.searchsorted(CLASSES, y)
     orders = [np.argsort(p[:, j], kind="stable") for j in range(3)]
-    ranks = ClassRanks.of_ties(orders, [tie_groups(p[o, j]) for j, o in enumerate(orders)], y)
+    ranks = ClassRanks.of_ties(orders, [tie_groups(p[o, j]) for j, o in enumerate(orders)], index)
     w = np.random.default_rng(0).poisson(1.0, size=(4, len(y))).astype(float)
     together = ranks.aucs(w)
+    assert np.isfinite(together).all()
     monkeypatch.setattr(mp, "MAX_DRAWN", 1)
     np.testing.assert_array_equal(ranks.aucs(w), together)
-    for j in range(3):
-        expected = [skm.roc_auc_score(y == j, p[:, j], sample_weight=w[r]) for r in range(4)]
+    for j, label in enumerate(CLASSES):
+        expected = [skm.roc_auc_score(y == label, p[:, j], sample_weight=w[r]) for r in range(4)]
         np.testing.assert_allclose(together[:, j], expected, rtol=1e-12)
