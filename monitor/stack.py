@@ -1,14 +1,17 @@
-"""Load the check stack (pandas, scipy, scikit-learn, the checks) once per process, cheaply.
+"""Load the check stack (pandas, scipy, the checks) once in a command's process, cheaply.
 
-Commands and jobs import it lazily, only when a window is due, so that ``driftwatch validate``
-and an idle daemon stay small. The first import makes over 100,000 objects that live as long
-as the process; with the cycle collector on, it walks them again in every full collection,
-during the import and in every check after it: about 0.45 s of a 2 s ``driftwatch check`` of
-one small window (docs/BENCHMARKS.md, ``bench/suite.py --startup``). So the first load runs
-with the collector paused and then moves everything alive into the permanent generation
-(:func:`gc.freeze`, which the CPython documentation suggests for long-lived start-up state).
-A frozen object is still freed when its last reference goes, only never collected as part of
-a cycle; that is done once per process, when little else is alive.
+The commands that check (``driftwatch check``, ``backfill``, ``report``, ``demo``) import it
+lazily, so that ``driftwatch validate`` and ``--help`` stay fast. The import makes over
+100,000 objects that live as long as the process; with the cycle collector on, it walks them
+again in every full collection, during the import and in every check after it: about 0.45 s
+of a 2 s ``driftwatch check`` of one small window (docs/BENCHMARKS.md, ``bench/suite.py
+--startup``). So the first load runs with the collector paused and then moves everything
+alive into the permanent generation (:func:`gc.freeze`, which the CPython documentation
+suggests for long-lived start-up state). A frozen object is still freed when its last
+reference goes, only never collected as part of a cycle; that is done once per process, at
+the start of a command, when little else is alive. The daemon does not use it: its first
+check job may start while other jobs hold large frames, and over its lifetime the import is
+a small part of its work (the daemon cycle benchmark is the same either way).
 """
 
 from __future__ import annotations

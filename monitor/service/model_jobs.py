@@ -6,9 +6,9 @@ jobs it schedules for the first time in :attr:`ModelJobs.first_ingest`).
 Each runs under the model's job lock (:mod:`monitor.service.locks`): a replica or thread that
 finds it held skips the job. Heavy modules (ingestion with pandas; the runner with pandas,
 scipy, scikit-learn, evidently) are imported inside the jobs, and the check stack only when a
-window is due (through :mod:`monitor.stack`), so the daemon is ready in well under two seconds
-and a daemon with nothing to check stays small. Catch-up after an outage needs nothing of its
-own: the due windows are read from the store (:mod:`monitor.pipeline.due`).
+window is due, so the daemon is ready in well under two seconds and a daemon with nothing to
+check stays small. Catch-up after an outage needs nothing of its own: the due windows are
+read from the store (:mod:`monitor.pipeline.due`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from monitor import stack
 from monitor.config import Config, ModelConfig
 from monitor.engines import window_counts
 from monitor.pipeline.due import due_windows, windows_with_new_labels
@@ -100,8 +99,7 @@ class ModelJobs:
             runs: list[ModelRun] = []  # nothing due: the check stack is not even imported
             seconds: dict[int, float] = {}
             if due or relabelled:
-                with stack.loading():  # pandas, scipy, scikit-learn: only with work
-                    from monitor.pipeline.runner import Runner
+                from monitor.pipeline.runner import Runner  # pandas, scipy, scikit-learn: only with work
 
                 work = Runner(store, config, clock=self.clock, owner=self.owner).work(model, due, relabelled)
                 runs, seconds = work.runs, work.seconds
