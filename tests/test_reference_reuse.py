@@ -314,10 +314,17 @@ def test_the_estimate_is_kept_in_the_store_for_the_next_process(
         assert again is not None and again.reference["importance"] == first[-1].reference["importance"]
         assert list(again.reference["importance"]) == list(first[-1].reference["importance"])
 
+        monkeypatch.setattr(runner_module, "version", lambda package: "99.0")  # an upgraded estimator
+        upgraded = Runner(store, config, clock=clock, references=ReferenceCache())
+        assert upgraded.check_window(model, START + 4 * DAY, force=True) is not None
+        assert made == [made[0], made[0]]  # the same sample, estimated again
+        monkeypatch.undo()
+        monkeypatch.setattr(runner_module, "estimate_dependence", estimate)
+
         put(store, model, traffic(1, N, seed=99, prefix="late"))  # the reference's rows changed
         third = Runner(store, config, clock=clock, references=ReferenceCache())
         changed = third.check_window(model, START + 4 * DAY, force=True)
-        assert len(made) == 2 and made[1] != made[0]
+        assert len(made) == 3 and made[2] != made[0]
         assert changed is not None and changed.reference["importance"] != first[-1].reference["importance"]
     finally:
         store.dispose()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -55,7 +56,7 @@ from monitor.store.runs import (
     load_runs,
     run_id_for_window,
 )
-from monitor.store.summary_cache import IMPORTANCE, load_entry, save_entry
+from monitor.store.summary_cache import IMPORTANCE, load_entry, save_entry, summary_key
 from monitor.store.windows import read_window, window_counts
 from monitor.windows import latest_window_end, window_start
 
@@ -286,9 +287,10 @@ class Runner:
 
         A fixed reference gives the same sample every time, so a ``driftwatch check`` or a
         restarted daemon reads the estimate instead of making it (and importing
-        scikit-learn); other rows have another digest and are estimated again.
+        scikit-learn); other rows have another digest and are estimated again, and so does
+        every sample after an upgrade of the estimator's package.
         """
-        key = sample.digest()
+        key = summary_key(sample.digest(), version("scikit-learn"))
         kept = load_entry(self.store, model_name, IMPORTANCE, key)
         if kept is not None:
             return {str(f): float(v) for f, v in kept["shares"].items()}
