@@ -13,8 +13,8 @@ from monitor.config import Config, ModelConfig, load_config
 from monitor.store import open_store
 from monitor.windows import window_ends
 
-# The runner pulls in scipy, scikit-learn and the checks: imported inside the commands
-# that run checks (monitor.stack), so `driftwatch validate` and `--help` stay fast.
+# The runner pulls in pandas, scipy and the checks: imported inside the commands that run
+# checks (monitor.stack), so `driftwatch validate` and `--help` stay fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -117,8 +117,9 @@ def reference_importance(
     """The configured importance, or the score's dependence on each feature estimated from the reference.
 
     It depends on the reference alone: the runner computes it once per reference, with
-    :func:`reference_seed`, and hands it to :func:`run_suite` for every window; its
-    ``estimate`` keeps the estimate in the store, keyed by the sample's digest.
+    :func:`reference_seed`, and hands it to :func:`run_suite` for every window.
+    ``estimate`` turns the reference's sample into the shares (the runner's reads and keeps
+    them in the store, under the sample's digest).
     """
     if model.importance:
         return {"importance": dict(model.importance), "importance_source": "configured"}
