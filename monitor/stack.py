@@ -21,27 +21,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_lock = threading.Lock()
 _loaded = threading.Event()
 
 
 @contextmanager
 def loading() -> Iterator[None]:
     """Around the lazy import of the check stack: the process's first use pauses the collector
-    and freezes what is alive after it; later uses do nothing."""
+    and freezes what is alive after it; later uses (nested ones too) do nothing."""
     if _loaded.is_set():
         yield
         return
-    with _lock:
-        if _loaded.is_set():
-            yield
-            return
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            yield
-        finally:
-            gc.freeze()
-            _loaded.set()
-            if enabled:
-                gc.enable()
+    _loaded.set()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()

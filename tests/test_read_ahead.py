@@ -125,3 +125,19 @@ def test_only_the_window_asked_for_is_handed_over(tmp_path) -> None:  # type: ig
 
     assert other_window is None and first is None
     assert second is not None and len(second) == 300
+
+
+def test_a_job_and_a_backfill_read_each_next_window_ahead(tmp_path, monkeypatch, taken) -> None:  # type: ignore[no-untyped-def]
+    from monitor.cli import check_cmds, main
+
+    store, config = stored(f"sqlite:///{tmp_path / 'dw.db'}", tmp_path)
+    ends = [START + k * DAY for k in range(2, 5)]
+    Runner(store, config, clock=lambda: NOW).work(config.models[0], ends, [])
+    store.dispose()
+    assert taken == [False, True, True]
+
+    taken.clear()
+    monkeypatch.setattr(check_cmds, "load_config", lambda path: config)
+    window = ["--from", (START + DAY).isoformat(), "--to", ends[-1].isoformat(), "--force"]
+    assert main(["--config", "in-memory", "backfill", *window]) == 0
+    assert taken == [False, True, True]

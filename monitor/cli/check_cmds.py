@@ -148,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     with stack.loading():
-        from monitor.pipeline.runner import Runner
+        from monitor.pipeline.runner import Runner, with_next
 
     config = load_config(args.config)
     store = open_store(config)
@@ -160,8 +160,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             for model in _models(config, args.model):
                 ends = window_ends(args.start, until, model.window, config.daemon.timezone)
                 print(f"{model.name}: {len(ends)} window(s), each named by its end", file=sys.stderr)
-                for i, end in enumerate(ends, 1):
-                    after = ends[i] if i < len(ends) else None
+                for i, (end, after) in enumerate(with_next(ends), 1):
                     try:
                         run = runner.check_window(model, end, force=args.force, next_end=after)
                     except Exception as exc:

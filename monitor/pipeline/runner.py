@@ -293,7 +293,7 @@ class Runner:
         key = summary_key(sample.digest(), version("scikit-learn"))
         kept = load_entry(self.store, model_name, IMPORTANCE, key)
         if kept is not None:
-            return {str(f): float(v) for f, v in kept["shares"].items()}
+            return dict(kept["shares"])  # JSON: the same names and floats, in the same order
         shares = estimate_dependence(sample)
         save_entry(self.store, model_name, IMPORTANCE, key, {"shares": shares}, now=self.clock())
         return shares
@@ -482,7 +482,7 @@ class Runner:
 
     def work(self, model: ModelConfig, ends: list[datetime], run_ids: list[int]) -> Work:
         """Check the windows ending at ``ends``, then re-evaluate the runs ``run_ids``."""
-        steps = [partial(self.check_window, model, end, next_end=after) for end, after in _pairs(ends)]
+        steps = [partial(self.check_window, model, end, next_end=after) for end, after in with_next(ends)]
         steps += [partial(self.reevaluate, model, run_id) for run_id in run_ids]
         done = Work()
         with self.batch():
@@ -499,7 +499,7 @@ class Runner:
         return latest_window_end(at or self.clock(), model.window, self.tz)
 
 
-def _pairs(ends: list[datetime]) -> list[tuple[datetime, datetime | None]]:
+def with_next(ends: list[datetime]) -> list[tuple[datetime, datetime | None]]:
     """Each window end with the one after it (``None`` for the last)."""
     return [(end, ends[i + 1] if i + 1 < len(ends) else None) for i, end in enumerate(ends)]
 
